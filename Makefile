@@ -1,0 +1,94 @@
+# mailferry: see README.md. `make`, `make check`, `make demo`.
+
+VERSION    = 0.1.0
+PREFIX    ?= /usr/local
+BINDIR    ?= $(PREFIX)/bin
+LIBDIR    ?= $(PREFIX)/lib
+PLUGINDIR ?= $(LIBDIR)/mailferry
+INCLUDEDIR?= $(PREFIX)/include
+DATADIR   ?= $(PREFIX)/share/mailferry
+MANDIR    ?= $(PREFIX)/share/man
+DESTDIR   ?=
+
+CC        ?= cc
+CFLAGS    ?= -O2 -g
+PYTHON    ?= /usr/bin/python3
+PKGS       = openssl libconfig libpcre2-8
+
+# SANITIZE=1: AddressSanitizer and UndefinedBehaviorSanitizer, in a build
+# directory of its own so the two builds never mix objects.
+ifeq ($(SANITIZE),1)
+BUILD     ?= build-sanitize
+SANFLAGS   = -fsanitize=address,undefined -fno-omit-frame-pointer \
+             -fno-sanitize-recover=undefined
+else
+BUILD     ?= build
+SANFLAGS   =
+endif
+
+WARNINGS   = -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wmissing-prototypes \
+             -Wstrict-prototypes -Wpointer-arith -Wno-format-nonliteral
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+ALL_CFLAGS = -std=c11 $(WARNINGS) $(CFLAGS) $(SANFLAGS) $(PKG_CFLAGS) \
+             -D_GNU_SOURCE -Icore -MMD -MP \
+             -DMAILFERRY_VERSION='"$(VERSION)"' \
+             -DPLUGIN_DIR='"$(PLUGINDIR)"'
+ALL_LDFLAGS= $(LDFLAGS) $(SANFLAGS)
+LDLIBS     = $(PKG_LIBS) -ldl
+
+CORE_SRCS  = $(wildcard core/*.c)
+CORE_OBJS  = $(patsubst core/%.c,$(BUILD)/core/%.o,$(CORE_SRCS))
+LIB_OBJS   = $(filter-out $(BUILD)/core/main.o,$(CORE_OBJS))
+
+UNIT_SRCS  = $(wildcard tests/unit/test-*.c)
+UNIT_BINS  = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+
+# Quiet by default; V=1 shows the commands.
+ifneq ($(V),1)
+Q = @
+quiet = @printf '  %-6s %s\n' $(1) $(2);
+endif
+
+.PHONY: all check unit integration demo deps clean
+all: $(BUILD)/mailferry
+
+$(BUILD)/core/%.o: core/%.c
+	@mkdir -p $(dir $@)
+	$(call quiet,CC,$<)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/libmailferry.a: $(LIB_OBJS)
+	$(Q)rm -f $@
+	$(call quiet,AR,$@)ar rcs $@ $^
+
+$(BUILD)/mailferry: $(BUILD)/core/main.o $(BUILD)/libmailferry.a
+	$(call quiet,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libmailferry.a
+	@mkdir -p $(dir $@)
+	$(call quiet,CC,$<)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libmailferry.a \
+	    $(LDLIBS) -lcmocka
+
+# Installs what is missing (as root, with apt-get), then checks it is there.
+deps:
+	@sh tests/deps.sh check
+
+unit: all $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do $$t; done
+
+integration: all
+	cd tests/integration && MAILFERRY_BIN=$(abspath $(BUILD)/mailferry) \
+	    $(PYTHON) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+check: deps
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory integration
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@MAILFERRY_BIN=$(abspath $(BUILD)/mailferry) $(PYTHON) tests/demo.py
+
+clean:
+	rm -rf build build-sanitize
+
+-include $(CORE_OBJS:.o=.d)

@@ -1,0 +1,120 @@
+/*
+ * The configuration (SPEC section 3), read with libconfig and checked
+ * completely before anything connects: unknown keys, wrong types and
+ * undefined names are reported as "FILE:LINE: what is wrong".
+ */
+#ifndef MF_CONFIG_H
+#define MF_CONFIG_H
+
+#include <libconfig.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tls.h"
+
+struct dest_backend;
+struct rule;
+
+enum tls_mode {
+	TLS_MODE_IMPLICIT,
+	TLS_MODE_STARTTLS,
+	TLS_MODE_NONE,
+};
+
+enum auth_method {
+	AUTH_AUTO,
+	AUTH_USER,
+	AUTH_APOP,
+	AUTH_PLAIN,
+	AUTH_LOGIN,
+	AUTH_XOAUTH2,
+};
+
+/* Where a setting was written, for messages. */
+struct source {
+	const char	*file;
+	int		 line;
+};
+
+struct destination {
+	char		*name;
+	struct source	 src;
+	const struct dest_backend *backend;
+
+	char		*path;		/* maildir, mbox */
+	char		*host;		/* smtp, lmtp */
+	int		 port;
+	char		*socket;	/* lmtp */
+	enum tls_mode	 tls;
+	char		*tls_ca_file;
+	char		*tls_fingerprint;
+	bool		 allow_plaintext_auth;
+	char		**to;
+	size_t		 nto;
+	char		*from;
+	char		*user;
+	char		*password;
+	char		*password_command;
+	char		*command;	/* mda */
+
+	void		*state;		/* the back end's, during a run */
+};
+
+struct account {
+	char		*name;
+	struct source	 src;
+
+	char		*server;
+	int		 port;
+	enum tls_mode	 tls;
+	bool		 allow_plaintext_auth;
+	char		*tls_ca_file;
+	char		*tls_fingerprint;
+	char		*user;
+	char		*password;
+	char		*password_command;
+	enum auth_method auth;
+	bool		 keep;
+	int		 keep_days;
+	int64_t		 max_size;
+
+	struct destination **deliver;
+	size_t		 ndeliver;
+
+	struct rule	*rules;
+	size_t		 nrules;
+};
+
+struct config {
+	char		*path;
+	config_t	 lc;		/* kept: plugins read their options */
+	int		*line_map;	/* preprocessed line -> written line */
+	size_t		 nline_map;
+
+	char		*state_dir;
+	char		*plugin_dir;
+	int		 timeout;
+	int		 parallel;
+
+	struct destination *dests;
+	size_t		 ndests;
+	struct account	*accounts;
+	size_t		 naccounts;
+};
+
+/* The default configuration file: $XDG_CONFIG_HOME/mailferry/mailferry.conf
+ * if it exists, else ~/.mailferry.conf. */
+char *config_default_path(void);
+
+/* Read and check `path`. Every problem is printed as FILE:LINE: ...;
+ * returns NULL when there was any. */
+struct config *config_load(const char *path);
+void config_free(struct config *cfg);
+
+struct account *config_account(struct config *cfg, const char *name);
+struct destination *config_destination(struct config *cfg, const char *name);
+
+const char *tls_mode_name(enum tls_mode mode);
+
+#endif

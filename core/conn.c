@@ -1,0 +1,371 @@
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "conn.h"
+#include "xmalloc.h"
+
+/* The slowest link a long reply may arrive over: below this rate the
+ * reply deadline, not only the idle timeout, ends the wait. */
+#define CONN_MIN_BYTES_PER_SECOND	512
+
+static struct conn *
+conn_new(int fd, const char *label, int timeout)
+{
+	struct conn *c = xcalloc(1, sizeof *c);
+
+	c->fd = fd;
+	c->label = xstrdup(label);
+	c->timeout_ms = timeout * 1000;
+	c->rbuf = xmalloc(CONN_READ_BUFFER + 1);
+	return c;
+}
+
+/* Wait until fd is ready for `events`, within the idle timeout and the
+ * reply deadline. */
+static int
+wait_ready(struct conn *c, short events, struct err *e)
+{
+	struct pollfd pfd = { .fd = c->fd, .events = events };
+	int64_t now, wait_ms;
+	int rc;
+
+	for (;;) {
+		now = clock_ms();
+		wait_ms = c->timeout_ms;
+		if (c->deadline != 0 && c->deadline - now < wait_ms)
+			wait_ms = c->deadline - now;
+		if (wait_ms <= 0)
+			return err_set(e, ERR_TEMP, "%s: the reply took too "
+			    "long (deadline exceeded, the server is too slow)",
+			    c->label);
+		rc = poll(&pfd, 1, (int)wait_ms);
+		if (rc > 0)
+			return 0;
+		if (rc == 0) {
+			if (c->deadline != 0 && clock_ms() >= c->deadline)
+				continue;	/* reported above */
+			return err_set(e, ERR_TEMP, "%s: timed out after %d s "
+			    "waiting for the server", c->label,
+			    c->timeout_ms / 1000);
+		}
+		if (errno != EINTR)
+			return err_sys(e, ERR_TEMP, "%s: poll", c->label);
+	}
+}
+
+static int
+set_socket_options(int fd)
+{
+	int one = 1;
+
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == -1)
+		return -1;
+	/* We write whole command batches ourselves; Nagle would only add
+	 * delayed-ACK stalls to pipelined dialogues. */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	return 0;
+}
+
+/* Non-blocking connect to one address, bounded by timeout_ms. */
+static int
+connect_one(const struct addrinfo *ai, int timeout_ms, int *fdp)
+{
+	struct pollfd pfd;
+	socklen_t len = sizeof(int);
+	int fd, soerr = 0, rc;
+
+	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+	    ai->ai_protocol);
+	if (fd == -1)
+		return -1;
+	if (set_socket_options(fd) == -1)
+		goto fail;
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+		goto done;
+	if (errno != EINPROGRESS)
+		goto fail;
+	pfd.fd = fd;
+	pfd.events = POLLOUT;
+	do
+		rc = poll(&pfd, 1, timeout_ms);
+	while (rc == -1 && errno == EINTR);
+	if (rc == 0) {
+		errno = ETIMEDOUT;
+		goto fail;
+	}
+	if (rc == -1 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr,
+	    &len) == -1)
+		goto fail;
+	if (soerr != 0) {
+		errno = soerr;
+		goto fail;
+	}
+done:
+	*fdp = fd;
+	return 0;
+fail:
+	rc = errno;
+	close(fd);
+	errno = rc;
+	return -1;
+}
+
+struct conn *
+conn_connect(const char *host, int port, int timeout, struct err *e)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+	    .ai_flags = AI_ADDRCONFIG }, *res, *ai;
+	char service[16], label[300];
+	int fd = -1, rc, last_errno = 0;
+
+	snprintf(service, sizeof service, "%d", port);
+	snprintf(label, sizeof label, "%s:%d", host, port);
+	rc = getaddrinfo(host, service, &hints, &res);
+	if (rc != 0) {
+		err_set(e, ERR_UNAVAIL, "%s: cannot resolve host name: %s",
+		    label, gai_strerror(rc));
+		return NULL;
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		if (connect_one(ai, timeout * 1000, &fd) == 0)
+			break;
+		last_errno = errno;
+	}
+	freeaddrinfo(res);
+	if (ai == NULL) {
+		errno = last_errno;
+		err_sys(e, ERR_UNAVAIL, "%s: cannot connect", label);
+		return NULL;
+	}
+	return conn_new(fd, label, timeout);
+}
+
+struct conn *
+conn_connect_unix(const char *path, int timeout, struct err *e)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct addrinfo ai = { .ai_family = AF_UNIX,
+	    .ai_socktype = SOCK_STREAM, .ai_addr = (struct sockaddr *)&sun,
+	    .ai_addrlen = sizeof sun };
+	int fd;
+
+	if (strlen(path) >= sizeof sun.sun_path) {
+		err_set(e, ERR_CONFIG, "%s: socket path too long", path);
+		return NULL;
+	}
+	strcpy(sun.sun_path, path);
+	if (connect_one(&ai, timeout * 1000, &fd) == -1) {
+		err_sys(e, ERR_UNAVAIL, "%s: cannot connect", path);
+		return NULL;
+	}
+	return conn_new(fd, path, timeout);
+}
+
+int
+conn_start_tls(struct conn *c, const struct tls_options *opt, struct err *e)
+{
+	enum tls_io io;
+
+	c->tls = tls_new(c->fd, opt, e);
+	if (c->tls == NULL)
+		return -1;
+	conn_begin_reply(c);
+	for (;;) {
+		io = tls_handshake(c->tls, e);
+		if (io == TLS_IO_OK)
+			break;
+		if (io == TLS_IO_ERROR) {
+			err_prefix(e, "%s", c->label);
+			return -1;
+		}
+		if (wait_ready(c, io == TLS_IO_WANT_READ ? POLLIN : POLLOUT,
+		    e) == -1)
+			return -1;
+	}
+	c->deadline = 0;
+	return 0;
+}
+
+void
+conn_close(struct conn *c)
+{
+	if (c == NULL)
+		return;
+	tls_free(c->tls);
+	if (c->fd != -1)
+		close(c->fd);
+	free(c->rbuf);
+	free(c->wbuf);
+	free(c->label);
+	free(c);
+}
+
+void
+conn_begin_reply(struct conn *c)
+{
+	c->deadline = clock_ms() + c->timeout_ms;
+}
+
+void
+conn_extend_deadline(struct conn *c, size_t nbytes)
+{
+	if (c->deadline != 0)
+		c->deadline += (int64_t)(nbytes * 1000 /
+		    CONN_MIN_BYTES_PER_SECOND);
+}
+
+void
+conn_write(struct conn *c, const void *data, size_t len)
+{
+	if (c->wlen + len > c->wcap) {
+		c->wcap = (c->wlen + len) * 2;
+		c->wbuf = xreallocarray(c->wbuf, c->wcap, 1);
+	}
+	memcpy(c->wbuf + c->wlen, data, len);
+	c->wlen += len;
+}
+
+int
+conn_flush(struct conn *c, struct err *e)
+{
+	size_t off = 0;
+	int64_t saved_deadline = c->deadline;
+
+	/* Sending has its own deadline: the peer must take our bytes. */
+	conn_begin_reply(c);
+	while (off < c->wlen) {
+		size_t put = 0;
+		short want = POLLOUT;
+
+		if (c->tls != NULL) {
+			enum tls_io io = tls_write(c->tls, c->wbuf + off,
+			    c->wlen - off, &put, e);
+
+			if (io == TLS_IO_ERROR || io == TLS_IO_EOF) {
+				if (io == TLS_IO_EOF)
+					err_set(e, ERR_TEMP, "%s: connection "
+					    "closed by the server", c->label);
+				return -1;
+			}
+			if (io == TLS_IO_WANT_READ)
+				want = POLLIN;
+		} else {
+			ssize_t n = send(c->fd, c->wbuf + off, c->wlen - off,
+			    MSG_NOSIGNAL);
+
+			if (n >= 0)
+				put = (size_t)n;
+			else if (errno != EAGAIN && errno != EINTR)
+				return err_sys(e, ERR_TEMP, "%s: send",
+				    c->label);
+		}
+		off += put;
+		if (put == 0 && wait_ready(c, want, e) == -1)
+			return -1;
+	}
+	c->wlen = 0;
+	c->deadline = saved_deadline;
+	return 0;
+}
+
+int
+conn_fill(struct conn *c, struct err *e)
+{
+	size_t got = 0;
+
+	if (c->rpos > 0 && c->rpos == c->rend)
+		c->rpos = c->rend = 0;
+	if (c->rend == CONN_READ_BUFFER) {
+		if (c->rpos == 0)
+			return err_set(e, ERR_INTERNAL, "%s: read buffer full",
+			    c->label);
+		memmove(c->rbuf, c->rbuf + c->rpos, c->rend - c->rpos);
+		c->rend -= c->rpos;
+		c->rpos = 0;
+	}
+	for (;;) {
+		short want = POLLIN;
+
+		if (c->tls != NULL) {
+			enum tls_io io = tls_read(c->tls, c->rbuf + c->rend,
+			    CONN_READ_BUFFER - c->rend, &got, e);
+
+			if (io == TLS_IO_OK)
+				break;
+			if (io == TLS_IO_EOF)
+				return err_set(e, ERR_TEMP, "%s: connection "
+				    "closed by the server", c->label);
+			if (io == TLS_IO_ERROR)
+				return -1;
+			if (io == TLS_IO_WANT_WRITE)
+				want = POLLOUT;
+		} else {
+			ssize_t n = recv(c->fd, c->rbuf + c->rend,
+			    CONN_READ_BUFFER - c->rend, 0);
+
+			if (n > 0) {
+				got = (size_t)n;
+				break;
+			}
+			if (n == 0)
+				return err_set(e, ERR_TEMP, "%s: connection "
+				    "closed by the server", c->label);
+			if (errno != EAGAIN && errno != EINTR)
+				return err_sys(e, ERR_TEMP, "%s: receive",
+				    c->label);
+		}
+		if (wait_ready(c, want, e) == -1)
+			return -1;
+	}
+	c->rend += got;
+	c->bytes_in += got;
+	return 0;
+}
+
+int
+conn_read_line(struct conn *c, size_t maxlen, char **line, size_t *len,
+    struct err *e)
+{
+	size_t scanned = 0;
+
+	if (maxlen > CONN_READ_BUFFER - 2)
+		maxlen = CONN_READ_BUFFER - 2;
+	for (;;) {
+		char *start = c->rbuf + c->rpos;
+		size_t avail = c->rend - c->rpos;
+		char *nl = memchr(start + scanned, '\n', avail - scanned);
+
+		if (nl != NULL) {
+			size_t n = (size_t)(nl - start);
+
+			if (n > maxlen + 1)
+				break;
+			c->rpos += n + 1;
+			if (n > 0 && start[n - 1] == '\r')
+				n--;
+			start[n] = '\0';
+			*line = start;
+			*len = n;
+			return 0;
+		}
+		scanned = avail;
+		if (avail > maxlen + 1)
+			break;
+		if (conn_fill(c, e) == -1)
+			return -1;
+	}
+	return err_set(e, ERR_TEMP, "%s: the server sent a line longer than "
+	    "%zu bytes", c->label, maxlen);
+}

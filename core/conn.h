@@ -1,0 +1,73 @@
+/*
+ * A buffered connection to a server, plain or TLS, with bounded waits.
+ *
+ * Every wait for the peer is bounded twice: by the idle timeout (no byte
+ * for `timeout` seconds) and by the deadline of the reply being read, so
+ * a server trickling a byte now and then cannot stretch a reply forever.
+ * Lines are read through one bounded reader; message data is taken
+ * straight from the read buffer in large blocks.
+ */
+#ifndef MF_CONN_H
+#define MF_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "tls.h"
+
+#define CONN_READ_BUFFER	(128 * 1024)
+
+struct conn {
+	int		 fd;
+	struct tls	*tls;
+	char		*label;		/* "host:port", for messages */
+	int		 timeout_ms;
+	int64_t		 deadline;	/* monotonic ms; 0: none */
+
+	char		*rbuf;		/* [rpos, rend) is unread */
+	size_t		 rpos, rend;
+	char		*wbuf;
+	size_t		 wlen, wcap;
+
+	uint64_t	 bytes_in;
+};
+
+/* Connect over TCP to host:port within timeout seconds. Failure to reach
+ * the server is ERR_UNAVAIL. */
+struct conn *conn_connect(const char *host, int port, int timeout,
+    struct err *e);
+/* Connect to a unix-domain socket. */
+struct conn *conn_connect_unix(const char *path, int timeout, struct err *e);
+/* Start TLS on the connection (implicit TLS, or after STLS/STARTTLS). */
+int conn_start_tls(struct conn *c, const struct tls_options *opt,
+    struct err *e);
+void conn_close(struct conn *c);
+
+/* Start the deadline for one reply: `timeout` seconds from now. */
+void conn_begin_reply(struct conn *c);
+/* Give a reply that is making progress more time: nbytes received earn
+ * the time a slow but honest link needs for them. */
+void conn_extend_deadline(struct conn *c, size_t nbytes);
+
+/* Queue bytes for sending; conn_flush sends everything queued. */
+void conn_write(struct conn *c, const void *data, size_t len);
+int conn_flush(struct conn *c, struct err *e);
+
+/* Read at least one more byte into the buffer. End of stream is an
+ * error (ERR_TEMP, "connection closed"). */
+int conn_fill(struct conn *c, struct err *e);
+/* The next line, without its CRLF (or bare LF), NUL-terminated in the
+ * buffer; valid until the next call. A line longer than maxlen is an
+ * error, never a larger allocation. */
+int conn_read_line(struct conn *c, size_t maxlen, char **line, size_t *len,
+    struct err *e);
+
+static inline size_t
+conn_buffered(const struct conn *c)
+{
+	return c->rend - c->rpos;
+}
+
+#endif

@@ -1,0 +1,305 @@
+/*
+ * Maildir delivery (https://cr.yp.to/proto/maildir.html): each message is
+ * written to tmp/ under a unique name, made durable, then moved to new/.
+ * Messages are staged in tmp/ and moved in batches, so that one directory
+ * fsync covers many messages; the caller journals the staged names in
+ * between, which lets recover() tell after a crash which ones arrived.
+ */
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "deliver.h"
+#include "fsutil.h"
+#include "xmalloc.h"
+
+#define NAME_MAX_LEN	200
+
+struct staged {
+	char	name[NAME_MAX_LEN];
+	int	fd;		/* open until synced */
+};
+
+struct maildir {
+	char		*tmp, *new, *cur;
+	int		 tmpfd, newfd;
+	struct staged	*staged;
+	size_t		 nstaged, capstaged;
+	unsigned	 seq;
+	char		 host[64];
+};
+
+static const char *const maildir_keys[] = { "path", NULL };
+
+/* The host part of a name, with "/" and ":" encoded as the spec says. */
+static void
+safe_hostname(char *out, size_t outsize)
+{
+	char host[256] = "localhost";
+	size_t o = 0;
+
+	gethostname(host, sizeof host - 1);
+	for (const char *p = host; *p != '\0' && o + 5 < outsize; p++) {
+		if (*p == '/')
+			o += (size_t)snprintf(out + o, outsize - o, "\\057");
+		else if (*p == ':')
+			o += (size_t)snprintf(out + o, outsize - o, "\\072");
+		else
+			out[o++] = *p;
+	}
+	out[o] = '\0';
+}
+
+static int
+open_dir(const char *path, struct err *e)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd == -1)
+		err_sys(e, ERR_TEMP, "Maildir %s", path);
+	return fd;
+}
+
+static void
+maildir_free(struct maildir *md)
+{
+	if (md == NULL)
+		return;
+	if (md->tmpfd != -1)
+		close(md->tmpfd);
+	if (md->newfd != -1)
+		close(md->newfd);
+	free(md->staged);
+	free(md->tmp);
+	free(md->new);
+	free(md->cur);
+	free(md);
+}
+
+static int
+maildir_prepare(struct destination *d, struct err *e)
+{
+	struct maildir *md;
+
+	if (d->state != NULL)
+		return 0;
+	md = xcalloc(1, sizeof *md);
+	md->tmpfd = md->newfd = -1;
+	md->tmp = xasprintf("%s/tmp", d->path);
+	md->new = xasprintf("%s/new", d->path);
+	md->cur = xasprintf("%s/cur", d->path);
+	if (mkdir_p(md->tmp, 0700, e) == -1 || mkdir_p(md->new, 0700, e) == -1 ||
+	    mkdir_p(md->cur, 0700, e) == -1)
+		goto fail;
+	if ((md->tmpfd = open_dir(md->tmp, e)) == -1 ||
+	    (md->newfd = open_dir(md->new, e)) == -1)
+		goto fail;
+	if (access(md->tmp, W_OK) == -1 || access(md->new, W_OK) == -1) {
+		err_sys(e, ERR_TEMP, "Maildir %s", d->path);
+		goto fail;
+	}
+	safe_hostname(md->host, sizeof md->host);
+	d->state = md;
+	return 0;
+fail:
+	err_prefix(e, "destination \"%s\"", d->name);
+	maildir_free(md);
+	return -1;
+}
+
+static int
+write_to_fd(void *arg, const char *data, size_t len, struct err *e)
+{
+	if (write_full(*(int *)arg, data, len) == -1)
+		return err_sys(e, ERR_TEMP, "writing");
+	return 0;
+}
+
+static int
+maildir_deliver(struct destination *d, struct msg *m,
+    const struct envelope *env, const char **name, struct err *e)
+{
+	struct maildir *md = d->state;
+	struct staged *st;
+	struct timeval tv;
+	int fd;
+
+	(void)env;
+	if (md->nstaged == md->capstaged) {
+		md->capstaged = md->capstaged ? md->capstaged * 2 : 64;
+		md->staged = xreallocarray(md->staged, md->capstaged,
+		    sizeof *md->staged);
+	}
+	st = &md->staged[md->nstaged];
+	do {
+		gettimeofday(&tv, NULL);
+		snprintf(st->name, sizeof st->name, "%lld.M%06ldP%ldQ%u.%s",
+		    (long long)tv.tv_sec, (long)tv.tv_usec, (long)getpid(),
+		    ++md->seq, md->host);
+		fd = openat(md->tmpfd, st->name, O_WRONLY | O_CREAT | O_EXCL |
+		    O_CLOEXEC, 0600);
+	} while (fd == -1 && errno == EEXIST);
+	if (fd == -1)
+		return err_sys(e, ERR_TEMP, "Maildir %s: cannot create a file "
+		    "in tmp/", d->path);
+	if (msg_write(m, write_to_fd, &fd, e) == -1) {
+		err_prefix(e, "Maildir %s", d->path);
+		close(fd);
+		unlinkat(md->tmpfd, st->name, 0);
+		return -1;
+	}
+	/* Start writing back now, so the batch's fsync has less to wait
+	 * for; a hint only. */
+	(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	st->fd = fd;
+	md->nstaged++;
+	*name = st->name;
+	return 0;
+}
+
+static int
+maildir_sync(struct destination *d, struct err *e)
+{
+	struct maildir *md = d->state;
+
+	for (size_t i = 0; i < md->nstaged; i++) {
+		struct staged *st = &md->staged[i];
+
+		if (st->fd == -1)
+			continue;
+		if (fdatasync(st->fd) == -1)
+			return err_sys(e, ERR_TEMP, "Maildir %s: cannot sync "
+			    "tmp/%s", d->path, st->name);
+		if (close(st->fd) == -1) {
+			st->fd = -1;
+			return err_sys(e, ERR_TEMP, "Maildir %s: cannot write "
+			    "tmp/%s", d->path, st->name);
+		}
+		st->fd = -1;
+	}
+	return 0;
+}
+
+/* tmp/NAME to new/NAME, never replacing anything. */
+static int
+move_to_new(struct maildir *md, const char *name)
+{
+	if (renameat2(md->tmpfd, name, md->newfd, name, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -1;
+	/* A file system without renameat2 flags: the spec's link+unlink. */
+	if (linkat(md->tmpfd, name, md->newfd, name, 0) == -1)
+		return -1;
+	unlinkat(md->tmpfd, name, 0);
+	return 0;
+}
+
+static int
+maildir_commit(struct destination *d, struct err *e)
+{
+	struct maildir *md = d->state;
+
+	if (md->nstaged == 0)
+		return 0;
+	for (size_t i = 0; i < md->nstaged; i++) {
+		if (move_to_new(md, md->staged[i].name) == -1) {
+			err_sys(e, ERR_TEMP, "Maildir %s: cannot move tmp/%s "
+			    "to new/", d->path, md->staged[i].name);
+			/* Those moved are delivered; the rest stay staged
+			 * for rollback. */
+			memmove(md->staged, md->staged + i,
+			    (md->nstaged - i) * sizeof *md->staged);
+			md->nstaged -= i;
+			return -1;
+		}
+	}
+	md->nstaged = 0;
+	if (fsync(md->newfd) == -1)
+		return err_sys(e, ERR_TEMP, "Maildir %s: cannot sync new/",
+		    d->path);
+	return 0;
+}
+
+static void
+maildir_rollback(struct destination *d)
+{
+	struct maildir *md = d->state;
+
+	if (md == NULL)
+		return;
+	for (size_t i = 0; i < md->nstaged; i++) {
+		if (md->staged[i].fd != -1)
+			close(md->staged[i].fd);
+		unlinkat(md->tmpfd, md->staged[i].name, 0);
+	}
+	md->nstaged = 0;
+}
+
+/* Is there a cur/NAME or cur/NAME:flags? A reader may have moved it. */
+static bool
+in_cur(struct maildir *md, const char *name)
+{
+	DIR *dir = opendir(md->cur);
+	struct dirent *de;
+	size_t len = strlen(name);
+	bool found = false;
+
+	if (dir == NULL)
+		return false;
+	while (!found && (de = readdir(dir)) != NULL)
+		found = strncmp(de->d_name, name, len) == 0 &&
+		    (de->d_name[len] == '\0' || de->d_name[len] == ':');
+	closedir(dir);
+	return found;
+}
+
+static int
+maildir_recover(struct destination *d, const char *name, bool *delivered,
+    struct err *e)
+{
+	struct maildir *md = d->state;
+
+	(void)e;
+	if (strchr(name, '/') != NULL || name[0] == '.') {
+		*delivered = false;
+		return 0;
+	}
+	if (faccessat(md->newfd, name, F_OK, 0) == 0 || in_cur(md, name)) {
+		*delivered = true;
+		return 0;
+	}
+	/* Still in tmp/: the move never happened. Neither: something else
+	 * removed it; fetching again risks a duplicate, never a loss. */
+	unlinkat(md->tmpfd, name, 0);
+	*delivered = false;
+	return 0;
+}
+
+static void
+maildir_finish(struct destination *d)
+{
+	maildir_rollback(d);
+	maildir_free(d->state);
+	d->state = NULL;
+}
+
+const struct dest_backend deliver_maildir = {
+	.type = "maildir",
+	.keys = maildir_keys,
+	.batching = true,
+	.prepare = maildir_prepare,
+	.deliver = maildir_deliver,
+	.sync = maildir_sync,
+	.commit = maildir_commit,
+	.rollback = maildir_rollback,
+	.recover = maildir_recover,
+	.finish = maildir_finish,
+};

@@ -1,0 +1,24 @@
+#include <string.h>
+
+#include "deliver.h"
+
+extern const struct dest_backend deliver_maildir;
+
+static const struct dest_backend *const backends[] = {
+	&deliver_maildir,
+};
+
+const struct dest_backend *
+deliver_backend(const char *type)
+{
+	for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++)
+		if (strcmp(backends[i]->type, type) == 0)
+			return backends[i];
+	return NULL;
+}
+
+const char *
+deliver_type_names(void)
+{
+	return "maildir";
+}

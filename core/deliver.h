@@ -1,0 +1,56 @@
+/*
+ * Destination back ends. A destination type is a table of functions,
+ * chosen by the `type` name in the configuration; adding a type means
+ * adding a file and an entry in deliver.c.
+ *
+ * Two kinds of back end:
+ * - immediate ones (mbox, smtp, lmtp, mda): deliver() returns only when
+ *   the message is durably accepted;
+ * - batching ones (maildir): deliver() stages the message invisibly;
+ *   sync() makes every staged message durable, then the caller journals
+ *   the staged names, then commit() makes them visible. After a crash,
+ *   recover() tells whether a journalled name became visible.
+ */
+#ifndef MF_DELIVER_H
+#define MF_DELIVER_H
+
+#include <stdbool.h>
+#include <time.h>
+
+#include "config.h"
+#include "err.h"
+#include "msg.h"
+
+/* What a back end may need to know beyond the message bytes. */
+struct envelope {
+	const char	*sender;	/* from Return-Path, or "MAILER-DAEMON" */
+	time_t		 received;	/* when it was fetched */
+	const char	*account;
+};
+
+struct dest_backend {
+	const char	*type;
+	const char *const *keys;	/* keys accepted besides "type" */
+	bool		 batching;
+
+	/* Check the destination can be used, creating what is missing
+	 * (directories). Called before any connection. */
+	int (*prepare)(struct destination *d, struct err *e);
+	/* Deliver (or stage) one message. A batching back end sets *name
+	 * to the staged name (owned by the back end until commit). */
+	int (*deliver)(struct destination *d, struct msg *m,
+	    const struct envelope *env, const char **name, struct err *e);
+	int (*sync)(struct destination *d, struct err *e);
+	int (*commit)(struct destination *d, struct err *e);
+	void (*rollback)(struct destination *d);
+	int (*recover)(struct destination *d, const char *name,
+	    bool *delivered, struct err *e);
+	/* End of a run: release connections, files, state. */
+	void (*finish)(struct destination *d);
+};
+
+const struct dest_backend *deliver_backend(const char *type);
+/* "maildir, mbox, ..." for messages. */
+const char *deliver_type_names(void);
+
+#endif

@@ -1,0 +1,27 @@
+/*
+ * Fetching one account: lock, log in, list, fetch every new message
+ * through a window of pipelined RETRs, deliver it, record its UID
+ * durably, then (keep = false, keep_days, or a rule) delete it from the
+ * server, and QUIT. Prints the account's summary line.
+ */
+#ifndef MF_FETCH_H
+#define MF_FETCH_H
+
+#include <signal.h>
+#include <stdbool.h>
+
+#include "config.h"
+#include "err.h"
+
+struct run_options {
+	bool			 dry_run;
+	/* Set by SIGTERM/SIGINT: finish the messages in hand, record
+	 * them, QUIT cleanly. */
+	volatile sig_atomic_t	*stop;
+};
+
+/* Returns the class of the worst failure (ERR_NONE: all went well). */
+enum err_class fetch_account(struct config *cfg, struct account *a,
+    const struct run_options *opt);
+
+#endif

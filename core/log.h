@@ -1,0 +1,43 @@
+/*
+ * Logging. Errors, warnings and detail go to stderr (or syslog, facility
+ * mail); the per-account summary goes to stdout. Every line is written
+ * with a single write(2), so accounts fetched in parallel never interleave
+ * mid-line, and control characters (which a server could send to play
+ * with a terminal) are shown escaped.
+ */
+#ifndef MF_LOG_H
+#define MF_LOG_H
+
+#include <stdbool.h>
+#include <stdarg.h>
+
+enum log_verbosity {
+	LOG_QUIET = -1,		/* -q: errors only */
+	LOG_NORMAL = 0,		/* warnings and summaries */
+	LOG_VERBOSE = 1,	/* -v: one line per message */
+	LOG_TRACE = 2,		/* -vv: the protocol dialogue */
+};
+
+void log_setup(int verbosity, bool use_syslog);
+int log_verbosity(void);
+bool log_tracing(void);
+
+void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_verbose(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* An error about a file, as "FILE:LINE: message" (line 0: no line). */
+void log_error_at(const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The summary line of an account, on stdout. */
+void log_summary(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A hook the progress display uses to erase itself before a log line is
+ * written to the terminal; NULL to remove. */
+void log_set_before_write(void (*fn)(void));
+
+/* Copy src to dst (size dstsize) with control characters escaped, for
+ * showing text that came from a server or a message. */
+void log_escape(char *dst, size_t dstsize, const char *src, size_t srclen);
+
+#endif

@@ -1,0 +1,287 @@
+/*
+ * mailferry: fetch mail from POP3 mailboxes, filter it, deliver it.
+ */
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include <openssl/ssl.h>
+
+#include "config.h"
+#include "deliver.h"
+#include "err.h"
+#include "fetch.h"
+#include "log.h"
+#include "xmalloc.h"
+
+#ifndef MAILFERRY_VERSION
+#define MAILFERRY_VERSION "dev"
+#endif
+
+struct options {
+	char		*config_path;
+	char		**accounts;
+	size_t		 naccounts;
+	bool		 dry_run;
+	int		 verbosity;
+	bool		 check_config;
+};
+
+static volatile sig_atomic_t stop_requested;
+
+static void
+on_stop_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+static void
+usage(FILE *fp)
+{
+	fprintf(fp,
+"usage: mailferry [-f FILE] [-a NAME]... [-n] [-v|-q]\n"
+"       mailferry -f FILE --check-config\n"
+"\n"
+"  -f, --config FILE    configuration (default: $XDG_CONFIG_HOME/mailferry/\n"
+"                       mailferry.conf, then ~/.mailferry.conf)\n"
+"  -a, --account NAME   only this account (repeatable)\n"
+"  -n, --dry-run        fetch and decide, but deliver, delete and record\n"
+"                       nothing\n"
+"  -v, --verbose        one line per message; twice: the protocol dialogue\n"
+"  -q, --quiet          errors only\n"
+"      --check-config   check the configuration and exit\n"
+"      --version        print the version and exit\n"
+"      --help           print this help and exit\n");
+}
+
+static int
+parse_options(int argc, char **argv, struct options *o)
+{
+	enum { OPT_CHECK = 256, OPT_VERSION, OPT_HELP };
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'f' },
+		{ "account", required_argument, NULL, 'a' },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "check-config", no_argument, NULL, OPT_CHECK },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ "help", no_argument, NULL, OPT_HELP },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "f:a:nvq", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			free(o->config_path);
+			o->config_path = xstrdup(optarg);
+			break;
+		case 'a':
+			o->accounts = xreallocarray(o->accounts,
+			    o->naccounts + 1, sizeof *o->accounts);
+			o->accounts[o->naccounts++] = optarg;
+			break;
+		case 'n':
+			o->dry_run = true;
+			break;
+		case 'v':
+			if (o->verbosity < LOG_TRACE)
+				o->verbosity++;
+			break;
+		case 'q':
+			o->verbosity = LOG_QUIET;
+			break;
+		case OPT_CHECK:
+			o->check_config = true;
+			break;
+		case OPT_VERSION:
+			printf("mailferry %s\n", MAILFERRY_VERSION);
+			exit(EX_OK);
+		case OPT_HELP:
+			usage(stdout);
+			exit(EX_OK);
+		default:
+			usage(stderr);
+			return -1;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "mailferry: unexpected argument \"%s\"\n",
+		    argv[optind]);
+		usage(stderr);
+		return -1;
+	}
+	return 0;
+}
+
+/* The accounts this run is about, in configuration order. */
+static struct account **
+select_accounts(struct config *cfg, const struct options *o, size_t *n)
+{
+	struct account **sel = xcalloc(cfg->naccounts + 1, sizeof *sel);
+
+	*n = 0;
+	for (size_t i = 0; i < o->naccounts; i++)
+		if (config_account(cfg, o->accounts[i]) == NULL) {
+			log_error("no account named \"%s\" in %s",
+			    o->accounts[i], cfg->path);
+			free(sel);
+			return NULL;
+		}
+	for (size_t i = 0; i < cfg->naccounts; i++) {
+		bool wanted = o->naccounts == 0;
+
+		for (size_t j = 0; j < o->naccounts; j++)
+			wanted |= strcmp(o->accounts[j],
+			    cfg->accounts[i].name) == 0;
+		if (wanted)
+			sel[(*n)++] = &cfg->accounts[i];
+	}
+	return sel;
+}
+
+static int
+check_config(struct config *cfg)
+{
+	struct err e;
+	int bad = 0;
+
+	for (size_t i = 0; i < cfg->ndests; i++) {
+		struct destination *d = &cfg->dests[i];
+
+		err_clear(&e);
+		if (d->backend->prepare(d, &e) == -1) {
+			log_error_at(d->src.file, d->src.line, "%s", e.msg);
+			bad++;
+		} else
+			d->backend->finish(d);
+	}
+	if (bad > 0)
+		return EX_CONFIG;
+	printf("%s: OK: %zu account%s, %zu destination%s\n", cfg->path,
+	    cfg->naccounts, cfg->naccounts == 1 ? "" : "s", cfg->ndests,
+	    cfg->ndests == 1 ? "" : "s");
+	for (size_t i = 0; i < cfg->naccounts; i++) {
+		struct account *a = &cfg->accounts[i];
+
+		printf("  account %s: %s@%s:%d (tls %s, %s)\n", a->name, a->user,
+		    a->server, a->port, tls_mode_name(a->tls),
+		    a->keep ? "keep" : "delete after delivery");
+	}
+	return EX_OK;
+}
+
+static int
+worse(int a, int b)
+{
+	return a > b ? a : b;
+}
+
+/* Run the accounts, up to cfg->parallel at once, each in its own process
+ * when there are several, so one account's trouble cannot touch another. */
+static int
+run_accounts(struct config *cfg, struct account **sel, size_t n,
+    const struct run_options *ropt)
+{
+	size_t next = 0, running = 0;
+	int status = EX_OK;
+
+	if (cfg->parallel <= 1 || n <= 1) {
+		for (size_t i = 0; i < n && !stop_requested; i++)
+			status = worse(status, err_exitcode(
+			    fetch_account(cfg, sel[i], ropt)));
+		return status;
+	}
+	fflush(stdout);
+	while (next < n || running > 0) {
+		int wstatus;
+		pid_t pid;
+
+		if (next < n && running < (size_t)cfg->parallel &&
+		    !stop_requested) {
+			pid = fork();
+			if (pid == -1) {
+				log_error("fork: %s", strerror(errno));
+				status = worse(status, EX_TEMPFAIL);
+				next = n;
+				continue;
+			}
+			if (pid == 0)
+				_exit(err_exitcode(fetch_account(cfg,
+				    sel[next], ropt)));
+			next++;
+			running++;
+			continue;
+		}
+		if (running == 0)
+			break;
+		pid = wait(&wstatus);
+		if (pid == -1) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		running--;
+		if (WIFEXITED(wstatus))
+			status = worse(status, WEXITSTATUS(wstatus));
+		else
+			status = worse(status, EX_SOFTWARE);
+	}
+	return status;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct options o = { 0 };
+	struct run_options ropt = { .stop = &stop_requested };
+	struct sigaction sa = { .sa_handler = on_stop_signal };
+	struct account **sel;
+	struct config *cfg;
+	size_t nsel;
+	int status;
+
+	if (parse_options(argc, argv, &o) == -1)
+		return EX_USAGE;
+	log_setup(o.verbosity, false);
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	OPENSSL_init_ssl(0, NULL);
+
+	if (o.config_path == NULL)
+		o.config_path = config_default_path();
+	cfg = config_load(o.config_path);
+	if (cfg == NULL) {
+		free(o.config_path);
+		free(o.accounts);
+		return EX_CONFIG;
+	}
+	if (o.check_config) {
+		status = check_config(cfg);
+		goto out;
+	}
+	sel = select_accounts(cfg, &o, &nsel);
+	if (sel == NULL) {
+		status = EX_USAGE;
+		goto out;
+	}
+	ropt.dry_run = o.dry_run;
+	status = run_accounts(cfg, sel, nsel, &ropt);
+	free(sel);
+out:
+	config_free(cfg);
+	free(o.config_path);
+	free(o.accounts);
+	return status;
+}

@@ -1,0 +1,52 @@
+/*
+ * A message being fetched: its bytes in a spool, a copy of its header
+ * block in memory (bounded) and the index of its fields. The message is
+ * fed in arbitrary chunks as it arrives from the server.
+ */
+#ifndef MF_MSG_H
+#define MF_MSG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "err.h"
+#include "header.h"
+#include "spool.h"
+
+/* Header blocks larger than this are not indexed past it; the message is
+ * still delivered whole. */
+#define MSG_HEADER_MAX	(256 * 1024)
+
+struct msg {
+	struct spool	 spool;
+
+	char		*hdr;		/* copy of the header block */
+	size_t		 hdrlen, hdrcap;
+	bool		 hdr_done;	/* the empty line was seen */
+	bool		 hdr_truncated;	/* longer than MSG_HEADER_MAX */
+	bool		 at_line_start;
+	off_t		 body_off;	/* where the body starts in the spool */
+
+	struct header_index idx;
+	bool		 indexed;
+
+	/* Headers changed by a plugin: hdr holds the new block, which
+	 * replaces spool bytes [0, body_off) on output. */
+	bool		 hdr_modified;
+};
+
+void msg_init(struct msg *m, const char *spool_dir);
+void msg_free(struct msg *m);
+/* Get ready for the next message. */
+void msg_reset(struct msg *m);
+int msg_append(struct msg *m, const char *data, size_t len, struct err *e);
+/* The message is complete. */
+void msg_finish(struct msg *m);
+
+off_t msg_size(const struct msg *m);
+struct header_index *msg_headers(struct msg *m);
+/* Write the message (with any header changes) through fn. */
+int msg_write(struct msg *m, spool_writer fn, void *arg, struct err *e);
+
+#endif

@@ -1,0 +1,21 @@
+/*
+ * A logged-in POP3 session for an account: connect, TLS (implicit or
+ * STLS, never a silent fallback to plain text), greeting, capabilities,
+ * credentials (from the configuration or password_command), login.
+ */
+#ifndef MF_SESSION_H
+#define MF_SESSION_H
+
+#include "config.h"
+#include "err.h"
+#include "pop3.h"
+
+struct pop3 *session_open(const struct config *cfg, const struct account *a,
+    struct err *e);
+/* QUIT and close. Returns 0 when the server answered +OK, which is when
+ * deletions take effect. */
+int session_quit(struct pop3 *p, struct err *e);
+/* Close without QUIT, after a failure. */
+void session_abort(struct pop3 *p);
+
+#endif

@@ -1,0 +1,197 @@
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "spool.h"
+#include "xmalloc.h"
+
+#define SPOOL_READ_BLOCK	(256 * 1024)
+
+void
+spool_init(struct spool *s, const char *dir)
+{
+	memset(s, 0, sizeof *s);
+	s->dir = xstrdup(dir);
+	s->fd = -1;
+}
+
+void
+spool_free(struct spool *s)
+{
+	spool_reset(s);
+	free(s->mem);
+	free(s->dir);
+	memset(s, 0, sizeof *s);
+	s->fd = -1;
+}
+
+void
+spool_reset(struct spool *s)
+{
+	if (s->fd != -1)
+		close(s->fd);
+	s->fd = -1;
+	s->filelen = 0;
+	s->memlen = 0;
+}
+
+off_t
+spool_size(const struct spool *s)
+{
+	return s->filelen + (off_t)s->memlen;
+}
+
+static int
+open_spill_file(struct spool *s, struct err *e)
+{
+	char *path;
+	int fd;
+
+	/* An anonymous file: nothing to clean up whatever happens. */
+	fd = open(s->dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd != -1) {
+		s->fd = fd;
+		return 0;
+	}
+	path = xasprintf("%s/spool.XXXXXX", s->dir);
+	fd = mkostemp(path, O_CLOEXEC);
+	if (fd == -1) {
+		err_sys(e, ERR_TEMP, "cannot create a spool file in %s", s->dir);
+		free(path);
+		return -1;
+	}
+	unlink(path);
+	free(path);
+	s->fd = fd;
+	return 0;
+}
+
+static int
+write_all(int fd, const char *p, size_t len, const char *what, struct err *e)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			return err_sys(e, ERR_TEMP, "%s", what);
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Move the memory buffer into the spill file. */
+static int
+spill(struct spool *s, struct err *e)
+{
+	if (s->fd == -1 && open_spill_file(s, e) == -1)
+		return -1;
+	if (write_all(s->fd, s->mem, s->memlen, "writing the spool file",
+	    e) == -1)
+		return -1;
+	s->filelen += (off_t)s->memlen;
+	s->memlen = 0;
+	return 0;
+}
+
+int
+spool_append(struct spool *s, const void *data, size_t len, struct err *e)
+{
+	if (s->memlen + len > SPOOL_MEMORY_MAX) {
+		if (spill(s, e) == -1)
+			return -1;
+		if (len > SPOOL_MEMORY_MAX) {
+			if (write_all(s->fd, data, len,
+			    "writing the spool file", e) == -1)
+				return -1;
+			s->filelen += (off_t)len;
+			return 0;
+		}
+	}
+	if (s->memlen + len > s->memcap) {
+		size_t cap = s->memcap ? s->memcap : 64 * 1024;
+
+		while (cap < s->memlen + len)
+			cap *= 2;
+		if (cap > SPOOL_MEMORY_MAX)
+			cap = SPOOL_MEMORY_MAX;
+		s->mem = xreallocarray(s->mem, cap, 1);
+		s->memcap = cap;
+	}
+	memcpy(s->mem + s->memlen, data, len);
+	s->memlen += len;
+	return 0;
+}
+
+int
+spool_stream(struct spool *s, off_t off, spool_writer fn, void *arg,
+    struct err *e)
+{
+	char *block;
+	off_t pos;
+
+	if (s->fd == -1)
+		return off < (off_t)s->memlen ? fn(arg, s->mem + off,
+		    s->memlen - (size_t)off, e) : 0;
+	if (s->memlen > 0 && spill(s, e) == -1)
+		return -1;
+	block = xmalloc(SPOOL_READ_BLOCK);
+	for (pos = off; pos < s->filelen;) {
+		size_t want = (size_t)(s->filelen - pos) < SPOOL_READ_BLOCK ?
+		    (size_t)(s->filelen - pos) : SPOOL_READ_BLOCK;
+		ssize_t n = pread(s->fd, block, want, pos);
+
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
+			err_sys(e, ERR_TEMP, "reading the spool file");
+			goto fail;
+		}
+		if (fn(arg, block, (size_t)n, e) == -1)
+			goto fail;
+		pos += n;
+	}
+	free(block);
+	return 0;
+fail:
+	free(block);
+	return -1;
+}
+
+int
+spool_map(struct spool *s, const char **data, size_t *len, struct err *e)
+{
+	void *p;
+
+	if (s->fd == -1) {
+		*data = s->mem != NULL ? s->mem : "";
+		*len = s->memlen;
+		return 0;
+	}
+	if (s->memlen > 0 && spill(s, e) == -1)
+		return -1;
+	p = mmap(NULL, (size_t)s->filelen, PROT_READ, MAP_PRIVATE, s->fd, 0);
+	if (p == MAP_FAILED)
+		return err_sys(e, ERR_TEMP, "mapping the spool file");
+	*data = p;
+	*len = (size_t)s->filelen;
+	return 0;
+}
+
+void
+spool_unmap(struct spool *s, const char *data, size_t len)
+{
+	if (s->fd != -1 && len > 0)
+		munmap((void *)data, len);
+}

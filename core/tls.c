@@ -1,0 +1,374 @@
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "tls.h"
+#include "xmalloc.h"
+
+#define SHA256_LEN	32
+
+struct tls {
+	SSL_CTX		*ctx;
+	SSL		*ssl;
+	char		*host;
+	bool		 pinned;
+	unsigned char	 pin[SHA256_LEN];
+};
+
+/* Parse "sha256:" and 64 hex digits, colons allowed between bytes. */
+static bool
+parse_fingerprint(const char *s, unsigned char out[SHA256_LEN])
+{
+	size_t n = 0;
+
+	if (strncasecmp(s, "sha256:", 7) != 0)
+		return false;
+	for (s += 7; *s != '\0'; s++) {
+		unsigned int hi, lo;
+
+		if (*s == ':')
+			continue;
+		if (!isxdigit((unsigned char)s[0]) ||
+		    !isxdigit((unsigned char)s[1]) || n == SHA256_LEN)
+			return false;
+		hi = (unsigned)(isdigit((unsigned char)s[0]) ? s[0] - '0' :
+		    tolower((unsigned char)s[0]) - 'a' + 10);
+		lo = (unsigned)(isdigit((unsigned char)s[1]) ? s[1] - '0' :
+		    tolower((unsigned char)s[1]) - 'a' + 10);
+		out[n++] = (unsigned char)(hi << 4 | lo);
+		s++;
+	}
+	return n == SHA256_LEN;
+}
+
+bool
+tls_fingerprint_valid(const char *s)
+{
+	unsigned char dummy[SHA256_LEN];
+
+	return parse_fingerprint(s, dummy);
+}
+
+static void
+format_fingerprint(const unsigned char *md, char *buf, size_t bufsize)
+{
+	size_t o = (size_t)snprintf(buf, bufsize, "sha256:");
+
+	for (size_t i = 0; i < SHA256_LEN && o + 3 < bufsize; i++)
+		o += (size_t)snprintf(buf + o, bufsize - o, "%s%02X",
+		    i ? ":" : "", md[i]);
+}
+
+/* The most recent OpenSSL error as text, or a fallback. */
+static const char *
+openssl_reason(char *buf, size_t bufsize, const char *fallback)
+{
+	unsigned long code = ERR_peek_last_error();
+
+	if (code == 0)
+		return fallback;
+	ERR_error_string_n(code, buf, bufsize);
+	ERR_clear_error();
+	return buf;
+}
+
+struct tls *
+tls_new(int fd, const struct tls_options *opt, struct err *e)
+{
+	struct tls *t = xcalloc(1, sizeof *t);
+	char reason[256];
+	unsigned char addr[16];
+	bool is_ip;
+
+	t->host = xstrdup(opt->host);
+	if (opt->fingerprint != NULL) {
+		if (!parse_fingerprint(opt->fingerprint, t->pin)) {
+			err_set(e, ERR_CONFIG, "invalid tls_fingerprint");
+			goto fail;
+		}
+		t->pinned = true;
+	}
+	t->ctx = SSL_CTX_new(TLS_client_method());
+	if (t->ctx == NULL) {
+		err_set(e, ERR_INTERNAL, "TLS setup: %s",
+		    openssl_reason(reason, sizeof reason, "SSL_CTX_new"));
+		goto fail;
+	}
+	SSL_CTX_set_min_proto_version(t->ctx, TLS1_2_VERSION);
+	if (opt->ca_file != NULL) {
+		if (SSL_CTX_load_verify_locations(t->ctx, opt->ca_file,
+		    NULL) != 1) {
+			err_set(e, ERR_CONFIG, "cannot load tls_ca_file %s: %s",
+			    opt->ca_file, openssl_reason(reason, sizeof reason,
+			    "unreadable"));
+			goto fail;
+		}
+	} else if (SSL_CTX_set_default_verify_paths(t->ctx) != 1) {
+		err_set(e, ERR_INTERNAL, "cannot load the system CA store");
+		goto fail;
+	}
+	/* With a pin the handshake must not stop at chain errors: the pin is
+	 * checked once it completes, and decides alone. */
+	SSL_CTX_set_verify(t->ctx, t->pinned ? SSL_VERIFY_NONE :
+	    SSL_VERIFY_PEER, NULL);
+
+	t->ssl = SSL_new(t->ctx);
+	if (t->ssl == NULL || SSL_set_fd(t->ssl, fd) != 1) {
+		err_set(e, ERR_INTERNAL, "TLS setup: %s",
+		    openssl_reason(reason, sizeof reason, "SSL_new"));
+		goto fail;
+	}
+	is_ip = inet_pton(AF_INET, opt->host, addr) == 1 ||
+	    inet_pton(AF_INET6, opt->host, addr) == 1;
+	if (is_ip) {
+		X509_VERIFY_PARAM *param = SSL_get0_param(t->ssl);
+
+		if (X509_VERIFY_PARAM_set1_ip_asc(param, opt->host) != 1) {
+			err_set(e, ERR_INTERNAL, "TLS: bad address %s",
+			    opt->host);
+			goto fail;
+		}
+	} else {
+		SSL_set_hostflags(t->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+		if (SSL_set1_host(t->ssl, opt->host) != 1 ||
+		    SSL_set_tlsext_host_name(t->ssl, opt->host) != 1) {
+			err_set(e, ERR_INTERNAL, "TLS: bad host name %s",
+			    opt->host);
+			goto fail;
+		}
+	}
+	return t;
+fail:
+	tls_free(t);
+	return NULL;
+}
+
+/* The names a certificate is for, "a, b, c", to explain a mismatch. */
+static void
+certificate_names(X509 *cert, char *buf, size_t bufsize)
+{
+	GENERAL_NAMES *names;
+	size_t o = 0;
+
+	buf[0] = '\0';
+	names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+	for (int i = 0; names != NULL && i < sk_GENERAL_NAME_num(names); i++) {
+		const GENERAL_NAME *gn = sk_GENERAL_NAME_value(names, i);
+		char name[INET6_ADDRSTRLEN + 1] = "";
+
+		if (gn->type == GEN_DNS) {
+			const unsigned char *d = ASN1_STRING_get0_data(
+			    gn->d.dNSName);
+			int len = ASN1_STRING_length(gn->d.dNSName);
+
+			snprintf(name, sizeof name, "%.*s", len > 46 ? 46 : len,
+			    (const char *)d);
+		} else if (gn->type == GEN_IPADD) {
+			int len = ASN1_STRING_length(gn->d.iPAddress);
+			const unsigned char *d = ASN1_STRING_get0_data(
+			    gn->d.iPAddress);
+
+			inet_ntop(len == 4 ? AF_INET : AF_INET6, d, name,
+			    sizeof name);
+		} else
+			continue;
+		o += (size_t)snprintf(buf + o, bufsize > o ? bufsize - o : 0,
+		    "%s%s", o ? ", " : "", name);
+		if (o >= bufsize)
+			break;
+	}
+	GENERAL_NAMES_free(names);
+	if (buf[0] == '\0') {
+		X509_NAME *subject = X509_get_subject_name(cert);
+
+		if (X509_NAME_get_text_by_NID(subject, NID_commonName, buf,
+		    (int)bufsize) < 0)
+			snprintf(buf, bufsize, "no names");
+	}
+}
+
+static void
+certificate_digests(X509 *cert, unsigned char whole[SHA256_LEN],
+    unsigned char key[SHA256_LEN])
+{
+	unsigned char *der = NULL;
+	unsigned int len;
+	int derlen;
+
+	X509_digest(cert, EVP_sha256(), whole, &len);
+	derlen = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &der);
+	if (derlen > 0)
+		EVP_Digest(der, (size_t)derlen, key, &len, EVP_sha256(), NULL);
+	else
+		memset(key, 0, SHA256_LEN);
+	OPENSSL_free(der);
+}
+
+/* After the handshake: does the peer pass verification (or the pin)? */
+static enum tls_io
+check_peer(struct tls *t, struct err *e)
+{
+	X509 *cert = SSL_get1_peer_certificate(t->ssl);
+	unsigned char whole[SHA256_LEN], key[SHA256_LEN];
+	char fp[8 + 3 * SHA256_LEN];
+	long result;
+
+	if (cert == NULL) {
+		err_set(e, ERR_UNAVAIL, "TLS: %s presented no certificate",
+		    t->host);
+		return TLS_IO_ERROR;
+	}
+	certificate_digests(cert, whole, key);
+	X509_free(cert);
+	if (t->pinned) {
+		if (memcmp(whole, t->pin, SHA256_LEN) == 0 ||
+		    memcmp(key, t->pin, SHA256_LEN) == 0)
+			return TLS_IO_OK;
+		format_fingerprint(whole, fp, sizeof fp);
+		err_set(e, ERR_UNAVAIL, "TLS certificate of %s does not match "
+		    "tls_fingerprint (the server presents %s)", t->host, fp);
+		return TLS_IO_ERROR;
+	}
+	result = SSL_get_verify_result(t->ssl);
+	if (result != X509_V_OK) {
+		err_set(e, ERR_UNAVAIL, "TLS certificate of %s refused: %s",
+		    t->host, X509_verify_cert_error_string(result));
+		return TLS_IO_ERROR;
+	}
+	return TLS_IO_OK;
+}
+
+/* Explain a failed handshake, naming a verification failure's reason. */
+static void
+explain_handshake_failure(struct tls *t, struct err *e)
+{
+	long result = SSL_get_verify_result(t->ssl);
+	X509 *cert = SSL_get1_peer_certificate(t->ssl);
+	char reason[256], names[256], fp[8 + 3 * SHA256_LEN];
+	unsigned char whole[SHA256_LEN], key[SHA256_LEN];
+
+	if (result != X509_V_OK && cert != NULL) {
+		certificate_digests(cert, whole, key);
+		format_fingerprint(whole, fp, sizeof fp);
+		if (result == X509_V_ERR_HOSTNAME_MISMATCH ||
+		    result == X509_V_ERR_IP_ADDRESS_MISMATCH) {
+			certificate_names(cert, names, sizeof names);
+			err_set(e, ERR_UNAVAIL, "TLS certificate refused: host "
+			    "name mismatch: it is for %s, not %s", names,
+			    t->host);
+		} else
+			err_set(e, ERR_UNAVAIL, "TLS certificate of %s refused: "
+			    "%s (certificate %s)", t->host,
+			    X509_verify_cert_error_string(result), fp);
+		ERR_clear_error();
+	} else
+		err_set(e, ERR_UNAVAIL, "TLS handshake with %s failed: %s",
+		    t->host, openssl_reason(reason, sizeof reason,
+		    "connection closed"));
+	X509_free(cert);
+}
+
+enum tls_io
+tls_handshake(struct tls *t, struct err *e)
+{
+	int rc, ssl_err;
+
+	ERR_clear_error();
+	rc = SSL_connect(t->ssl);
+	if (rc == 1)
+		return check_peer(t, e);
+	ssl_err = SSL_get_error(t->ssl, rc);
+	if (ssl_err == SSL_ERROR_WANT_READ)
+		return TLS_IO_WANT_READ;
+	if (ssl_err == SSL_ERROR_WANT_WRITE)
+		return TLS_IO_WANT_WRITE;
+	explain_handshake_failure(t, e);
+	return TLS_IO_ERROR;
+}
+
+static enum tls_io
+io_result(struct tls *t, int rc, const char *what, struct err *e)
+{
+	char reason[256];
+	int ssl_err = SSL_get_error(t->ssl, rc);
+
+	switch (ssl_err) {
+	case SSL_ERROR_WANT_READ:
+		return TLS_IO_WANT_READ;
+	case SSL_ERROR_WANT_WRITE:
+		return TLS_IO_WANT_WRITE;
+	case SSL_ERROR_ZERO_RETURN:
+		return TLS_IO_EOF;
+	case SSL_ERROR_SYSCALL:
+		if (errno == 0 || ERR_peek_last_error() == 0) {
+			if (errno == 0)
+				return TLS_IO_EOF;
+			err_sys(e, ERR_TEMP, "TLS %s from %s", what, t->host);
+			return TLS_IO_ERROR;
+		}
+		/* FALLTHROUGH */
+	default:
+		err_set(e, ERR_TEMP, "TLS %s from %s failed: %s", what, t->host,
+		    openssl_reason(reason, sizeof reason, "protocol error"));
+		return TLS_IO_ERROR;
+	}
+}
+
+enum tls_io
+tls_read(struct tls *t, void *buf, size_t len, size_t *got, struct err *e)
+{
+	int rc;
+
+	ERR_clear_error();
+	errno = 0;
+	rc = SSL_read_ex(t->ssl, buf, len, got);
+	if (rc == 1)
+		return TLS_IO_OK;
+	return io_result(t, rc, "read", e);
+}
+
+enum tls_io
+tls_write(struct tls *t, const void *buf, size_t len, size_t *put,
+    struct err *e)
+{
+	int rc;
+
+	ERR_clear_error();
+	errno = 0;
+	rc = SSL_write_ex(t->ssl, buf, len, put);
+	if (rc == 1)
+		return TLS_IO_OK;
+	return io_result(t, rc, "write", e);
+}
+
+const char *
+tls_describe(struct tls *t, char *buf, size_t bufsize)
+{
+	snprintf(buf, bufsize, "%s, %s", SSL_get_version(t->ssl),
+	    SSL_get_cipher_name(t->ssl));
+	return buf;
+}
+
+void
+tls_free(struct tls *t)
+{
+	if (t == NULL)
+		return;
+	if (t->ssl != NULL) {
+		/* Non-blocking: one attempt at close_notify, never a wait. */
+		if (SSL_is_init_finished(t->ssl))
+			SSL_shutdown(t->ssl);
+		SSL_free(t->ssl);
+	}
+	SSL_CTX_free(t->ctx);
+	free(t->host);
+	ERR_clear_error();
+	free(t);
+}

@@ -1,0 +1,51 @@
+/*
+ * TLS client sessions with OpenSSL, behind a small interface. Verification
+ * is on by default: the chain against the system store or a CA file, the
+ * host name (or IP address) with OpenSSL's own matching, TLS 1.2 at least.
+ * A pinned fingerprint (sha256 of the certificate or of its public key)
+ * replaces chain and name checks with an exact match.
+ */
+#ifndef MF_TLS_H
+#define MF_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "err.h"
+
+struct tls;
+
+struct tls_options {
+	const char	*host;		/* name or address to verify */
+	const char	*ca_file;	/* NULL: the system store */
+	const char	*fingerprint;	/* "sha256:AB:CD:...", or NULL */
+};
+
+/* Outcomes of the non-blocking calls below. */
+enum tls_io {
+	TLS_IO_OK,
+	TLS_IO_WANT_READ,
+	TLS_IO_WANT_WRITE,
+	TLS_IO_EOF,
+	TLS_IO_ERROR,
+};
+
+/* Set up a client session on the connected, non-blocking socket fd. */
+struct tls *tls_new(int fd, const struct tls_options *opt, struct err *e);
+/* Drive the handshake; on TLS_IO_OK the peer is verified. On
+ * TLS_IO_ERROR, e says why (a verification failure names the reason). */
+enum tls_io tls_handshake(struct tls *t, struct err *e);
+enum tls_io tls_read(struct tls *t, void *buf, size_t len, size_t *got,
+    struct err *e);
+enum tls_io tls_write(struct tls *t, const void *buf, size_t len,
+    size_t *put, struct err *e);
+/* A one-line description of the session: protocol and cipher. */
+const char *tls_describe(struct tls *t, char *buf, size_t bufsize);
+/* Send close_notify (best effort) and free. */
+void tls_free(struct tls *t);
+
+/* Is s a well-formed "sha256:" fingerprint? For configuration checks. */
+bool tls_fingerprint_valid(const char *s);
+
+#endif

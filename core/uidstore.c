@@ -1,0 +1,526 @@
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "uidstore.h"
+#include "xmalloc.h"
+
+#define STORE_MAGIC	"mailferry-uids 1"
+#define ARENA_CHUNK	(64 * 1024)
+
+struct arena_chunk {
+	struct arena_chunk	*next;
+	size_t			 used;
+	char			 data[];
+};
+
+struct uidstore {
+	char		*path;
+	char		*dir;
+	int		 fd;		/* the log, opened for appending */
+
+	struct uid_entry *slots;	/* open addressing, uid NULL = free */
+	size_t		 nslots, count;
+	size_t		 log_lines;	/* lines in the file now */
+	bool		 changed;	/* compaction would change the file */
+
+	struct arena_chunk *arena;
+
+	struct uid_pending *pending;
+	size_t		 npending;
+
+	char		*queued;	/* records not yet written */
+	size_t		 queued_len, queued_cap;
+};
+
+bool
+uid_valid(const char *uid, size_t len)
+{
+	if (len == 0 || len > UID_MAX_LEN)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)uid[i] < 0x21 || (unsigned char)uid[i] > 0x7e)
+			return false;
+	return true;
+}
+
+static char *
+arena_strdup(struct uidstore *s, const char *str)
+{
+	size_t len = strlen(str) + 1;
+	struct arena_chunk *c = s->arena;
+	char *p;
+
+	if (c == NULL || c->used + len > ARENA_CHUNK) {
+		c = xmalloc(sizeof *c + ARENA_CHUNK);
+		c->next = s->arena;
+		c->used = 0;
+		s->arena = c;
+	}
+	p = c->data + c->used;
+	memcpy(p, str, len);
+	c->used += len;
+	return p;
+}
+
+static uint64_t
+hash_uid(const char *uid)
+{
+	uint64_t h = 1469598103934665603ULL;	/* FNV-1a */
+
+	for (; *uid != '\0'; uid++)
+		h = (h ^ (unsigned char)*uid) * 1099511628211ULL;
+	return h;
+}
+
+static struct uid_entry *
+slot_for(struct uid_entry *slots, size_t nslots, const char *uid)
+{
+	size_t i = (size_t)hash_uid(uid) & (nslots - 1);
+
+	while (slots[i].uid != NULL && strcmp(slots[i].uid, uid) != 0)
+		i = (i + 1) & (nslots - 1);
+	return &slots[i];
+}
+
+static void
+grow_table(struct uidstore *s)
+{
+	size_t nslots = s->nslots ? s->nslots * 2 : 1024;
+	struct uid_entry *slots = xcalloc(nslots, sizeof *slots);
+
+	for (size_t i = 0; i < s->nslots; i++)
+		if (s->slots[i].uid != NULL)
+			*slot_for(slots, nslots, s->slots[i].uid) = s->slots[i];
+	free(s->slots);
+	s->slots = slots;
+	s->nslots = nslots;
+}
+
+struct uid_entry *
+uidstore_find(struct uidstore *s, const char *uid)
+{
+	struct uid_entry *e;
+
+	if (s->nslots == 0)
+		return NULL;
+	e = slot_for(s->slots, s->nslots, uid);
+	return e->uid != NULL ? e : NULL;
+}
+
+static struct uid_entry *
+insert(struct uidstore *s, const char *uid, time_t when)
+{
+	struct uid_entry *e;
+
+	if ((s->count + 1) * 10 >= s->nslots * 7)
+		grow_table(s);
+	e = slot_for(s->slots, s->nslots, uid);
+	if (e->uid == NULL) {
+		e->uid = arena_strdup(s, uid);
+		s->count++;
+	}
+	e->fetched = when;
+	e->keep = true;
+	return e;
+}
+
+size_t
+uidstore_count(const struct uidstore *s)
+{
+	return s->count;
+}
+
+static void
+pending_add(struct uidstore *s, const char *uid, time_t when,
+    const char *dest, const char *name)
+{
+	struct uid_pending *p;
+
+	s->pending = xreallocarray(s->pending, s->npending + 1,
+	    sizeof *s->pending);
+	p = &s->pending[s->npending++];
+	p->uid = xstrdup(uid);
+	p->when = when;
+	p->dest = xstrdup(dest);
+	p->name = xstrdup(name);
+}
+
+static void
+pending_drop(struct uidstore *s, const char *uid)
+{
+	for (size_t i = 0; i < s->npending;) {
+		if (strcmp(s->pending[i].uid, uid) == 0) {
+			free(s->pending[i].uid);
+			free(s->pending[i].dest);
+			free(s->pending[i].name);
+			s->pending[i] = s->pending[--s->npending];
+		} else
+			i++;
+	}
+}
+
+size_t
+uidstore_npending(const struct uidstore *s)
+{
+	return s->npending;
+}
+
+const struct uid_pending *
+uidstore_pending(const struct uidstore *s, size_t i)
+{
+	return &s->pending[i];
+}
+
+static int
+parse_time(const char *s, time_t *t)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < 0)
+		return -1;
+	*t = (time_t)v;
+	return 0;
+}
+
+/* One log line, without its newline. */
+static int
+load_line(struct uidstore *s, char *line)
+{
+	char *field[5], *save = NULL;
+	int n = 0;
+	time_t when;
+
+	for (char *tok = strtok_r(line, " ", &save); tok != NULL;
+	    tok = strtok_r(NULL, " ", &save)) {
+		if (n == 5)
+			return -1;
+		field[n++] = tok;
+	}
+	if (n < 3 || strlen(field[0]) != 1 ||
+	    !uid_valid(field[1], strlen(field[1])) ||
+	    parse_time(field[2], &when) == -1)
+		return -1;
+	switch (field[0][0]) {
+	case '+':
+		if (n != 3)
+			return -1;
+		pending_drop(s, field[1]);
+		insert(s, field[1], when);
+		return 0;
+	case 'P':
+		if (n != 5)
+			return -1;
+		pending_add(s, field[1], when, field[3], field[4]);
+		return 0;
+	}
+	return -1;
+}
+
+static int
+load(struct uidstore *s, FILE *fp, struct err *e)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	size_t lineno = 0;
+	int rc = 0;
+
+	while ((len = getline(&line, &cap, fp)) != -1) {
+		lineno++;
+		if (line[len - 1] != '\n')
+			break;		/* torn by a crash: never acknowledged */
+		line[len - 1] = '\0';
+		if (lineno == 1) {
+			if (strcmp(line, STORE_MAGIC) != 0) {
+				rc = err_set(e, ERR_TEMP, "%s: not a mailferry "
+				    "UID store", s->path);
+				break;
+			}
+			continue;
+		}
+		if (load_line(s, line) == -1) {
+			rc = err_set(e, ERR_TEMP, "%s:%zu: the UID store is "
+			    "corrupt (move it away to fetch every message "
+			    "again)", s->path, lineno);
+			break;
+		}
+	}
+	if (rc == 0 && ferror(fp))
+		rc = err_sys(e, ERR_TEMP, "reading %s", s->path);
+	free(line);
+	s->log_lines = lineno;
+	return rc;
+}
+
+/*
+ * A crash in the middle of an append can leave a last line without its
+ * newline. It was never acknowledged (the fsync did not return), so it is
+ * cut off before anything is appended after it.
+ */
+static int
+cut_torn_tail(int fd, off_t size, off_t *newsize)
+{
+	char buf[512];
+	off_t end = size;
+
+	*newsize = size;
+	while (end > 0) {
+		size_t want = end < (off_t)sizeof buf ? (size_t)end : sizeof buf;
+		ssize_t n = pread(fd, buf, want, end - (off_t)want);
+
+		if (n != (ssize_t)want)
+			return -1;
+		for (ssize_t i = n - 1; i >= 0; i--) {
+			if (buf[i] == '\n') {
+				off_t keep = end - (off_t)want + i + 1;
+
+				if (keep == size)
+					return 0;
+				*newsize = keep;
+				return ftruncate(fd, keep);
+			}
+		}
+		end -= (off_t)want;
+	}
+	*newsize = 0;
+	return ftruncate(fd, 0);
+}
+
+struct uidstore *
+uidstore_open(const char *dir, const char *account, struct err *e)
+{
+	struct uidstore *s = xcalloc(1, sizeof *s);
+	char *base = safe_file_name(account);
+	FILE *fp;
+	struct stat st;
+
+	s->fd = -1;
+	s->dir = xstrdup(dir);
+	s->path = xasprintf("%s/%s.uids", dir, base);
+	free(base);
+	grow_table(s);
+	if (mkdir_p(dir, 0700, e) == -1)
+		goto fail;
+	s->fd = open(s->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (s->fd == -1) {
+		err_sys(e, ERR_TEMP, "cannot open %s", s->path);
+		goto fail;
+	}
+	if (fstat(s->fd, &st) == -1) {
+		err_sys(e, ERR_TEMP, "%s", s->path);
+		goto fail;
+	}
+	if (cut_torn_tail(s->fd, st.st_size, &st.st_size) == -1) {
+		err_sys(e, ERR_TEMP, "%s", s->path);
+		goto fail;
+	}
+	if (st.st_size == 0) {
+		/* New: the header line is written with the first records. */
+		s->changed = true;
+		return s;
+	}
+	fp = fdopen(dup(s->fd), "r");
+	if (fp == NULL) {
+		err_sys(e, ERR_TEMP, "%s", s->path);
+		goto fail;
+	}
+	if (load(s, fp, e) == -1) {
+		fclose(fp);
+		goto fail;
+	}
+	fclose(fp);
+	if (s->npending > 0)
+		s->changed = true;
+	return s;
+fail:
+	uidstore_close(s);
+	return NULL;
+}
+
+void
+uidstore_close(struct uidstore *s)
+{
+	if (s == NULL)
+		return;
+	if (s->fd != -1)
+		close(s->fd);
+	while (s->arena != NULL) {
+		struct arena_chunk *next = s->arena->next;
+
+		free(s->arena);
+		s->arena = next;
+	}
+	for (size_t i = 0; i < s->npending; i++) {
+		free(s->pending[i].uid);
+		free(s->pending[i].dest);
+		free(s->pending[i].name);
+	}
+	free(s->pending);
+	free(s->slots);
+	free(s->queued);
+	free(s->path);
+	free(s->dir);
+	free(s);
+}
+
+const char *
+uidstore_path(const struct uidstore *s)
+{
+	return s->path;
+}
+
+static void
+queue_record(struct uidstore *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+queue_record(struct uidstore *s, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for (;;) {
+		size_t room = s->queued_cap - s->queued_len;
+
+		va_start(ap, fmt);
+		n = vsnprintf(s->queued + s->queued_len, room, fmt, ap);
+		va_end(ap);
+		if (n >= 0 && (size_t)n < room)
+			break;
+		s->queued_cap = s->queued_cap ? s->queued_cap * 2 : 4096;
+		if (n >= 0 && s->queued_cap < s->queued_len + (size_t)n + 1)
+			s->queued_cap = s->queued_len + (size_t)n + 1;
+		s->queued = xreallocarray(s->queued, s->queued_cap, 1);
+	}
+	s->queued_len += (size_t)n;
+	s->log_lines++;
+}
+
+struct uid_entry *
+uidstore_add(struct uidstore *s, const char *uid, time_t when)
+{
+	if (s->log_lines == 0)
+		queue_record(s, "%s\n", STORE_MAGIC);
+	queue_record(s, "+ %s %jd\n", uid, (intmax_t)when);
+	return insert(s, uid, when);
+}
+
+void
+uidstore_journal(struct uidstore *s, const char *uid, time_t when,
+    const char *dest, const char *name)
+{
+	if (s->log_lines == 0)
+		queue_record(s, "%s\n", STORE_MAGIC);
+	queue_record(s, "P %s %jd %s %s\n", uid, (intmax_t)when, dest, name);
+	s->changed = true;
+}
+
+bool
+uidstore_dirty(const struct uidstore *s)
+{
+	return s->queued_len > 0;
+}
+
+int
+uidstore_sync(struct uidstore *s, struct err *e)
+{
+	off_t before;
+
+	if (s->queued_len == 0)
+		return 0;
+	before = lseek(s->fd, 0, SEEK_END);
+	if (before == -1 || write_full(s->fd, s->queued, s->queued_len) == -1 ||
+	    fsync(s->fd) == -1) {
+		int saved = errno;
+
+		/* A partial write must not leave a torn line for the next
+		 * records to follow: cut the file back. */
+		if (before != -1)
+			(void)ftruncate(s->fd, before);
+		errno = saved;
+		s->queued_len = 0;
+		return err_sys(e, ERR_TEMP, "cannot record UIDs in %s",
+		    s->path);
+	}
+	s->queued_len = 0;
+	return 0;
+}
+
+void
+uidstore_unkeep_all(struct uidstore *s)
+{
+	for (size_t i = 0; i < s->nslots; i++)
+		s->slots[i].keep = false;
+}
+
+int
+uidstore_compact(struct uidstore *s, struct err *e)
+{
+	char *tmp;
+	FILE *fp;
+	int fd;
+	size_t kept = 0;
+
+	for (size_t i = 0; i < s->nslots; i++)
+		if (s->slots[i].uid != NULL && s->slots[i].keep)
+			kept++;
+	/* Rewrite when UIDs are to be forgotten, a crash left journal
+	 * lines, or the log has grown well past its live contents. */
+	if (!s->changed && kept == s->count && s->log_lines <= 2 * kept + 64)
+		return 0;
+	if (uidstore_sync(s, e) == -1)
+		return -1;
+	tmp = xasprintf("%s.new", s->path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd == -1) {
+		err_sys(e, ERR_TEMP, "cannot create %s", tmp);
+		free(tmp);
+		return -1;
+	}
+	fp = fdopen(fd, "w");
+	fprintf(fp, "%s\n", STORE_MAGIC);
+	for (size_t i = 0; i < s->nslots; i++)
+		if (s->slots[i].uid != NULL && s->slots[i].keep)
+			fprintf(fp, "+ %s %jd\n", s->slots[i].uid,
+			    (intmax_t)s->slots[i].fetched);
+	if (fflush(fp) == EOF || fsync(fd) == -1) {
+		err_sys(e, ERR_TEMP, "cannot write %s", tmp);
+		fclose(fp);
+		unlink(tmp);
+		free(tmp);
+		return -1;
+	}
+	fclose(fp);
+	if (rename(tmp, s->path) == -1) {
+		err_sys(e, ERR_TEMP, "cannot replace %s", s->path);
+		unlink(tmp);
+		free(tmp);
+		return -1;
+	}
+	free(tmp);
+	if (fsync_dir(s->dir, e) == -1)
+		return -1;
+	/* Continue appending to the new file. */
+	close(s->fd);
+	s->fd = open(s->path, O_RDWR | O_APPEND | O_CLOEXEC);
+	if (s->fd == -1)
+		return err_sys(e, ERR_TEMP, "cannot reopen %s", s->path);
+	s->log_lines = kept + 1;
+	s->changed = false;
+	return 0;
+}

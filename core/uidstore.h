@@ -1,0 +1,77 @@
+/*
+ * The UID store of an account: which messages were already fetched, and
+ * when. It is an append-only log in state_dir, made durable with fsync
+ * (never rewritten in place), and compacted at the end of a run to the
+ * UIDs still on the server by writing a new file and renaming it.
+ *
+ * Log lines:
+ *   mailferry-uids 1                  first line
+ *   + UID EPOCH                       fetched at EPOCH (delivered or skipped)
+ *   P UID EPOCH DEST NAME             delivery of UID to Maildir DEST as
+ *                                     file NAME was about to become visible
+ * A P line not followed by a + line for the same UID is a delivery a
+ * crash interrupted; the caller asks the destination whether NAME made it.
+ * UIDs are checked to be 1 to 255 characters of 0x21-0x7e, so they never
+ * break a line; they are never used as file names.
+ */
+#ifndef MF_UIDSTORE_H
+#define MF_UIDSTORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "err.h"
+
+#define UID_MAX_LEN	255
+
+struct uid_entry {
+	const char	*uid;
+	time_t		 fetched;
+	bool		 keep;		/* survives the next compaction */
+};
+
+struct uid_pending {
+	char		*uid;
+	time_t		 when;
+	char		*dest;
+	char		*name;
+};
+
+struct uidstore;
+
+/* Is this string usable as a UID in the store? */
+bool uid_valid(const char *uid, size_t len);
+
+/* Load (or create) the store of `account` in `dir`. */
+struct uidstore *uidstore_open(const char *dir, const char *account,
+    struct err *e);
+void uidstore_close(struct uidstore *s);
+const char *uidstore_path(const struct uidstore *s);
+
+struct uid_entry *uidstore_find(struct uidstore *s, const char *uid);
+size_t uidstore_count(const struct uidstore *s);
+
+/* Interrupted deliveries found at load time. */
+size_t uidstore_npending(const struct uidstore *s);
+const struct uid_pending *uidstore_pending(const struct uidstore *s,
+    size_t i);
+
+/* Queue a "+" record (and add the UID in memory) or a "P" record. */
+struct uid_entry *uidstore_add(struct uidstore *s, const char *uid,
+    time_t when);
+void uidstore_journal(struct uidstore *s, const char *uid, time_t when,
+    const char *dest, const char *name);
+/* Write queued records and fsync them. */
+int uidstore_sync(struct uidstore *s, struct err *e);
+/* Do queued records exist? */
+bool uidstore_dirty(const struct uidstore *s);
+
+/* Mark every entry to be dropped by the next compaction; the caller then
+ * marks those still on the server with entry->keep = true. */
+void uidstore_unkeep_all(struct uidstore *s);
+/* Rewrite the store with the kept entries only, crash-safely. Skipped
+ * when nothing would change. */
+int uidstore_compact(struct uidstore *s, struct err *e);
+
+#endif

@@ -1,0 +1,37 @@
+#!/bin/sh
+# Install (as root, with apt-get) whatever the build and the tests need and
+# is missing, then fail clearly if anything is still missing.
+#   tests/deps.sh check   build + unit + integration tests
+#   tests/deps.sh bench   the above + the other fetchers for `make bench`
+set -u
+
+build="gcc make pkg-config libc6-dev libssl-dev libconfig-dev libpcre2-dev"
+check="$build libcmocka-dev openssl ca-certificates python3 python3-pytest
+  python3-aiosmtpd dovecot-core dovecot-pop3d dovecot-lmtpd postfix
+  procps faketime mandoc clang"
+bench="$check mpop fdm fetchmail getmail6 time"
+
+case "${1:-check}" in
+build) want=$build ;;
+check) want=$check ;;
+bench) want=$bench ;;
+*) echo "usage: $0 build|check|bench" >&2; exit 64 ;;
+esac
+
+missing=""
+for p in $want; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+		missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "mailferry: missing packages:$missing" >&2
+	echo "mailferry: install them with: sudo apt-get install$missing" >&2
+	exit 1
+fi
+echo "mailferry: installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null &&
+	apt-get install -y -qq --no-install-recommends $missing >/dev/null ||
+	{ echo "mailferry: apt-get install failed for:$missing" >&2; exit 1; }
