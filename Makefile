@@ -31,7 +31,7 @@ WARNINGS   = -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wmissing-prototypes \
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 ALL_CFLAGS = -std=c11 $(WARNINGS) $(CFLAGS) $(SANFLAGS) $(PKG_CFLAGS) \
-             -D_GNU_SOURCE -Icore -MMD -MP \
+             -D_GNU_SOURCE -Icore -Iplugins -MMD -MP \
              -DMAILFERRY_VERSION='"$(VERSION)"' \
              -DPLUGIN_DIR='"$(PLUGINDIR)"'
 ALL_LDFLAGS= $(LDFLAGS) $(SANFLAGS)
@@ -40,6 +40,13 @@ LDLIBS     = $(PKG_LIBS) -ldl
 CORE_SRCS  = $(wildcard core/*.c)
 CORE_OBJS  = $(patsubst core/%.c,$(BUILD)/core/%.o,$(CORE_SRCS))
 LIB_OBJS   = $(filter-out $(BUILD)/core/main.o,$(CORE_OBJS))
+
+PLUGIN_SRCS= $(wildcard plugins/*.c)
+PLUGINS    = $(patsubst plugins/%.c,$(BUILD)/plugins/%.so,$(PLUGIN_SRCS))
+# Plugins see only the public header, as a plugin built elsewhere would.
+PLUGIN_CFLAGS = -std=c11 $(WARNINGS) $(CFLAGS) $(SANFLAGS) -D_GNU_SOURCE \
+             -fPIC -Iplugins -MMD -MP
+PLUGIN_LIBS_dedup = -lcrypto
 
 UNIT_SRCS  = $(wildcard tests/unit/test-*.c)
 UNIT_BINS  = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
@@ -50,8 +57,8 @@ Q = @
 quiet = @printf '  %-6s %s\n' $(1) $(2);
 endif
 
-.PHONY: all check unit integration demo deps clean
-all: $(BUILD)/mailferry
+.PHONY: all check unit integration demo deps clean install uninstall
+all: $(BUILD)/mailferry $(PLUGINS) $(BUILD)/mailferry-plugin.pc
 
 $(BUILD)/core/%.o: core/%.c
 	@mkdir -p $(dir $@)
@@ -63,6 +70,17 @@ $(BUILD)/libmailferry.a: $(LIB_OBJS)
 
 $(BUILD)/mailferry: $(BUILD)/core/main.o $(BUILD)/libmailferry.a
 	$(call quiet,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/plugins/%.so: plugins/%.c plugins/mailferry/plugin.h
+	@mkdir -p $(dir $@)
+	$(call quiet,CC,$<)$(CC) $(PLUGIN_CFLAGS) $(ALL_LDFLAGS) -shared \
+	    -o $@ $< $(PLUGIN_LIBS_$*)
+
+$(BUILD)/mailferry-plugin.pc: plugins/mailferry-plugin.pc.in Makefile
+	@mkdir -p $(dir $@)
+	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@PLUGINDIR@|$(PLUGINDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+	    $< > $@
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libmailferry.a
 	@mkdir -p $(dir $@)
@@ -88,7 +106,38 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@MAILFERRY_BIN=$(abspath $(BUILD)/mailferry) $(PYTHON) tests/demo.py
 
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(PLUGINDIR) \
+	    $(DESTDIR)$(INCLUDEDIR)/mailferry $(DESTDIR)$(LIBDIR)/pkgconfig \
+	    $(DESTDIR)$(DATADIR)/rules $(DESTDIR)$(DATADIR)/examples \
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 \
+	    $(DESTDIR)$(MANDIR)/man5
+	install -m 755 $(BUILD)/mailferry $(DESTDIR)$(BINDIR)/mailferry
+	install -m 755 $(PLUGINS) $(DESTDIR)$(PLUGINDIR)/
+	install -m 644 plugins/mailferry/plugin.h \
+	    $(DESTDIR)$(INCLUDEDIR)/mailferry/plugin.h
+	install -m 644 $(BUILD)/mailferry-plugin.pc \
+	    $(DESTDIR)$(LIBDIR)/pkgconfig/mailferry-plugin.pc
+	install -m 644 rules/*.rules $(DESTDIR)$(DATADIR)/rules/
+	install -m 644 etc/mailferry.conf etc/mailferry.service \
+	    etc/mailferry-oneshot.service etc/mailferry.timer \
+	    $(DESTDIR)$(DATADIR)/examples/
+	install -m 644 man/mailferry.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 man/mailferry-plugin.3 $(DESTDIR)$(MANDIR)/man3/
+	install -m 644 man/mailferry.conf.5 $(DESTDIR)$(MANDIR)/man5/
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/mailferry \
+	    $(patsubst $(BUILD)/plugins/%,$(DESTDIR)$(PLUGINDIR)/%,$(PLUGINS)) \
+	    $(DESTDIR)$(INCLUDEDIR)/mailferry/plugin.h \
+	    $(DESTDIR)$(LIBDIR)/pkgconfig/mailferry-plugin.pc \
+	    $(DESTDIR)$(MANDIR)/man1/mailferry.1 \
+	    $(DESTDIR)$(MANDIR)/man3/mailferry-plugin.3 \
+	    $(DESTDIR)$(MANDIR)/man5/mailferry.conf.5
+	rm -rf $(DESTDIR)$(DATADIR)
+	-rmdir $(DESTDIR)$(PLUGINDIR) $(DESTDIR)$(INCLUDEDIR)/mailferry
+
 clean:
 	rm -rf build build-sanitize
 
--include $(CORE_OBJS:.o=.d)
+-include $(CORE_OBJS:.o=.d) $(PLUGINS:.so=.d)

@@ -9,9 +9,13 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "config-parse.h"
+#include "config-rules.h"
 #include "deliver.h"
 #include "fsutil.h"
 #include "log.h"
+#include "plugin.h"
+#include "rules.h"
 #include "xmalloc.h"
 
 #ifndef PLUGIN_DIR
@@ -21,21 +25,16 @@
 /* A configuration file larger than this is surely not one. */
 #define CONFIG_SIZE_MAX	(16 * 1024 * 1024)
 
-struct ctx {
-	struct config	*cfg;
-	int		 errors;
-};
-
 static const char *const global_keys[] = {
 	"state_dir", "plugin_dir", "timeout", "parallel", "destinations",
-	"accounts", NULL
+	"plugins", "accounts", NULL
 };
 
 static const char *const account_keys[] = {
 	"name", "server", "port", "tls", "allow_plaintext_auth",
 	"tls_ca_file", "tls_fingerprint", "user", "password",
 	"password_command", "auth", "keep", "keep_days", "max_size",
-	"deliver", NULL
+	"deliver", "rules", NULL
 };
 
 static const char *const tls_mode_names[] = {
@@ -59,258 +58,30 @@ tls_mode_name(enum tls_mode mode)
 	return tls_mode_names[mode];
 }
 
-/* Where a setting was written: included files name themselves, the main
- * file's lines go through the preprocessing map. */
-static struct source
-source_of(struct config *cfg, const config_setting_t *s)
-{
-	struct source src;
-	int line = s != NULL ? (int)config_setting_source_line(s) : 0;
-	const char *file = s != NULL ? config_setting_source_file(s) : NULL;
-
-	if (file != NULL) {
-		src.file = file;
-		src.line = line;
-	} else {
-		src.file = cfg->path;
-		src.line = line > 0 && (size_t)line < cfg->nline_map ?
-		    cfg->line_map[line] : line;
-	}
-	return src;
-}
-
 static void
-report(struct ctx *cx, const config_setting_t *s, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-report(struct ctx *cx, const config_setting_t *s, const char *fmt, ...)
-{
-	struct source src = source_of(cx->cfg, s);
-	char msg[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	log_error_at(src.file, src.line, "%s", msg);
-	cx->errors++;
-}
-
-static bool
-in_list(const char *name, const char *const *list)
-{
-	for (; *list != NULL; list++)
-		if (strcmp(name, *list) == 0)
-			return true;
-	return false;
-}
-
-/* Report every member of group not in keys (libconfig accepts any). */
-static void
-check_members(struct ctx *cx, const config_setting_t *group,
-    const char *const *keys, const char *where)
-{
-	for (int i = 0; i < config_setting_length(group); i++) {
-		config_setting_t *m = config_setting_get_elem(group, (unsigned)i);
-		const char *name = config_setting_name(m);
-
-		if (name != NULL && !in_list(name, keys))
-			report(cx, m, "unknown key \"%s\" in %s", name, where);
-	}
-}
-
-static config_setting_t *
-member(const config_setting_t *group, const char *key)
-{
-	return config_setting_get_member(group, key);
-}
-
-static void
-get_string(struct ctx *cx, const config_setting_t *group, const char *key,
-    char **out)
-{
-	config_setting_t *s = member(group, key);
-
-	if (s == NULL)
-		return;
-	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
-		report(cx, s, "\"%s\" must be a string in quotes", key);
-		return;
-	}
-	free(*out);
-	*out = xstrdup(config_setting_get_string(s));
-}
-
-static void
-get_path(struct ctx *cx, const config_setting_t *group, const char *key,
-    char **out)
-{
-	char *raw = NULL;
-
-	get_string(cx, group, key, &raw);
-	if (raw == NULL)
-		return;
-	if (raw[0] == '\0') {
-		report(cx, member(group, key), "\"%s\" is empty", key);
-		free(raw);
-		return;
-	}
-	free(*out);
-	*out = expand_path(raw);
-	free(raw);
-}
-
-static void
-get_int(struct ctx *cx, const config_setting_t *group, const char *key,
-    int64_t min, int64_t max, int64_t *out)
-{
-	config_setting_t *s = member(group, key);
-	int64_t v;
-
-	if (s == NULL)
-		return;
-	if (config_setting_type(s) == CONFIG_TYPE_INT)
-		v = config_setting_get_int(s);
-	else if (config_setting_type(s) == CONFIG_TYPE_INT64)
-		v = config_setting_get_int64(s);
-	else {
-		report(cx, s, "\"%s\" must be a whole number", key);
-		return;
-	}
-	if (v < min || v > max) {
-		report(cx, s, "\"%s\" must be between %jd and %jd", key,
-		    (intmax_t)min, (intmax_t)max);
-		return;
-	}
-	*out = v;
-}
-
-static void
-get_int32(struct ctx *cx, const config_setting_t *group, const char *key,
-    int min, int max, int *out)
-{
-	int64_t v = *out;
-
-	get_int(cx, group, key, min, max, &v);
-	*out = (int)v;
-}
-
-static void
-get_bool(struct ctx *cx, const config_setting_t *group, const char *key,
-    bool *out)
-{
-	config_setting_t *s = member(group, key);
-
-	if (s == NULL)
-		return;
-	if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
-		report(cx, s, "\"%s\" must be true or false", key);
-		return;
-	}
-	*out = config_setting_get_bool(s);
-}
-
-/* An enumeration written as a string: index into names, or -1. */
-static int
-get_choice(struct ctx *cx, const config_setting_t *group, const char *key,
-    const char *const *names, size_t nnames, int dflt)
-{
-	config_setting_t *s = member(group, key);
-	char choices[256] = "";
-	const char *v;
-
-	if (s == NULL)
-		return dflt;
-	if (config_setting_type(s) == CONFIG_TYPE_STRING) {
-		v = config_setting_get_string(s);
-		for (size_t i = 0; i < nnames; i++)
-			if (strcmp(v, names[i]) == 0)
-				return (int)i;
-	}
-	for (size_t i = 0; i < nnames; i++) {
-		strncat(choices, i ? ", " : "", sizeof choices -
-		    strlen(choices) - 1);
-		strncat(choices, names[i], sizeof choices -
-		    strlen(choices) - 1);
-	}
-	report(cx, s, "\"%s\" must be one of: %s", key, choices);
-	return dflt;
-}
-
-/* A string or a list of strings. */
-static void
-get_string_list(struct ctx *cx, const config_setting_t *group,
-    const char *key, char ***out, size_t *n)
-{
-	config_setting_t *s = member(group, key);
-	int len;
-
-	*out = NULL;
-	*n = 0;
-	if (s == NULL)
-		return;
-	if (config_setting_type(s) == CONFIG_TYPE_STRING) {
-		*out = xcalloc(1, sizeof **out);
-		(*out)[0] = xstrdup(config_setting_get_string(s));
-		*n = 1;
-		return;
-	}
-	if (config_setting_type(s) != CONFIG_TYPE_ARRAY &&
-	    config_setting_type(s) != CONFIG_TYPE_LIST) {
-		report(cx, s, "\"%s\" must be a string or a list of strings",
-		    key);
-		return;
-	}
-	len = config_setting_length(s);
-	if (len == 0) {
-		report(cx, s, "\"%s\" is an empty list", key);
-		return;
-	}
-	*out = xcalloc((size_t)len, sizeof **out);
-	for (int i = 0; i < len; i++) {
-		config_setting_t *el = config_setting_get_elem(s, (unsigned)i);
-
-		if (config_setting_type(el) != CONFIG_TYPE_STRING) {
-			report(cx, el, "\"%s\" must list strings only", key);
-			continue;
-		}
-		(*out)[(*n)++] = xstrdup(config_setting_get_string(el));
-	}
-}
-
-static void
-free_string_list(char **list, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(list[i]);
-	free(list);
-}
-
-static void
-parse_destination(struct ctx *cx, config_setting_t *s, struct destination *d)
+parse_destination(struct cfg_ctx *cx, config_setting_t *s, struct destination *d)
 {
 	char *type = NULL;
 	char where[300];
 	static const char *const type_key[] = { "type", NULL };
 
 	d->name = xstrdup(config_setting_name(s));
-	d->src = source_of(cx->cfg, s);
+	d->src = cfg_source(cx->cfg, s);
 	d->port = 0;
 	snprintf(where, sizeof where, "destination \"%s\"", d->name);
 	if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
-		report(cx, s, "%s must be a group { type = ...; ... }", where);
+		cfg_report(cx, s, "%s must be a group { type = ...; ... }", where);
 		return;
 	}
-	get_string(cx, s, "type", &type);
+	cfg_get_string(cx, s, "type", &type);
 	if (type == NULL) {
-		report(cx, s, "%s has no \"type\" (one of: %s)", where,
+		cfg_report(cx, s, "%s has no \"type\" (one of: %s)", where,
 		    deliver_type_names());
 		return;
 	}
 	d->backend = deliver_backend(type);
 	if (d->backend == NULL) {
-		report(cx, member(s, "type"), "%s: unknown type \"%s\" (one "
+		cfg_report(cx, cfg_member(s, "type"), "%s: unknown type \"%s\" (one "
 		    "of: %s)", where, type, deliver_type_names());
 		free(type);
 		return;
@@ -320,36 +91,36 @@ parse_destination(struct ctx *cx, config_setting_t *s, struct destination *d)
 		config_setting_t *m = config_setting_get_elem(s, (unsigned)i);
 		const char *name = config_setting_name(m);
 
-		if (!in_list(name, type_key) && !in_list(name, d->backend->keys))
-			report(cx, m, "unknown key \"%s\" in %s (type %s)",
+		if (!cfg_in_list(name, type_key) && !cfg_in_list(name, d->backend->keys))
+			cfg_report(cx, m, "unknown key \"%s\" in %s (type %s)",
 			    name, where, d->backend->type);
 	}
-	get_path(cx, s, "path", &d->path);
-	get_string(cx, s, "host", &d->host);
-	get_int32(cx, s, "port", 1, 65535, &d->port);
-	get_path(cx, s, "socket", &d->socket);
-	d->tls = (enum tls_mode)get_choice(cx, s, "tls", tls_mode_names, 3,
+	cfg_get_path(cx, s, "path", &d->path);
+	cfg_get_string(cx, s, "host", &d->host);
+	cfg_get_int32(cx, s, "port", 1, 65535, &d->port);
+	cfg_get_path(cx, s, "socket", &d->socket);
+	d->tls = (enum tls_mode)cfg_get_choice(cx, s, "tls", tls_mode_names, 3,
 	    TLS_MODE_NONE);
-	get_path(cx, s, "tls_ca_file", &d->tls_ca_file);
-	get_string(cx, s, "tls_fingerprint", &d->tls_fingerprint);
-	get_bool(cx, s, "allow_plaintext_auth", &d->allow_plaintext_auth);
-	get_string_list(cx, s, "to", &d->to, &d->nto);
-	get_string(cx, s, "from", &d->from);
-	get_string(cx, s, "user", &d->user);
-	get_string(cx, s, "password", &d->password);
-	get_string(cx, s, "password_command", &d->password_command);
-	get_string(cx, s, "command", &d->command);
-	if (in_list("path", d->backend->keys) && d->path == NULL)
-		report(cx, s, "%s has no \"path\"", where);
+	cfg_get_path(cx, s, "tls_ca_file", &d->tls_ca_file);
+	cfg_get_string(cx, s, "tls_fingerprint", &d->tls_fingerprint);
+	cfg_get_bool(cx, s, "allow_plaintext_auth", &d->allow_plaintext_auth);
+	cfg_get_string_list(cx, s, "to", &d->to, &d->nto);
+	cfg_get_string(cx, s, "from", &d->from);
+	cfg_get_string(cx, s, "user", &d->user);
+	cfg_get_string(cx, s, "password", &d->password);
+	cfg_get_string(cx, s, "password_command", &d->password_command);
+	cfg_get_string(cx, s, "command", &d->command);
+	if (cfg_in_list("path", d->backend->keys) && d->path == NULL)
+		cfg_report(cx, s, "%s has no \"path\"", where);
 }
 
 static void
-parse_destinations(struct ctx *cx, config_setting_t *s)
+parse_destinations(struct cfg_ctx *cx, config_setting_t *s)
 {
 	struct config *cfg = cx->cfg;
 
 	if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
-		report(cx, s, "\"destinations\" must be a group: "
+		cfg_report(cx, s, "\"destinations\" must be a group: "
 		    "destinations = { name = { type = ...; }; };");
 		return;
 	}
@@ -361,14 +132,14 @@ parse_destinations(struct ctx *cx, config_setting_t *s)
 }
 
 static void
-resolve_deliver(struct ctx *cx, config_setting_t *group, struct account *a)
+resolve_deliver(struct cfg_ctx *cx, config_setting_t *group, struct account *a)
 {
 	char **names;
 	size_t n;
 
-	get_string_list(cx, group, "deliver", &names, &n);
-	if (member(group, "deliver") == NULL) {
-		report(cx, group, "account \"%s\" has no \"deliver\" (the "
+	cfg_get_string_list(cx, group, "deliver", &names, &n);
+	if (cfg_member(group, "deliver") == NULL) {
+		cfg_report(cx, group, "account \"%s\" has no \"deliver\" (the "
 		    "destination of its messages)", a->name);
 		return;
 	}
@@ -378,7 +149,7 @@ resolve_deliver(struct ctx *cx, config_setting_t *group, struct account *a)
 		bool repeated = false;
 
 		if (d == NULL) {
-			report(cx, member(group, "deliver"), "account \"%s\": "
+			cfg_report(cx, cfg_member(group, "deliver"), "account \"%s\": "
 			    "destination \"%s\" is not defined in "
 			    "\"destinations\"", a->name, names[i]);
 			continue;
@@ -388,74 +159,76 @@ resolve_deliver(struct ctx *cx, config_setting_t *group, struct account *a)
 		if (!repeated)
 			a->deliver[a->ndeliver++] = d;
 	}
-	free_string_list(names, n);
+	cfg_free_string_list(names, n);
 }
 
 static void
-parse_account(struct ctx *cx, config_setting_t *s, struct account *a)
+parse_account(struct cfg_ctx *cx, config_setting_t *s, struct account *a)
 {
 	char where[300];
 
-	a->src = source_of(cx->cfg, s);
+	a->src = cfg_source(cx->cfg, s);
 	if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
-		report(cx, s, "each account must be a group { name = ...; }");
+		cfg_report(cx, s, "each account must be a group { name = ...; }");
 		a->name = xstrdup("?");
 		return;
 	}
-	get_string(cx, s, "name", &a->name);
+	cfg_get_string(cx, s, "name", &a->name);
 	if (a->name == NULL || a->name[0] == '\0') {
-		report(cx, s, "account without a \"name\"");
+		cfg_report(cx, s, "account without a \"name\"");
 		free(a->name);
 		a->name = xstrdup("?");
 	}
 	snprintf(where, sizeof where, "account \"%s\"", a->name);
-	check_members(cx, s, account_keys, where);
+	cfg_check_members(cx, s, account_keys, where);
 
-	a->tls = (enum tls_mode)get_choice(cx, s, "tls", tls_mode_names, 3,
+	a->tls = (enum tls_mode)cfg_get_choice(cx, s, "tls", tls_mode_names, 3,
 	    TLS_MODE_IMPLICIT);
 	a->port = a->tls == TLS_MODE_IMPLICIT ? 995 : 110;
 	a->keep = true;
-	a->auth = (enum auth_method)get_choice(cx, s, "auth", auth_names, 6,
+	a->auth = (enum auth_method)cfg_get_choice(cx, s, "auth", auth_names, 6,
 	    AUTH_AUTO);
-	get_string(cx, s, "server", &a->server);
-	get_int32(cx, s, "port", 1, 65535, &a->port);
-	get_bool(cx, s, "allow_plaintext_auth", &a->allow_plaintext_auth);
-	get_path(cx, s, "tls_ca_file", &a->tls_ca_file);
-	get_string(cx, s, "tls_fingerprint", &a->tls_fingerprint);
-	get_string(cx, s, "user", &a->user);
-	get_string(cx, s, "password", &a->password);
-	get_string(cx, s, "password_command", &a->password_command);
-	get_bool(cx, s, "keep", &a->keep);
-	get_int32(cx, s, "keep_days", 0, 100000, &a->keep_days);
-	get_int(cx, s, "max_size", 0, INT64_MAX, &a->max_size);
+	cfg_get_string(cx, s, "server", &a->server);
+	cfg_get_int32(cx, s, "port", 1, 65535, &a->port);
+	cfg_get_bool(cx, s, "allow_plaintext_auth", &a->allow_plaintext_auth);
+	cfg_get_path(cx, s, "tls_ca_file", &a->tls_ca_file);
+	cfg_get_string(cx, s, "tls_fingerprint", &a->tls_fingerprint);
+	cfg_get_string(cx, s, "user", &a->user);
+	cfg_get_string(cx, s, "password", &a->password);
+	cfg_get_string(cx, s, "password_command", &a->password_command);
+	cfg_get_bool(cx, s, "keep", &a->keep);
+	cfg_get_int32(cx, s, "keep_days", 0, 100000, &a->keep_days);
+	cfg_get_int(cx, s, "max_size", 0, INT64_MAX, &a->max_size);
 
 	if (a->server == NULL || a->server[0] == '\0')
-		report(cx, s, "%s has no \"server\"", where);
+		cfg_report(cx, s, "%s has no \"server\"", where);
 	if (a->user == NULL || a->user[0] == '\0')
-		report(cx, s, "%s has no \"user\"", where);
+		cfg_report(cx, s, "%s has no \"user\"", where);
 	if (a->password != NULL && a->password_command != NULL)
-		report(cx, member(s, "password_command"), "%s has both "
+		cfg_report(cx, cfg_member(s, "password_command"), "%s has both "
 		    "\"password\" and \"password_command\"; keep one", where);
 	if (a->password == NULL && a->password_command == NULL)
-		report(cx, s, "%s has neither \"password\" nor "
+		cfg_report(cx, s, "%s has neither \"password\" nor "
 		    "\"password_command\"", where);
 	if (a->tls_fingerprint != NULL &&
 	    !tls_fingerprint_valid(a->tls_fingerprint))
-		report(cx, member(s, "tls_fingerprint"), "%s: tls_fingerprint "
+		cfg_report(cx, cfg_member(s, "tls_fingerprint"), "%s: tls_fingerprint "
 		    "must be \"sha256:\" and 32 hex bytes", where);
 	if (a->tls_fingerprint != NULL && a->tls == TLS_MODE_NONE)
-		report(cx, member(s, "tls_fingerprint"), "%s: tls_fingerprint "
+		cfg_report(cx, cfg_member(s, "tls_fingerprint"), "%s: tls_fingerprint "
 		    "is set but tls = \"none\"", where);
 	resolve_deliver(cx, s, a);
+	if (cfg_member(s, "rules") != NULL)
+		cfg_parse_rules(cx, cfg_member(s, "rules"), a);
 }
 
 static void
-parse_accounts(struct ctx *cx, config_setting_t *s)
+parse_accounts(struct cfg_ctx *cx, config_setting_t *s)
 {
 	struct config *cfg = cx->cfg;
 
 	if (config_setting_type(s) != CONFIG_TYPE_LIST) {
-		report(cx, s, "\"accounts\" must be a list: accounts = "
+		cfg_report(cx, s, "\"accounts\" must be a list: accounts = "
 		    "( { name = ...; }, ... );");
 		return;
 	}
@@ -468,7 +241,7 @@ parse_accounts(struct ctx *cx, config_setting_t *s)
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(cfg->accounts[j].name,
 			    cfg->accounts[i].name) == 0)
-				report(cx, el, "account \"%s\" is defined "
+				cfg_report(cx, el, "account \"%s\" is defined "
 				    "twice (first at line %d)",
 				    cfg->accounts[i].name,
 				    cfg->accounts[j].src.line);
@@ -477,7 +250,7 @@ parse_accounts(struct ctx *cx, config_setting_t *s)
 
 /* The password rule: a file holding a password is for its owner only. */
 static void
-check_password_permissions(struct ctx *cx)
+check_password_permissions(struct cfg_ctx *cx)
 {
 	struct config *cfg = cx->cfg;
 	struct stat st;
@@ -500,36 +273,119 @@ check_password_permissions(struct ctx *cx)
 }
 
 /*
- * libconfig 1.5 only honours @include at the start of a line, but writing
- * `rules = ( @include "x.rules" );` is natural: put a line break before
- * every @include that does not start its line, and remember which written
- * line each resulting line came from.
+ * libconfig 1.5 only honours @include at the start of a line, and puts
+ * its include directory in front of absolute paths too. So includes are
+ * settled here: each @include gets a line of its own and an absolute path
+ * (relative ones are relative to the configuration file's directory), and
+ * a missing file is reported by name. The line map remembers which
+ * written line each resulting line came from.
  */
-static char *
-preprocess(struct config *cfg, const char *text, size_t len)
+struct pre {
+	struct config	*cfg;
+	const char	*dir;
+	char		*out;
+	size_t		 len, cap;
+	size_t		 line_out, line_in;
+	int		 errors;
+};
+
+static void
+pre_put(struct pre *p, const char *s, size_t n)
 {
-	char *out = xmalloc(len * 2 + 1);
-	size_t o = 0, line_out = 1, line_in = 1;
+	if (p->len + n + 1 > p->cap) {
+		while (p->len + n + 1 > p->cap)
+			p->cap = p->cap ? p->cap * 2 : 4096;
+		p->out = xreallocarray(p->out, p->cap, 1);
+	}
+	memcpy(p->out + p->len, s, n);
+	p->len += n;
+	p->out[p->len] = '\0';
+}
+
+static void
+pre_newline(struct pre *p, bool written)
+{
+	pre_put(p, "\n", 1);
+	if (written)
+		p->line_in++;
+	p->line_out++;
+	p->cfg->line_map = xreallocarray(p->cfg->line_map, p->line_out + 1,
+	    sizeof *p->cfg->line_map);
+	p->cfg->nline_map = p->line_out + 1;
+	p->cfg->line_map[p->line_out] = (int)p->line_in;
+}
+
+/* At text[i] == "@include": rewrite it; returns the bytes consumed. */
+static size_t
+pre_include(struct pre *p, const char *text, size_t len, size_t i,
+    bool line_start)
+{
+	size_t j = i + 8, start;
+	char *file, *path;
+
+	while (j < len && (text[j] == ' ' || text[j] == '\t'))
+		j++;
+	if (j >= len || text[j] != '"') {
+		pre_put(p, text + i, 8);	/* let libconfig complain */
+		return 8;
+	}
+	start = ++j;
+	while (j < len && text[j] != '"' && text[j] != '\n')
+		j++;
+	if (j >= len || text[j] != '"') {
+		pre_put(p, text + i, 8);
+		return 8;
+	}
+	file = xstrndup(text + start, j - start);
+	path = file[0] == '/' ? xstrdup(file) :
+	    xasprintf("%s/%s", p->dir, file);
+	if (access(path, R_OK) == -1) {
+		log_error_at(p->cfg->path, (int)p->line_in, "cannot read "
+		    "included file %s: %s", path, strerror(errno));
+		p->errors++;
+	}
+	if (!line_start)
+		pre_newline(p, false);
+	pre_put(p, "@include \"", 10);
+	pre_put(p, path, strlen(path));
+	pre_put(p, "\"", 1);
+	free(file);
+	free(path);
+	return j + 1 - i;
+}
+
+static char *
+preprocess(struct config *cfg, const char *text, size_t len, int *errors)
+{
+	char *dircopy = xstrdup(cfg->path);
+	struct pre p = { .cfg = cfg, .dir = dirname(dircopy), .line_out = 1,
+	    .line_in = 1 };
 	bool only_space = true;
 	enum { NORMAL, STRING, LINE_COMMENT, BLOCK_COMMENT } st = NORMAL;
 
 	cfg->nline_map = 2;
 	cfg->line_map = xcalloc(cfg->nline_map, sizeof *cfg->line_map);
 	cfg->line_map[1] = 1;
+	pre_put(&p, "", 0);
 	for (size_t i = 0; i < len; i++) {
 		char c = text[i];
 
 		if (st == NORMAL && c == '@' && strncmp(text + i, "@include",
-		    8) == 0 && !only_space) {
-			out[o++] = '\n';
-			line_out++;
-			only_space = true;
-			cfg->line_map = xreallocarray(cfg->line_map,
-			    line_out + 1, sizeof *cfg->line_map);
-			cfg->nline_map = line_out + 1;
-			cfg->line_map[line_out] = (int)line_in;
+		    8) == 0) {
+			i += pre_include(&p, text, len, i, only_space) - 1;
+			only_space = false;
+			continue;
 		}
-		out[o++] = c;
+		if (c == '\n') {
+			if (st == LINE_COMMENT)
+				st = NORMAL;
+			pre_newline(&p, true);
+			only_space = true;
+			continue;
+		}
+		pre_put(&p, &c, 1);
+		if (c != ' ' && c != '\t' && c != '\r')
+			only_space = false;
 		switch (st) {
 		case NORMAL:
 			if (c == '"')
@@ -542,34 +398,23 @@ preprocess(struct config *cfg, const char *text, size_t len)
 			break;
 		case STRING:
 			if (c == '\\' && i + 1 < len && text[i + 1] != '\n')
-				out[o++] = text[++i];
+				pre_put(&p, &text[++i], 1);
 			else if (c == '"')
 				st = NORMAL;
 			break;
 		case LINE_COMMENT:
-			if (c == '\n')
-				st = NORMAL;
 			break;
 		case BLOCK_COMMENT:
 			if (c == '*' && i + 1 < len && text[i + 1] == '/') {
-				out[o++] = text[++i];
+				pre_put(&p, &text[++i], 1);
 				st = NORMAL;
 			}
 			break;
 		}
-		if (c == '\n') {
-			line_in++;
-			line_out++;
-			only_space = true;
-			cfg->line_map = xreallocarray(cfg->line_map,
-			    line_out + 1, sizeof *cfg->line_map);
-			cfg->nline_map = line_out + 1;
-			cfg->line_map[line_out] = (int)line_in;
-		} else if (c != ' ' && c != '\t' && c != '\r')
-			only_space = false;
 	}
-	out[o] = '\0';
-	return out;
+	free(dircopy);
+	*errors = p.errors;
+	return p.out;
 }
 
 static char *
@@ -624,10 +469,11 @@ struct config *
 config_load(const char *path)
 {
 	struct config *cfg = xcalloc(1, sizeof *cfg);
-	struct ctx cx = { .cfg = cfg };
+	struct cfg_ctx cx = { .cfg = cfg };
 	config_setting_t *root, *s;
-	char *text, *pre, *dir;
+	char *text, *pre;
 	size_t len;
+	int include_errors;
 
 	cfg->path = xstrdup(path);
 	config_init(&cfg->lc);
@@ -644,11 +490,13 @@ config_load(const char *path)
 		config_free(cfg);
 		return NULL;
 	}
-	pre = preprocess(cfg, text, len);
+	pre = preprocess(cfg, text, len, &include_errors);
 	free(text);
-	dir = xstrdup(path);
-	config_set_include_dir(&cfg->lc, dirname(dir));
-	free(dir);
+	if (include_errors > 0) {
+		free(pre);
+		config_free(cfg);
+		return NULL;
+	}
 	if (config_read_string(&cfg->lc, pre) != CONFIG_TRUE) {
 		const char *file = config_error_file(&cfg->lc);
 		int line = config_error_line(&cfg->lc);
@@ -664,20 +512,22 @@ config_load(const char *path)
 	free(pre);
 
 	root = config_root_setting(&cfg->lc);
-	check_members(&cx, root, global_keys, "the global settings");
+	cfg_check_members(&cx, root, global_keys, "the global settings");
 	cfg->timeout = 60;
 	cfg->parallel = 1;
-	get_path(&cx, root, "state_dir", &cfg->state_dir);
+	cfg_get_path(&cx, root, "state_dir", &cfg->state_dir);
 	if (cfg->state_dir == NULL)
 		cfg->state_dir = default_state_dir();
-	get_path(&cx, root, "plugin_dir", &cfg->plugin_dir);
+	cfg_get_path(&cx, root, "plugin_dir", &cfg->plugin_dir);
 	if (cfg->plugin_dir == NULL)
 		cfg->plugin_dir = xstrdup(PLUGIN_DIR);
-	get_int32(&cx, root, "timeout", 1, 86400, &cfg->timeout);
-	get_int32(&cx, root, "parallel", 1, 256, &cfg->parallel);
-	if ((s = member(root, "destinations")) != NULL)
+	cfg_get_int32(&cx, root, "timeout", 1, 86400, &cfg->timeout);
+	cfg_get_int32(&cx, root, "parallel", 1, 256, &cfg->parallel);
+	if ((s = cfg_member(root, "destinations")) != NULL)
 		parse_destinations(&cx, s);
-	if ((s = member(root, "accounts")) != NULL)
+	if ((s = cfg_member(root, "plugins")) != NULL)
+		cfg_parse_plugins(&cx, s);
+	if ((s = cfg_member(root, "accounts")) != NULL)
 		parse_accounts(&cx, s);
 	else
 		log_error_at(path, 0, "no \"accounts\" defined"), cx.errors++;
@@ -698,7 +548,7 @@ free_destination(struct destination *d)
 	free(d->socket);
 	free(d->tls_ca_file);
 	free(d->tls_fingerprint);
-	free_string_list(d->to, d->nto);
+	cfg_free_string_list(d->to, d->nto);
 	free(d->from);
 	free(d->user);
 	freezero_str(d->password);
@@ -717,6 +567,7 @@ free_account(struct account *a)
 	freezero_str(a->password);
 	free(a->password_command);
 	free(a->deliver);
+	rules_free(a->rules, a->nrules);
 }
 
 void
@@ -726,6 +577,7 @@ config_free(struct config *cfg)
 		return;
 	for (size_t i = 0; i < cfg->naccounts; i++)
 		free_account(&cfg->accounts[i]);
+	plugins_unload(cfg);
 	free(cfg->accounts);
 	for (size_t i = 0; i < cfg->ndests; i++)
 		free_destination(&cfg->dests[i]);

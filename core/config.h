@@ -14,6 +14,7 @@
 #include "tls.h"
 
 struct dest_backend;
+struct plugin;
 struct rule;
 
 enum tls_mode {
@@ -101,6 +102,8 @@ struct config {
 	size_t		 ndests;
 	struct account	*accounts;
 	size_t		 naccounts;
+	struct plugin	**plugins;	/* loaded, each once */
+	size_t		 nplugins;
 };
 
 /* The default configuration file: $XDG_CONFIG_HOME/mailferry/mailferry.conf

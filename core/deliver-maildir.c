@@ -84,6 +84,25 @@ maildir_free(struct maildir *md)
 }
 
 static int
+maildir_check(struct destination *d, struct err *e)
+{
+	static const char *const sub[] = { "tmp", "new", "cur" };
+
+	if (check_creatable(d->path, true, e) == -1)
+		return -1;
+	for (size_t i = 0; i < 3; i++) {
+		char *p = xasprintf("%s/%s", d->path, sub[i]);
+		int rc = access(d->path, F_OK) == 0 ?
+		    check_creatable(p, true, e) : 0;
+
+		free(p);
+		if (rc == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static int
 maildir_prepare(struct destination *d, struct err *e)
 {
 	struct maildir *md;
@@ -295,6 +314,7 @@ const struct dest_backend deliver_maildir = {
 	.type = "maildir",
 	.keys = maildir_keys,
 	.batching = true,
+	.check = maildir_check,
 	.prepare = maildir_prepare,
 	.deliver = maildir_deliver,
 	.sync = maildir_sync,

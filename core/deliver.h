@@ -33,8 +33,11 @@ struct dest_backend {
 	const char *const *keys;	/* keys accepted besides "type" */
 	bool		 batching;
 
-	/* Check the destination can be used, creating what is missing
-	 * (directories). Called before any connection. */
+	/* For --check-config: could the destination be used? Changes
+	 * nothing on disk. */
+	int (*check)(struct destination *d, struct err *e);
+	/* Get ready for a run, creating what is missing (directories).
+	 * Called before any connection; does nothing the second time. */
 	int (*prepare)(struct destination *d, struct err *e);
 	/* Deliver (or stage) one message. A batching back end sets *name
 	 * to the staged name (owned by the back end until commit). */

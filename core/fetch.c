@@ -12,6 +12,8 @@
 #include "lock.h"
 #include "log.h"
 #include "msg.h"
+#include "plugin.h"
+#include "rules.h"
 #include "session.h"
 #include "uidstore.h"
 #include "xmalloc.h"
@@ -41,26 +43,15 @@ struct server_msg {
 	bool		 deleted;	/* DELE answered +OK */
 };
 
-enum verdict_kind {
-	VERDICT_DELIVER,
-	VERDICT_DELETE,
-	VERDICT_SKIP,
-	VERDICT_DEFER,
-};
-
-struct verdict {
-	enum verdict_kind	 kind;
-	struct destination	**dests;
-	size_t			 ndests;
-	const char		*rule;	/* the rule that decided, or NULL */
-};
-
 /* A message staged in the current batch, and where. */
 struct staged_msg {
 	size_t		 idx;		/* into msgs */
 	size_t		 first_name, nnames;
 	bool		 delete_after;	/* DELE once committed */
 	bool		 counted_delivered;
+	bool		 skipped;	/* recorded as skipped, not delivered */
+	struct plugin_note *notes;	/* for the plugins, once delivered */
+	size_t		 nnotes;
 };
 
 struct staged_name {
@@ -345,7 +336,9 @@ plan_messages(struct fetch *f)
 
 		if (known != NULL) {
 			known->keep = true;
-			if (!a->keep || (a->keep_days > 0 && f->now -
+			if (known->skipped)
+				sm->plan = PLAN_NONE;
+			else if (!a->keep || (a->keep_days > 0 && f->now -
 			    known->fetched >= (time_t)a->keep_days * 86400))
 				sm->plan = PLAN_DELETE;
 			else
@@ -398,6 +391,8 @@ queue_delete(struct fetch *f, size_t idx)
 static void
 clear_batch(struct fetch *f)
 {
+	for (size_t i = 0; i < f->nbatch; i++)
+		plugin_notes_free(f->batch[i].notes, f->batch[i].nnotes);
 	for (size_t i = 0; i < f->nnames; i++)
 		free(f->names[i].name);
 	f->nnames = 0;
@@ -475,12 +470,15 @@ commit_batch(struct fetch *f, struct err *e)
 		struct server_msg *msg = &f->msgs[sm->idx];
 
 		if (msg->uid != NULL)
-			uidstore_add(f->store, msg->uid, f->now);
+			uidstore_add(f->store, msg->uid, f->now, sm->skipped);
 	}
 	if (uidstore_sync(f->store, e) == -1) {
 		f->journal_unresolved = true;
 		goto clear;
 	}
+	for (size_t i = 0; i < f->nbatch; i++)
+		plugin_notes_delivered(f->batch[i].notes, f->batch[i].nnotes,
+		    f->a->name);
 	for (size_t i = 0; i < f->nbatch; i++)
 		if (f->batch[i].delete_after)
 			queue_delete(f, f->batch[i].idx);
@@ -509,6 +507,9 @@ batch_add(struct fetch *f, size_t idx)
 	sm->nnames = 0;
 	sm->delete_after = false;
 	sm->counted_delivered = false;
+	sm->skipped = false;
+	sm->notes = NULL;
+	sm->nnotes = 0;
 	return sm;
 }
 
@@ -545,7 +546,7 @@ describe_dests(const struct verdict *v, char *buf, size_t size)
  */
 static int
 deliver_message(struct fetch *f, size_t idx, const struct verdict *v,
-    struct err *e)
+    struct mf_message *pm, struct err *e)
 {
 	struct server_msg *sm = &f->msgs[idx];
 	struct envelope env = { .sender = NULL, .received = f->now,
@@ -560,7 +561,8 @@ deliver_message(struct fetch *f, size_t idx, const struct verdict *v,
 		if (d->backend->batching)
 			continue;
 		err_clear(&de);
-		if (d->backend->deliver(d, &f->m, &env, NULL, &de) == -1) {
+		if (d->backend->prepare(d, &de) == -1 ||
+		    d->backend->deliver(d, &f->m, &env, NULL, &de) == -1) {
 			log_error("%s: message %u (UID %s): delivery to \"%s\" "
 			    "failed, left on the server: %s", f->a->name,
 			    sm->num, uid_shown(sm), d->name, de.msg);
@@ -577,7 +579,8 @@ deliver_message(struct fetch *f, size_t idx, const struct verdict *v,
 
 		if (!d->backend->batching)
 			continue;
-		if (d->backend->deliver(d, &f->m, &env, &name, e) == -1) {
+		if (d->backend->prepare(d, e) == -1 ||
+		    d->backend->deliver(d, &f->m, &env, &name, e) == -1) {
 			err_prefix(e, "message %u (UID %s): delivery to \"%s\" "
 			    "failed, left on the server", sm->num,
 			    uid_shown(sm), d->name);
@@ -591,6 +594,10 @@ deliver_message(struct fetch *f, size_t idx, const struct verdict *v,
 	}
 	staged->delete_after = !f->a->keep;
 	staged->counted_delivered = true;
+	staged->notes = pm->notes;
+	staged->nnotes = pm->nnotes;
+	pm->notes = NULL;
+	pm->nnotes = 0;
 	f->st.delivered++;
 	f->batch_bytes += msg_size(&f->m);
 	/* Immediate deliveries are durable now: record them now too, so a
@@ -601,23 +608,15 @@ deliver_message(struct fetch *f, size_t idx, const struct verdict *v,
 	return 0;
 }
 
-/* What the rules say about the message in f->m. */
-static void
-decide(struct fetch *f, struct verdict *v)
-{
-	v->kind = VERDICT_DELIVER;
-	v->dests = f->a->deliver;
-	v->ndests = f->a->ndeliver;
-	v->rule = NULL;
-}
-
 static int
 process_message(struct fetch *f, size_t idx, struct err *e)
 {
 	struct server_msg *sm = &f->msgs[idx];
+	struct mf_message pm;
 	struct verdict v;
 	char where[256];
 	off_t limit;
+	int rc = 0;
 
 	msg_reset(&f->m);
 	/* A server may be a little off in its LIST sizes; a lot is a lie
@@ -630,39 +629,50 @@ process_message(struct fetch *f, size_t idx, struct err *e)
 		return -1;
 	}
 	f->st.bytes += (uint64_t)msg_size(&f->m);
-	decide(f, &v);
+	mf_message_init(&pm, &f->m, f->cfg, f->a, sm->uid, sm->size);
+	rules_run(f->a, &pm, &v, NULL);
 	describe_dests(&v, where, sizeof where);
+	if (v.why[0] != '\0' && v.kind != VERDICT_DEFER)
+		log_warn("%s: message %u (UID %s): %s", f->a->name, sm->num,
+		    uid_shown(sm), v.why);
+	if (log_verbosity() >= LOG_VERBOSE)
+		log_verbose("%s: message %u (UID %s, %jd bytes)%s%s%s: %s%s%s",
+		    f->a->name, sm->num, uid_shown(sm),
+		    (intmax_t)msg_size(&f->m), v.rule ? ", rule \"" : "",
+		    v.rule ? v.rule->name : "", v.rule ? "\"" : "",
+		    f->opt->dry_run ? "would " : "",
+		    v.kind == VERDICT_DELIVER ? (f->opt->dry_run ? "deliver to " :
+		    "delivering to ") : v.kind == VERDICT_DELETE ?
+		    "delete from the server" : v.kind == VERDICT_SKIP ?
+		    "skip (left on the server)" : "defer",
+		    v.kind == VERDICT_DELIVER ? where : "");
 
 	switch (v.kind) {
 	case VERDICT_DELIVER:
-		if (log_verbosity() >= LOG_VERBOSE)
-			log_verbose("%s: message %u (UID %s, %jd bytes)%s%s%s: "
-			    "%s %s", f->a->name, sm->num, uid_shown(sm),
-			    (intmax_t)msg_size(&f->m), v.rule ? ", rule \"" :
-			    "", v.rule ? v.rule : "", v.rule ? "\"" : "",
-			    f->opt->dry_run ? "would deliver to" :
-			    "delivering to", where);
-		if (f->opt->dry_run) {
+		if (f->opt->dry_run)
 			f->st.delivered++;
-			return 0;
-		}
-		return deliver_message(f, idx, &v, e);
+		else
+			rc = deliver_message(f, idx, &v, &pm, e);
+		break;
 	case VERDICT_DELETE:
 		f->st.deleted_by_rules++;
 		if (!f->opt->dry_run)
 			queue_delete(f, idx);
-		return 0;
+		break;
 	case VERDICT_SKIP:
 		f->st.skipped++;
 		if (!f->opt->dry_run)
-			batch_add(f, idx);
-		return 0;
+			batch_add(f, idx)->skipped = true;
+		break;
 	case VERDICT_DEFER:
+		log_warn("%s: message %u (UID %s) left on the server for the "
+		    "next run: %s", f->a->name, sm->num, uid_shown(sm), v.why);
 		f->st.failed++;
 		note_failure(f, ERR_TEMP);
-		return 0;
+		break;
 	}
-	return 0;
+	mf_message_clear(&pm);
+	return rc;
 }
 
 /* ---- the pipelined loop ----------------------------------------------- */
@@ -768,12 +778,18 @@ fetch_loop(struct fetch *f, struct err *e)
 static int
 prepare_destinations(struct fetch *f, struct err *e)
 {
-	for (size_t i = 0; i < f->a->ndeliver; i++) {
-		struct destination *d = f->a->deliver[i];
+	const struct account *a = f->a;
 
-		if (d->backend->prepare(d, e) == -1)
+	for (size_t i = 0; i < a->ndeliver; i++)
+		if (a->deliver[i]->backend->prepare(a->deliver[i], e) == -1)
 			return -1;
-	}
+	for (size_t i = 0; i < a->nrules; i++)
+		for (size_t j = 0; j < a->rules[i].ndeliver; j++) {
+			struct destination *d = a->rules[i].deliver[j];
+
+			if (d->backend->prepare(d, e) == -1)
+				return -1;
+		}
 	return 0;
 }
 
@@ -820,7 +836,7 @@ recover_journal(struct fetch *f, struct err *e)
 			    p->uid) == 0)
 				all = delivered[j];
 		if (all && uidstore_find(f->store, p->uid) == NULL)
-			uidstore_add(f->store, p->uid, p->when);
+			uidstore_add(f->store, p->uid, p->when, false);
 	}
 	rc = uidstore_sync(f->store, e);
 done:

@@ -44,6 +44,45 @@ mkdir_p(const char *path, mode_t mode, struct err *e)
 }
 
 int
+check_creatable(const char *path, bool want_dir, struct err *e)
+{
+	char *copy = xstrdup(path), *slash;
+	struct stat st;
+	int rc = 0;
+
+	if (stat(path, &st) == 0) {
+		if (want_dir && !S_ISDIR(st.st_mode))
+			rc = err_set(e, ERR_CONFIG, "%s is not a directory", path);
+		else if (!want_dir && S_ISDIR(st.st_mode))
+			rc = err_set(e, ERR_CONFIG, "%s is a directory", path);
+		else if (access(path, W_OK) == -1)
+			rc = err_sys(e, ERR_CONFIG, "%s", path);
+		free(copy);
+		return rc;
+	}
+	/* Find the nearest existing ancestor: it must let us create. */
+	while ((slash = strrchr(copy, '/')) != NULL) {
+		*slash = '\0';
+		if (copy[0] == '\0')
+			strcpy(copy, "/");
+		if (stat(copy, &st) == 0) {
+			if (!S_ISDIR(st.st_mode))
+				rc = err_set(e, ERR_CONFIG, "%s: %s is not a "
+				    "directory", path, copy);
+			else if (access(copy, W_OK | X_OK) == -1)
+				rc = err_sys(e, ERR_CONFIG, "%s cannot be "
+				    "created in %s", path, copy);
+			free(copy);
+			return rc;
+		}
+		if (strcmp(copy, "/") == 0)
+			break;
+	}
+	free(copy);
+	return err_set(e, ERR_CONFIG, "%s cannot be created", path);
+}
+
+int
 write_full(int fd, const void *buf, size_t len)
 {
 	const char *p = buf;

@@ -2,6 +2,7 @@
 #ifndef MF_FSUTIL_H
 #define MF_FSUTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -9,6 +10,9 @@
 
 /* Create a directory and its missing parents with `mode`. */
 int mkdir_p(const char *path, mode_t mode, struct err *e);
+/* Could `path` be created (or written, if it exists) by this user? For
+ * checks that must not change anything. */
+int check_creatable(const char *path, bool want_dir, struct err *e);
 /* Write everything or return -1 with errno set. */
 int write_full(int fd, const void *buf, size_t len);
 /* Make a directory's entries durable. */

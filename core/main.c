@@ -19,6 +19,7 @@
 #include "err.h"
 #include "fetch.h"
 #include "log.h"
+#include "testmsg.h"
 #include "xmalloc.h"
 
 #ifndef MAILFERRY_VERSION
@@ -32,6 +33,7 @@ struct options {
 	bool		 dry_run;
 	int		 verbosity;
 	bool		 check_config;
+	char		*test_message;
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -49,6 +51,7 @@ usage(FILE *fp)
 	fprintf(fp,
 "usage: mailferry [-f FILE] [-a NAME]... [-n] [-v|-q]\n"
 "       mailferry -f FILE --check-config\n"
+"       mailferry -f FILE -a NAME --test-message FILE.eml\n"
 "\n"
 "  -f, --config FILE    configuration (default: $XDG_CONFIG_HOME/mailferry/\n"
 "                       mailferry.conf, then ~/.mailferry.conf)\n"
@@ -57,7 +60,10 @@ usage(FILE *fp)
 "                       nothing\n"
 "  -v, --verbose        one line per message; twice: the protocol dialogue\n"
 "  -q, --quiet          errors only\n"
-"      --check-config   check the configuration and exit\n"
+"      --check-config   check the configuration (regexes, plugins,\n"
+"                       destinations) and exit\n"
+"      --test-message FILE  run the account's rules on a message file\n"
+"                       and print what would happen; touches nothing\n"
 "      --version        print the version and exit\n"
 "      --help           print this help and exit\n");
 }
@@ -65,7 +71,7 @@ usage(FILE *fp)
 static int
 parse_options(int argc, char **argv, struct options *o)
 {
-	enum { OPT_CHECK = 256, OPT_VERSION, OPT_HELP };
+	enum { OPT_CHECK = 256, OPT_TEST_MESSAGE, OPT_VERSION, OPT_HELP };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'f' },
 		{ "account", required_argument, NULL, 'a' },
@@ -73,6 +79,7 @@ parse_options(int argc, char **argv, struct options *o)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "check-config", no_argument, NULL, OPT_CHECK },
+		{ "test-message", required_argument, NULL, OPT_TEST_MESSAGE },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ NULL, 0, NULL, 0 },
@@ -103,6 +110,9 @@ parse_options(int argc, char **argv, struct options *o)
 		case OPT_CHECK:
 			o->check_config = true;
 			break;
+		case OPT_TEST_MESSAGE:
+			o->test_message = optarg;
+			break;
 		case OPT_VERSION:
 			printf("mailferry %s\n", MAILFERRY_VERSION);
 			exit(EX_OK);
@@ -113,6 +123,10 @@ parse_options(int argc, char **argv, struct options *o)
 			usage(stderr);
 			return -1;
 		}
+	}
+	if (o->test_message != NULL && o->naccounts > 1) {
+		fprintf(stderr, "mailferry: --test-message takes one -a NAME\n");
+		return -1;
 	}
 	if (optind != argc) {
 		fprintf(stderr, "mailferry: unexpected argument \"%s\"\n",
@@ -159,24 +173,34 @@ check_config(struct config *cfg)
 		struct destination *d = &cfg->dests[i];
 
 		err_clear(&e);
-		if (d->backend->prepare(d, &e) == -1) {
-			log_error_at(d->src.file, d->src.line, "%s", e.msg);
+		if (d->backend->check(d, &e) == -1) {
+			log_error_at(d->src.file, d->src.line, "destination "
+			    "\"%s\": %s", d->name, e.msg);
 			bad++;
-		} else
-			d->backend->finish(d);
+		}
 	}
 	if (bad > 0)
 		return EX_CONFIG;
-	printf("%s: OK: %zu account%s, %zu destination%s\n", cfg->path,
-	    cfg->naccounts, cfg->naccounts == 1 ? "" : "s", cfg->ndests,
-	    cfg->ndests == 1 ? "" : "s");
+	printf("%s: OK: %zu account%s, %zu destination%s, %zu plugin%s\n",
+	    cfg->path, cfg->naccounts, cfg->naccounts == 1 ? "" : "s",
+	    cfg->ndests, cfg->ndests == 1 ? "" : "s", cfg->nplugins,
+	    cfg->nplugins == 1 ? "" : "s");
 	for (size_t i = 0; i < cfg->naccounts; i++) {
 		struct account *a = &cfg->accounts[i];
 
-		printf("  account %s: %s@%s:%d (tls %s, %s)\n", a->name, a->user,
-		    a->server, a->port, tls_mode_name(a->tls),
-		    a->keep ? "keep" : "delete after delivery");
+		printf("  account %s: %s@%s:%d, tls %s, %s, %zu rule%s\n",
+		    a->name, a->user, a->server, a->port,
+		    tls_mode_name(a->tls), a->keep ? "keep" :
+		    "delete after delivery", a->nrules,
+		    a->nrules == 1 ? "" : "s");
 	}
+	for (size_t i = 0; i < cfg->ndests; i++)
+		printf("  destination %s: %s %s\n", cfg->dests[i].name,
+		    cfg->dests[i].backend->type, cfg->dests[i].path != NULL ?
+		    cfg->dests[i].path : cfg->dests[i].host != NULL ?
+		    cfg->dests[i].host : cfg->dests[i].socket != NULL ?
+		    cfg->dests[i].socket : cfg->dests[i].command != NULL ?
+		    cfg->dests[i].command : "");
 	return EX_OK;
 }
 
@@ -274,6 +298,16 @@ main(int argc, char **argv)
 	sel = select_accounts(cfg, &o, &nsel);
 	if (sel == NULL) {
 		status = EX_USAGE;
+		goto out;
+	}
+	if (o.test_message != NULL) {
+		if (nsel != 1) {
+			log_error("--test-message: name the account whose rules "
+			    "to run with -a NAME");
+			status = EX_USAGE;
+		} else
+			status = test_message(cfg, sel[0], o.test_message);
+		free(sel);
 		goto out;
 	}
 	ropt.dry_run = o.dry_run;

@@ -1,7 +1,10 @@
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "msg.h"
+#include "rfc2047.h"
 #include "xmalloc.h"
 
 void
@@ -131,4 +134,160 @@ msg_write(struct msg *m, spool_writer fn, void *arg, struct err *e)
 	if (fn(arg, m->hdr, m->hdrlen, e) == -1)
 		return -1;
 	return spool_stream(&m->spool, m->body_off, fn, arg, e);
+}
+
+ssize_t
+msg_read(struct msg *m, void *buf, size_t len, off_t offset)
+{
+	off_t hdrlen = (off_t)m->hdrlen;
+	ssize_t n;
+
+	if (!m->hdr_modified)
+		return spool_pread(&m->spool, buf, len, offset);
+	if (offset < hdrlen) {
+		size_t take = (size_t)(hdrlen - offset) < len ?
+		    (size_t)(hdrlen - offset) : len;
+
+		memcpy(buf, m->hdr + offset, take);
+		return (ssize_t)take;
+	}
+	n = spool_pread(&m->spool, buf, len, m->body_off + (offset - hdrlen));
+	return n;
+}
+
+int
+msg_map_body(struct msg *m, const char **body, size_t *len,
+    const char **mapped, size_t *mapped_len, struct err *e)
+{
+	if (spool_map(&m->spool, mapped, mapped_len, e) == -1)
+		return -1;
+	if ((size_t)m->body_off > *mapped_len) {
+		*body = *mapped + *mapped_len;
+		*len = 0;
+	} else {
+		*body = *mapped + m->body_off;
+		*len = *mapped_len - (size_t)m->body_off;
+	}
+	return 0;
+}
+
+const char *
+msg_field_decoded(struct header_field *f)
+{
+	if (f->decoded == NULL) {
+		char *unfolded = xmalloc(f->value_len + 1);
+		size_t n = header_unfold(f->value, f->value_len, unfolded);
+
+		f->decoded = rfc2047_decode(unfolded, n, &f->decoded_len);
+		free(unfolded);
+	}
+	return f->decoded;
+}
+
+static bool
+valid_field(const char *name, const char *value)
+{
+	if (*name == '\0')
+		return false;
+	for (const char *p = name; *p != '\0'; p++)
+		if ((unsigned char)*p < 33 || (unsigned char)*p > 126 ||
+		    *p == ':')
+			return false;
+	for (const char *p = value; *p != '\0'; p++) {
+		if (*p == '\r')
+			return false;
+		/* A line break only as folding. */
+		if (*p == '\n' && p[1] != ' ' && p[1] != '\t')
+			return false;
+	}
+	return true;
+}
+
+/* Header edits work on the in-memory copy, which then replaces the
+ * spool's header block on output. */
+static int
+editable(struct msg *m)
+{
+	if (m->hdr_truncated)
+		return -1;
+	if (m->hdr == NULL)
+		keep_header_bytes(m, "", 0);
+	return 0;
+}
+
+int
+msg_header_add(struct msg *m, const char *name, const char *value)
+{
+	size_t flen, at;
+	char *field;
+
+	if (!valid_field(name, value) || editable(m) == -1)
+		return -1;
+	field = xasprintf("%s: %s\n", name, value);
+	flen = strlen(field);
+	/* Before the empty line that ends the header, if there is one. */
+	at = m->hdrlen;
+	if (at > 0 && m->hdr[at - 1] == '\n' && (at == 1 ||
+	    m->hdr[at - 2] == '\n'))
+		at--;
+	else if (at > 0 && m->hdr[at - 1] != '\n') {
+		/* A header cut short without a newline: end its line. */
+		keep_header_bytes(m, "\n", 1);
+		at = m->hdrlen;
+	}
+	if (m->hdrlen + flen + 1 > m->hdrcap) {
+		m->hdrcap = m->hdrlen + flen + 1;
+		m->hdr = xreallocarray(m->hdr, m->hdrcap, 1);
+	}
+	memmove(m->hdr + at + flen, m->hdr + at, m->hdrlen - at);
+	memcpy(m->hdr + at, field, flen);
+	m->hdrlen += flen;
+	m->hdr[m->hdrlen] = '\0';
+	free(field);
+	m->hdr_modified = true;
+	m->indexed = false;
+	return 0;
+}
+
+int
+msg_header_remove(struct msg *m, const char *name)
+{
+	struct header_index *idx;
+	size_t name_len = strlen(name);
+
+	if (editable(m) == -1)
+		return -1;
+	idx = msg_headers(m);
+	/* Cut from the last to the first, so earlier offsets stay valid. */
+	for (size_t i = idx->n; i-- > 0;) {
+		struct header_field *f = &idx->fields[i];
+		size_t start, end;
+		const char *nl;
+
+		if (f->name_len != name_len ||
+		    strncasecmp(f->name, name, name_len) != 0)
+			continue;
+		start = (size_t)(f->name - m->hdr);
+		end = (size_t)(f->value + f->value_len - m->hdr);
+		nl = memchr(m->hdr + end, '\n', m->hdrlen - end);
+		end = nl != NULL ? (size_t)(nl - m->hdr) + 1 : m->hdrlen;
+		memmove(m->hdr + start, m->hdr + end, m->hdrlen - end);
+		m->hdrlen -= end - start;
+		m->hdr[m->hdrlen] = '\0';
+		m->hdr_modified = true;
+	}
+	m->indexed = false;
+	return 0;
+}
+
+void
+msg_swap(struct msg *a, struct msg *b)
+{
+	struct msg t = *a;
+
+	*a = *b;
+	*b = t;
+	a->indexed = b->indexed = false;
+	header_index_clear(&a->idx);
+	header_index_clear(&b->idx);
 }

@@ -48,5 +48,21 @@ off_t msg_size(const struct msg *m);
 struct header_index *msg_headers(struct msg *m);
 /* Write the message (with any header changes) through fn. */
 int msg_write(struct msg *m, spool_writer fn, void *arg, struct err *e);
+/* Copy bytes of the message as it stands; returns the count, 0 at the
+ * end, -1 on error. */
+ssize_t msg_read(struct msg *m, void *buf, size_t len, off_t offset);
+/* The body (after the header block), as one region: see spool_map. */
+int msg_map_body(struct msg *m, const char **body, size_t *len,
+    const char **mapped, size_t *mapped_len, struct err *e);
+
+/* A field's value unfolded and RFC 2047-decoded, computed once. */
+const char *msg_field_decoded(struct header_field *f);
+
+/* Header changes (plugins): 0, or -1 when the name or value is not
+ * valid or the header block was too large to keep in memory. */
+int msg_header_add(struct msg *m, const char *name, const char *value);
+int msg_header_remove(struct msg *m, const char *name);
+/* Exchange two messages (a replacement takes the original's place). */
+void msg_swap(struct msg *a, struct msg *b);
 
 #endif

@@ -169,6 +169,40 @@ fail:
 	return -1;
 }
 
+ssize_t
+spool_pread(struct spool *s, void *buf, size_t len, off_t offset)
+{
+	off_t size = spool_size(s);
+	size_t done = 0;
+
+	if (offset >= size)
+		return 0;
+	if ((off_t)len > size - offset)
+		len = (size_t)(size - offset);
+	/* The file holds [0, filelen); memory holds what follows. */
+	while (done < len && offset + (off_t)done < s->filelen) {
+		size_t want = len - done;
+		ssize_t n;
+
+		if ((off_t)want > s->filelen - offset - (off_t)done)
+			want = (size_t)(s->filelen - offset - (off_t)done);
+		n = pread(s->fd, (char *)buf + done, want,
+		    offset + (off_t)done);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		done += (size_t)n;
+	}
+	if (done < len) {
+		size_t memoff = (size_t)(offset + (off_t)done - s->filelen);
+
+		memcpy((char *)buf + done, s->mem + memoff, len - done);
+		done = len;
+	}
+	return (ssize_t)done;
+}
+
 int
 spool_map(struct spool *s, const char **data, size_t *len, struct err *e)
 {

@@ -38,6 +38,10 @@ typedef int (*spool_writer)(void *arg, const char *data, size_t len,
 int spool_stream(struct spool *s, off_t off, spool_writer fn, void *arg,
     struct err *e);
 
+/* Copy up to len bytes from offset; returns the count (0 at the end) or
+ * -1 with errno set. */
+ssize_t spool_pread(struct spool *s, void *buf, size_t len, off_t offset);
+
 /*
  * The message as one contiguous region, for regex matching over the
  * body: the memory buffer, or a read-only mapping of the spill file

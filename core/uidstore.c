@@ -120,7 +120,7 @@ uidstore_find(struct uidstore *s, const char *uid)
 }
 
 static struct uid_entry *
-insert(struct uidstore *s, const char *uid, time_t when)
+insert(struct uidstore *s, const char *uid, time_t when, bool skipped)
 {
 	struct uid_entry *e;
 
@@ -132,6 +132,7 @@ insert(struct uidstore *s, const char *uid, time_t when)
 		s->count++;
 	}
 	e->fetched = when;
+	e->skipped = skipped;
 	e->keep = true;
 	return e;
 }
@@ -217,10 +218,11 @@ load_line(struct uidstore *s, char *line)
 		return -1;
 	switch (field[0][0]) {
 	case '+':
+	case 'S':
 		if (n != 3)
 			return -1;
 		pending_drop(s, field[1]);
-		insert(s, field[1], when);
+		insert(s, field[1], when, field[0][0] == 'S');
 		return 0;
 	case 'P':
 		if (n != 5)
@@ -412,12 +414,13 @@ queue_record(struct uidstore *s, const char *fmt, ...)
 }
 
 struct uid_entry *
-uidstore_add(struct uidstore *s, const char *uid, time_t when)
+uidstore_add(struct uidstore *s, const char *uid, time_t when, bool skipped)
 {
 	if (s->log_lines == 0)
 		queue_record(s, "%s\n", STORE_MAGIC);
-	queue_record(s, "+ %s %jd\n", uid, (intmax_t)when);
-	return insert(s, uid, when);
+	queue_record(s, "%c %s %jd\n", skipped ? 'S' : '+', uid,
+	    (intmax_t)when);
+	return insert(s, uid, when, skipped);
 }
 
 void
@@ -496,7 +499,8 @@ uidstore_compact(struct uidstore *s, struct err *e)
 	fprintf(fp, "%s\n", STORE_MAGIC);
 	for (size_t i = 0; i < s->nslots; i++)
 		if (s->slots[i].uid != NULL && s->slots[i].keep)
-			fprintf(fp, "+ %s %jd\n", s->slots[i].uid,
+			fprintf(fp, "%c %s %jd\n", s->slots[i].skipped ?
+			    'S' : '+', s->slots[i].uid,
 			    (intmax_t)s->slots[i].fetched);
 	if (fflush(fp) == EOF || fsync(fd) == -1) {
 		err_sys(e, ERR_TEMP, "cannot write %s", tmp);

@@ -6,7 +6,9 @@
  *
  * Log lines:
  *   mailferry-uids 1                  first line
- *   + UID EPOCH                       fetched at EPOCH (delivered or skipped)
+ *   + UID EPOCH                       delivered (or deleted by a rule) at EPOCH
+ *   S UID EPOCH                       skipped by a rule at EPOCH: it stays on
+ *                                     the server whatever keep says
  *   P UID EPOCH DEST NAME             delivery of UID to Maildir DEST as
  *                                     file NAME was about to become visible
  * A P line not followed by a + line for the same UID is a delivery a
@@ -28,6 +30,7 @@
 struct uid_entry {
 	const char	*uid;
 	time_t		 fetched;
+	bool		 skipped;	/* a rule said: leave it on the server */
 	bool		 keep;		/* survives the next compaction */
 };
 
@@ -57,9 +60,10 @@ size_t uidstore_npending(const struct uidstore *s);
 const struct uid_pending *uidstore_pending(const struct uidstore *s,
     size_t i);
 
-/* Queue a "+" record (and add the UID in memory) or a "P" record. */
+/* Queue a "+" (or "S") record and add the UID in memory, or queue a
+ * "P" record. */
 struct uid_entry *uidstore_add(struct uidstore *s, const char *uid,
-    time_t when);
+    time_t when, bool skipped);
 void uidstore_journal(struct uidstore *s, const char *uid, time_t when,
     const char *dest, const char *name);
 /* Write queued records and fsync them. */

@@ -1,0 +1,85 @@
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "regex.h"
+#include "xmalloc.h"
+
+struct regex {
+	char			*pattern;
+	pcre2_code		*code;
+	pcre2_match_context	*mctx;
+	bool			 jit;
+};
+
+/* One match-data block per thread of matching; we match in one thread. */
+static pcre2_match_data *match_data;
+
+struct regex *
+regex_compile(const char *pattern, struct err *e)
+{
+	struct regex *re;
+	PCRE2_UCHAR msg[256];
+	PCRE2_SIZE offset;
+	int code;
+	pcre2_code *c;
+
+	/* UTF mode so that decoded headers match as text, but tolerant of
+	 * invalid UTF-8, which message bodies are full of. */
+	c = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
+	    PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &code, &offset, NULL);
+	if (c == NULL) {
+		pcre2_get_error_message(code, msg, sizeof msg);
+		err_set(e, ERR_CONFIG, "regex \"%s\" does not compile: %s (at "
+		    "character %zu)", pattern, (char *)msg, (size_t)offset);
+		return NULL;
+	}
+	re = xcalloc(1, sizeof *re);
+	re->pattern = xstrdup(pattern);
+	re->code = c;
+	re->jit = pcre2_jit_compile(c, PCRE2_JIT_COMPLETE) == 0;
+	re->mctx = pcre2_match_context_create(NULL);
+	pcre2_set_match_limit(re->mctx, REGEX_MATCH_LIMIT);
+	pcre2_set_depth_limit(re->mctx, REGEX_DEPTH_LIMIT);
+	pcre2_set_heap_limit(re->mctx, REGEX_HEAP_LIMIT_KB);
+	return re;
+}
+
+void
+regex_free(struct regex *re)
+{
+	if (re == NULL)
+		return;
+	pcre2_match_context_free(re->mctx);
+	pcre2_code_free(re->code);
+	free(re->pattern);
+	free(re);
+}
+
+const char *
+regex_pattern(const struct regex *re)
+{
+	return re->pattern;
+}
+
+enum regex_result
+regex_match(const struct regex *re, const char *subject, size_t len,
+    struct err *e)
+{
+	PCRE2_UCHAR msg[256];
+	int rc;
+
+	if (match_data == NULL)
+		match_data = pcre2_match_data_create(1, NULL);
+	rc = pcre2_match(re->code, (PCRE2_SPTR)subject, len, 0, 0, match_data,
+	    re->mctx);
+	if (rc >= 0)
+		return REGEX_MATCH;
+	if (rc == PCRE2_ERROR_NOMATCH)
+		return REGEX_NO_MATCH;
+	pcre2_get_error_message(rc, msg, sizeof msg);
+	err_set(e, ERR_TEMP, "regex \"%s\": %s", re->pattern, (char *)msg);
+	return REGEX_ERROR;
+}

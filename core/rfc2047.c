@@ -1,0 +1,252 @@
+#include <errno.h>
+#include <iconv.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "rfc2047.h"
+#include "xmalloc.h"
+
+/* Longer than RFC 2047's 75, as many mailers ignore that limit. */
+#define WORD_MAX	4096
+#define CHARSET_MAX	64
+
+struct outbuf {
+	char	*p;
+	size_t	 len, cap;
+};
+
+static void
+out_append(struct outbuf *o, const char *data, size_t len)
+{
+	if (o->len + len + 1 > o->cap) {
+		while (o->len + len + 1 > o->cap)
+			o->cap = o->cap ? o->cap * 2 : 128;
+		o->p = xreallocarray(o->p, o->cap, 1);
+	}
+	memcpy(o->p + o->len, data, len);
+	o->len += len;
+	o->p[o->len] = '\0';
+}
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static int
+b64val(char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+/* Decode the encoded text into bytes (at most len bytes). */
+static bool
+decode_text(char encoding, const char *in, size_t len, char *out,
+    size_t *outlen)
+{
+	size_t o = 0;
+
+	if (encoding == 'Q' || encoding == 'q') {
+		for (size_t i = 0; i < len; i++) {
+			if (in[i] == '_')
+				out[o++] = ' ';
+			else if (in[i] == '=' && i + 2 < len + 0 &&
+			    hexval(in[i + 1]) >= 0 && hexval(in[i + 2]) >= 0) {
+				out[o++] = (char)(hexval(in[i + 1]) << 4 |
+				    hexval(in[i + 2]));
+				i += 2;
+			} else
+				out[o++] = in[i];
+		}
+	} else {
+		uint32_t acc = 0;
+		int bits = 0;
+
+		for (size_t i = 0; i < len; i++) {
+			int v = b64val(in[i]);
+
+			if (in[i] == '=')
+				break;
+			if (v < 0)
+				return false;
+			acc = acc << 6 | (uint32_t)v;
+			bits += 6;
+			if (bits >= 8) {
+				bits -= 8;
+				out[o++] = (char)(acc >> bits & 0xff);
+			}
+		}
+	}
+	*outlen = o;
+	return true;
+}
+
+/* A few open converters, since a message tends to use one charset. */
+static struct {
+	char	name[CHARSET_MAX];
+	iconv_t	cd;
+} cache[4];
+static unsigned cache_next;
+
+static iconv_t
+converter(const char *charset)
+{
+	iconv_t cd;
+	unsigned slot;
+
+	for (unsigned i = 0; i < 4; i++)
+		if (cache[i].name[0] != '\0' &&
+		    strcasecmp(cache[i].name, charset) == 0) {
+			iconv(cache[i].cd, NULL, NULL, NULL, NULL);
+			return cache[i].cd;
+		}
+	cd = iconv_open("UTF-8", charset);
+	if (cd == (iconv_t)-1)
+		return cd;
+	slot = cache_next++ % 4;
+	if (cache[slot].name[0] != '\0')
+		iconv_close(cache[slot].cd);
+	strcpy(cache[slot].name, charset);
+	cache[slot].cd = cd;
+	return cd;
+}
+
+static bool
+is_utf8_name(const char *charset)
+{
+	return strcasecmp(charset, "UTF-8") == 0 ||
+	    strcasecmp(charset, "UTF8") == 0 ||
+	    strcasecmp(charset, "US-ASCII") == 0;
+}
+
+/* Append bytes in `charset` to o as UTF-8; false if the charset is
+ * unknown. Undecodable bytes become U+FFFD. */
+static bool
+append_converted(struct outbuf *o, const char *charset, char *in, size_t len)
+{
+	iconv_t cd;
+	char buf[512];
+
+	if (is_utf8_name(charset)) {
+		out_append(o, in, len);
+		return true;
+	}
+	cd = converter(charset);
+	if (cd == (iconv_t)-1)
+		return false;
+	while (len > 0) {
+		char *op = buf;
+		size_t room = sizeof buf;
+		size_t rc = iconv(cd, &in, &len, &op, &room);
+
+		out_append(o, buf, (size_t)(op - buf));
+		if (rc == (size_t)-1 && errno != E2BIG) {
+			/* EILSEQ or EINVAL: replace one byte, go on. */
+			out_append(o, "\xef\xbf\xbd", 3);
+			in++;
+			len--;
+			iconv(cd, NULL, NULL, NULL, NULL);
+		}
+	}
+	return true;
+}
+
+/*
+ * Try to decode the encoded-word starting at in[0] ("=?"); on success
+ * append it to o and return its length in the input, else 0.
+ */
+static size_t
+decode_word(struct outbuf *o, const char *in, size_t len)
+{
+	char charset[CHARSET_MAX], *bytes;
+	const char *q1, *q2, *end, *text;
+	size_t cslen, textlen, nbytes;
+	char encoding;
+	bool ok;
+
+	if (len < 8 || in[0] != '=' || in[1] != '?')
+		return 0;
+	if (len > WORD_MAX)
+		len = WORD_MAX;
+	q1 = memchr(in + 2, '?', len - 2);
+	if (q1 == NULL || q1 + 3 >= in + len || q1[2] != '?')
+		return 0;
+	encoding = q1[1];
+	if (strchr("BbQq", encoding) == NULL)
+		return 0;
+	text = q1 + 3;
+	q2 = memchr(text, '?', (size_t)(in + len - text));
+	if (q2 == NULL || q2 + 1 >= in + len || q2[1] != '=')
+		return 0;
+	end = q2 + 2;
+	for (const char *p = text; p < q2; p++)
+		if (*p == ' ' || *p == '\t')
+			return 0;
+	cslen = (size_t)(q1 - (in + 2));
+	if (cslen == 0 || cslen >= sizeof charset)
+		return 0;
+	memcpy(charset, in + 2, cslen);
+	charset[cslen] = '\0';
+	charset[strcspn(charset, "*")] = '\0';	/* RFC 2231 language */
+	textlen = (size_t)(q2 - text);
+	bytes = xmalloc(textlen + 1);
+	ok = decode_text(encoding, text, textlen, bytes, &nbytes) &&
+	    append_converted(o, charset, bytes, nbytes);
+	free(bytes);
+	return ok ? (size_t)(end - in) : 0;
+}
+
+char *
+rfc2047_decode(const char *in, size_t len, size_t *outlen)
+{
+	struct outbuf o = { 0 };
+	size_t i = 0, after_word = 0;
+	bool last_was_word = false, only_space_since = false;
+
+	out_append(&o, "", 0);
+	while (i < len) {
+		if (in[i] == '=' && i + 1 < len && in[i + 1] == '?') {
+			size_t mark = o.len, used;
+
+			/* Adjacent words: the space between them goes. */
+			if (last_was_word && only_space_since)
+				o.len = after_word;
+			used = decode_word(&o, in + i, len - i);
+			if (used > 0) {
+				i += used;
+				after_word = o.len;
+				last_was_word = true;
+				only_space_since = true;
+				continue;
+			}
+			o.len = mark;
+			o.p[o.len] = '\0';
+		}
+		if (in[i] != ' ' && in[i] != '\t')
+			only_space_since = false;
+		out_append(&o, in + i, 1);
+		i++;
+	}
+	*outlen = o.len;
+	return o.p;
+}

@@ -1,0 +1,167 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "msg.h"
+#include "plugin.h"
+#include "rules.h"
+#include "testmsg.h"
+
+static void
+print_line(void *arg, const char *fmt, ...)
+{
+	char line[1200], shown[1300];
+	va_list ap;
+
+	(void)arg;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	log_escape(shown, sizeof shown, line, strlen(line));
+	printf("%s\n", shown);
+}
+
+static void
+print_block(const char *text, size_t len)
+{
+	while (len > 0) {
+		const char *nl = memchr(text, '\n', len);
+		size_t n = nl != NULL ? (size_t)(nl - text) : len;
+
+		if (n > 0)
+			print_line(NULL, "  %.*s", (int)n, text);
+		if (nl == NULL)
+			break;
+		len -= n + 1;
+		text = nl + 1;
+	}
+}
+
+/*
+ * Does this look like a message: a header whose first line is a field
+ * (or an mbox "From " line followed by one), no NUL bytes in it?
+ */
+static bool
+looks_like_message(struct msg *m, const char **why)
+{
+	struct header_index *idx;
+	const char *h = m->hdr;
+	size_t len = m->hdrlen;
+
+	if (msg_size(m) == 0) {
+		*why = "the file is empty";
+		return false;
+	}
+	if (memchr(h, '\0', len) != NULL) {
+		*why = "it holds NUL bytes (a binary file?)";
+		return false;
+	}
+	idx = msg_headers(m);
+	if (idx->n == 0) {
+		*why = "it has no header fields";
+		return false;
+	}
+	if (strncmp(h, "From ", 5) == 0) {
+		const char *nl = memchr(h, '\n', len);
+
+		if (nl == NULL)
+			return false;
+		h = nl + 1;
+	}
+	if (h != idx->fields[0].name) {
+		*why = "its first line is not a header field";
+		return false;
+	}
+	return true;
+}
+
+static int
+load(struct msg *m, const char *path)
+{
+	char buf[64 * 1024];
+	struct err e;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd == -1) {
+		log_error("%s: %s", path, strerror(errno));
+		return EX_NOINPUT;
+	}
+	err_clear(&e);
+	while ((n = read(fd, buf, sizeof buf)) > 0)
+		if (msg_append(m, buf, (size_t)n, &e) == -1) {
+			log_error("%s: %s", path, e.msg);
+			close(fd);
+			return EX_TEMPFAIL;
+		}
+	if (n == -1) {
+		log_error("%s: %s", path, strerror(errno));
+		close(fd);
+		return EX_IOERR;
+	}
+	close(fd);
+	msg_finish(m);
+	return EX_OK;
+}
+
+int
+test_message(struct config *cfg, struct account *a, const char *path)
+{
+	struct rules_trace trace = { .line = print_line };
+	struct mf_message pm;
+	struct verdict v;
+	struct msg m;
+	const char *why = "";
+	int rc;
+
+	msg_init(&m, cfg->state_dir);
+	rc = load(&m, path);
+	if (rc != EX_OK)
+		goto done;
+	if (!looks_like_message(&m, &why)) {
+		log_error("%s is not a message: %s", path, why);
+		rc = EX_DATAERR;
+		goto done;
+	}
+	printf("message %s (%jd bytes), account %s, %zu rule%s\n", path,
+	    (intmax_t)msg_size(&m), a->name, a->nrules,
+	    a->nrules == 1 ? "" : "s");
+	mf_message_init(&pm, &m, cfg, a, NULL, msg_size(&m));
+	rules_run(a, &pm, &v, &trace);
+	switch (v.kind) {
+	case VERDICT_DELIVER:
+		printf("result: deliver to ");
+		for (size_t i = 0; i < v.ndests; i++)
+			printf("%s%s", i ? ", " : "", v.dests[i]->name);
+		printf(" (%s)\n", v.rule != NULL ? v.rule->name :
+		    "no rule decided: the account's deliver");
+		break;
+	case VERDICT_DELETE:
+		printf("result: delete from the server, not delivered "
+		    "(rule %s)\n", v.rule->name);
+		break;
+	case VERDICT_SKIP:
+		printf("result: skip, left on the server (rule %s)\n",
+		    v.rule->name);
+		break;
+	case VERDICT_DEFER:
+		printf("result: defer, left on the server for the next run "
+		    "(%s)\n", v.why);
+		break;
+	}
+	if (m.hdr_modified || pm.replaced) {
+		printf("header after the rules:\n");
+		print_block(m.hdr, m.hdrlen);
+	}
+	mf_message_clear(&pm);
+	fflush(stdout);
+done:
+	msg_free(&m);
+	return rc;
+}
