@@ -98,6 +98,8 @@ parse_destination(struct cfg_ctx *cx, config_setting_t *s, struct destination *d
 	cfg_get_path(cx, s, "path", &d->path);
 	cfg_get_string(cx, s, "host", &d->host);
 	cfg_get_int32(cx, s, "port", 1, 65535, &d->port);
+	d->timeout = cx->cfg->timeout;
+	cfg_get_int32(cx, s, "timeout", 1, 86400, &d->timeout);
 	cfg_get_path(cx, s, "socket", &d->socket);
 	d->tls = (enum tls_mode)cfg_get_choice(cx, s, "tls", tls_mode_names, 3,
 	    TLS_MODE_NONE);
@@ -112,6 +114,12 @@ parse_destination(struct cfg_ctx *cx, config_setting_t *s, struct destination *d
 	cfg_get_string(cx, s, "command", &d->command);
 	if (cfg_in_list("path", d->backend->keys) && d->path == NULL)
 		cfg_report(cx, s, "%s has no \"path\"", where);
+	if (d->backend->configure != NULL) {
+		char why[512];
+
+		if (d->backend->configure(d, why, sizeof why) == -1)
+			cfg_report(cx, s, "%s: %s", where, why);
+	}
 }
 
 static void

@@ -58,6 +58,7 @@ struct destination {
 	char		*password;
 	char		*password_command;
 	char		*command;	/* mda */
+	int		 timeout;	/* seconds, for any wait */
 
 	void		*state;		/* the back end's, during a run */
 };

@@ -2,10 +2,15 @@
 
 #include "deliver.h"
 
-extern const struct dest_backend deliver_maildir;
+extern const struct dest_backend deliver_maildir, deliver_mbox,
+    deliver_smtp, deliver_lmtp, deliver_mda;
 
 static const struct dest_backend *const backends[] = {
 	&deliver_maildir,
+	&deliver_mbox,
+	&deliver_smtp,
+	&deliver_lmtp,
+	&deliver_mda,
 };
 
 const struct dest_backend *
@@ -20,5 +25,5 @@ deliver_backend(const char *type)
 const char *
 deliver_type_names(void)
 {
-	return "maildir";
+	return "maildir, mbox, smtp, lmtp, mda";
 }

@@ -15,15 +15,21 @@
 #define MF_DELIVER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <time.h>
 
 #include "config.h"
 #include "err.h"
 #include "msg.h"
 
+/* What deliver() returns besides 0. */
+#define DELIVER_FAILED	(-1)	/* this message failed; go on with others */
+#define DELIVER_DOWN	(-2)	/* the destination is unusable: stop */
+
 /* What a back end may need to know beyond the message bytes. */
 struct envelope {
-	const char	*sender;	/* from Return-Path, or "MAILER-DAEMON" */
+	const char	*sender;	/* see envelope_sender(); NULL: none,
+					   "": the null sender */
 	time_t		 received;	/* when it was fetched */
 	const char	*account;
 };
@@ -33,14 +39,19 @@ struct dest_backend {
 	const char *const *keys;	/* keys accepted besides "type" */
 	bool		 batching;
 
+	/* At configuration time: are the keys complete and consistent?
+	 * (-1 with a reason; NULL when the key list says it all.) */
+	int (*configure)(struct destination *d, char *why, size_t whylen);
 	/* For --check-config: could the destination be used? Changes
 	 * nothing on disk. */
 	int (*check)(struct destination *d, struct err *e);
 	/* Get ready for a run, creating what is missing (directories).
 	 * Called before any connection; does nothing the second time. */
 	int (*prepare)(struct destination *d, struct err *e);
-	/* Deliver (or stage) one message. A batching back end sets *name
-	 * to the staged name (owned by the back end until commit). */
+	/* Deliver (or stage) one message: 0, DELIVER_FAILED or
+	 * DELIVER_DOWN (batching back ends: any failure is DOWN). A batching
+	 * back end sets *name to the staged name, valid until the next
+	 * call. */
 	int (*deliver)(struct destination *d, struct msg *m,
 	    const struct envelope *env, const char **name, struct err *e);
 	int (*sync)(struct destination *d, struct err *e);

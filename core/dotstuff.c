@@ -86,3 +86,48 @@ dotdec_run(struct dotdec *d, const char *in, size_t inlen, char *out,
 	*outlen = o;
 	return i;
 }
+
+size_t
+dotenc_run(struct dotenc *d, const char *in, size_t inlen, char *out)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < inlen; i++) {
+		char c = in[i];
+
+		if (d->line_start && c == '.')
+			out[o++] = '.';
+		if (c == '\n') {
+			if (!d->after_cr)
+				out[o++] = '\r';
+			out[o++] = '\n';
+			d->line_start = true;
+			d->after_cr = false;
+			continue;
+		}
+		/* Copy the run up to the next line end in one go. */
+		const char *nl = memchr(in + i, '\n', inlen - i);
+		size_t run = nl != NULL ? (size_t)(nl - (in + i)) : inlen - i;
+
+		memcpy(out + o, in + i, run);
+		o += run;
+		d->after_cr = in[i + run - 1] == '\r';
+		d->line_start = false;
+		i += run - 1;
+	}
+	return o;
+}
+
+size_t
+dotenc_finish(struct dotenc *d, char *out)
+{
+	size_t o = 0;
+
+	if (!d->line_start) {
+		if (!d->after_cr)
+			out[o++] = '\r';
+		out[o++] = '\n';
+	}
+	memcpy(out + o, ".\r\n", 3);
+	return o + 3;
+}

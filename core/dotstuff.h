@@ -37,4 +37,23 @@ struct dotdec {
 size_t dotdec_run(struct dotdec *d, const char *in, size_t inlen, char *out,
     size_t *outlen);
 
+/*
+ * The other direction, for SMTP/LMTP DATA (RFC 5321 section 4.5.2): LF
+ * line ends become CRLF (a CRLF stays one), a line beginning with "."
+ * gets another. Streaming: the state carries over between chunks.
+ */
+struct dotenc {
+	bool	line_start;
+	bool	after_cr;
+};
+
+#define DOTENC_INIT	{ true, false }
+
+/* Encode in into out, which needs room for 3 * inlen bytes; returns the
+ * bytes written. */
+size_t dotenc_run(struct dotenc *d, const char *in, size_t inlen, char *out);
+/* The terminator: CRLF first if the data did not end a line, then
+ * ".\r\n". Writes at most 5 bytes; returns the count. */
+size_t dotenc_finish(struct dotenc *d, char *out);
+
 #endif

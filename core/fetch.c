@@ -8,6 +8,7 @@
 
 #include "clock.h"
 #include "deliver.h"
+#include "envelope.h"
 #include "fetch.h"
 #include "lock.h"
 #include "log.h"
@@ -544,35 +545,50 @@ describe_dests(const struct verdict *v, char *buf, size_t size)
  * failure there leaves nothing staged to undo; a staging failure is a
  * broken local destination and ends the run (returns -1).
  */
+/* Immediate destinations: 0 delivered to all, 1 this message failed
+ * (reported; go on), -1 a destination is down (e set; stop). */
 static int
-deliver_message(struct fetch *f, size_t idx, const struct verdict *v,
-    struct mf_message *pm, struct err *e)
+deliver_immediate(struct fetch *f, struct server_msg *sm,
+    const struct verdict *v, const struct envelope *env, bool *any,
+    struct err *e)
 {
-	struct server_msg *sm = &f->msgs[idx];
-	struct envelope env = { .sender = NULL, .received = f->now,
-	    .account = f->a->name };
-	struct staged_msg *staged;
-	bool immediate = false;
 	struct err de;
 
 	for (size_t i = 0; i < v->ndests; i++) {
 		struct destination *d = v->dests[i];
+		int rc;
 
 		if (d->backend->batching)
 			continue;
 		err_clear(&de);
-		if (d->backend->prepare(d, &de) == -1 ||
-		    d->backend->deliver(d, &f->m, &env, NULL, &de) == -1) {
+		rc = d->backend->prepare(d, &de) == -1 ? DELIVER_DOWN :
+		    d->backend->deliver(d, &f->m, env, NULL, &de);
+		if (rc == DELIVER_DOWN) {
+			/* Every other message would fail the same way. */
+			*e = de;
+			err_prefix(e, "message %u (UID %s), left on the server",
+			    sm->num, uid_shown(sm));
+			return -1;
+		}
+		if (rc != 0) {
 			log_error("%s: message %u (UID %s): delivery to \"%s\" "
 			    "failed, left on the server: %s", f->a->name,
 			    sm->num, uid_shown(sm), d->name, de.msg);
 			note_failure(f, de.cls);
-			f->st.failed++;
-			return 0;
+			return 1;
 		}
-		immediate = true;
+		*any = true;
 	}
-	staged = batch_add(f, idx);
+	return 0;
+}
+
+/* Batching destinations: stage the message; -1 when one fails, which is
+ * about the destination rather than the message, so the run stops. */
+static int
+stage_batching(struct fetch *f, struct staged_msg *staged,
+    struct server_msg *sm, const struct verdict *v,
+    const struct envelope *env, struct err *e)
+{
 	for (size_t i = 0; i < v->ndests; i++) {
 		struct destination *d = v->dests[i];
 		const char *name;
@@ -580,17 +596,46 @@ deliver_message(struct fetch *f, size_t idx, const struct verdict *v,
 		if (!d->backend->batching)
 			continue;
 		if (d->backend->prepare(d, e) == -1 ||
-		    d->backend->deliver(d, &f->m, &env, &name, e) == -1) {
+		    d->backend->deliver(d, &f->m, env, &name, e) != 0) {
 			err_prefix(e, "message %u (UID %s): delivery to \"%s\" "
 			    "failed, left on the server", sm->num,
 			    uid_shown(sm), d->name);
-			/* A local destination failing is not about this
-			 * message: stop, keeping nothing half-done. */
-			f->st.failed++;
-			rollback_batch(f);
 			return -1;
 		}
 		batch_add_name(f, staged, d, name);
+	}
+	return 0;
+}
+
+/*
+ * Deliver the message in f->m. Immediate destinations go first, so a
+ * failure there leaves nothing staged to undo; a failed destination that
+ * would fail every message ends the run (returns -1).
+ */
+static int
+deliver_message(struct fetch *f, size_t idx, const struct verdict *v,
+    struct mf_message *pm, struct err *e)
+{
+	struct server_msg *sm = &f->msgs[idx];
+	char *sender = envelope_sender(&f->m);
+	struct envelope env = { .sender = sender, .received = f->now,
+	    .account = f->a->name };
+	struct staged_msg *staged = NULL;
+	bool immediate = false;
+	int rc;
+
+	rc = deliver_immediate(f, sm, v, &env, &immediate, e);
+	if (rc == 0) {
+		staged = batch_add(f, idx);
+		rc = stage_batching(f, staged, sm, v, &env, e);
+		/* Staged files of this batch may sit on the failed disk. */
+		if (rc == -1)
+			rollback_batch(f);
+	}
+	free(sender);
+	if (rc != 0) {
+		f->st.failed++;
+		return rc == -1 ? -1 : 0;
 	}
 	staged->delete_after = !f->a->keep;
 	staged->counted_delivered = true;

@@ -245,12 +245,31 @@ check_peer(struct tls *t, struct err *e)
 	return TLS_IO_OK;
 }
 
+/* The server's certificate, also after a failed verification (when
+ * OpenSSL 3 no longer hands out the peer certificate, but keeps the
+ * chain it was sent). */
+static X509 *
+peer_certificate(struct tls *t)
+{
+	X509 *cert = SSL_get1_peer_certificate(t->ssl);
+	STACK_OF(X509) *chain;
+
+	if (cert != NULL)
+		return cert;
+	chain = SSL_get_peer_cert_chain(t->ssl);
+	if (chain == NULL || sk_X509_num(chain) == 0)
+		return NULL;
+	cert = sk_X509_value(chain, 0);
+	X509_up_ref(cert);
+	return cert;
+}
+
 /* Explain a failed handshake, naming a verification failure's reason. */
 static void
 explain_handshake_failure(struct tls *t, struct err *e)
 {
 	long result = SSL_get_verify_result(t->ssl);
-	X509 *cert = SSL_get1_peer_certificate(t->ssl);
+	X509 *cert = peer_certificate(t);
 	char reason[256], names[256], fp[8 + 3 * SHA256_LEN];
 	unsigned char whole[SHA256_LEN], key[SHA256_LEN];
 
@@ -267,6 +286,10 @@ explain_handshake_failure(struct tls *t, struct err *e)
 			err_set(e, ERR_UNAVAIL, "TLS certificate of %s refused: "
 			    "%s (certificate %s)", t->host,
 			    X509_verify_cert_error_string(result), fp);
+		ERR_clear_error();
+	} else if (result != X509_V_OK) {
+		err_set(e, ERR_UNAVAIL, "TLS certificate of %s refused: %s",
+		    t->host, X509_verify_cert_error_string(result));
 		ERR_clear_error();
 	} else
 		err_set(e, ERR_UNAVAIL, "TLS handshake with %s failed: %s",

@@ -1,0 +1,180 @@
+/*
+ * Delivery through a program (procmail, maildrop, dovecot-lda): the
+ * message on its standard input. The command line is split into words by
+ * mailferry and run without a shell; a word that is exactly %F becomes
+ * the envelope sender, %T the recipient (the first `to`, else the user
+ * running mailferry). Exit 0 is delivered, 75 deferred, anything else a
+ * failure of that message.
+ */
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "command.h"
+#include "deliver.h"
+#include "xmalloc.h"
+
+#define EXIT_TEMPFAIL	75
+
+struct mda {
+	char	**argv;		/* as split, before substitution */
+};
+
+static const char *const mda_keys[] = { "command", "to", "timeout", NULL };
+
+static int
+mda_configure(struct destination *d, char *why, size_t whylen)
+{
+	const char *reason;
+	char **argv;
+
+	if (d->command == NULL) {
+		snprintf(why, whylen, "has no \"command\"");
+		return -1;
+	}
+	argv = command_split(d->command, &reason);
+	if (argv == NULL) {
+		snprintf(why, whylen, "command \"%s\": %s", d->command, reason);
+		return -1;
+	}
+	command_free_argv(argv);
+	return 0;
+}
+
+static int
+mda_check(struct destination *d, struct err *e)
+{
+	const char *reason;
+	char **argv = command_split(d->command, &reason);
+	int rc = 0;
+
+	/* A bare name is looked up in PATH at run time. */
+	if (strchr(argv[0], '/') != NULL && access(argv[0], X_OK) == -1)
+		rc = err_sys(e, ERR_CONFIG, "%s", argv[0]);
+	command_free_argv(argv);
+	return rc;
+}
+
+static int
+mda_prepare(struct destination *d, struct err *e)
+{
+	struct mda *md;
+	const char *reason;
+
+	if (d->state != NULL)
+		return 0;
+	md = xcalloc(1, sizeof *md);
+	md->argv = command_split(d->command, &reason);
+	if (md->argv == NULL) {
+		free(md);
+		return err_set(e, ERR_CONFIG, "command: %s", reason);
+	}
+	d->state = md;
+	return 0;
+}
+
+struct feeder {
+	struct msg	*m;
+	off_t		 offset;
+};
+
+static int
+feed(void *arg, char *buf, size_t size, size_t *len, struct err *e)
+{
+	struct feeder *f = arg;
+	ssize_t n = msg_read(f->m, buf, size, f->offset);
+
+	if (n < 0)
+		return err_set(e, ERR_TEMP, "reading the message");
+	f->offset += n;
+	*len = (size_t)n;
+	return 0;
+}
+
+static const char *
+local_user(void)
+{
+	struct passwd *pw = getpwuid(getuid());
+
+	return pw != NULL ? pw->pw_name : "root";
+}
+
+static int
+mda_deliver(struct destination *d, struct msg *m, const struct envelope *env,
+    const char **name, struct err *e)
+{
+	struct mda *md = d->state;
+	struct feeder f = { .m = m };
+	struct command_result res;
+	size_t argc = 0;
+	char **argv;
+	int rc;
+
+	(void)name;
+	while (md->argv[argc] != NULL)
+		argc++;
+	/* Substitution replaces whole words only: a sender or recipient
+	 * never becomes part of another argument, let alone a shell line. */
+	argv = xcalloc(argc + 1, sizeof *argv);
+	for (size_t i = 0; i < argc; i++) {
+		if (strcmp(md->argv[i], "%F") == 0)
+			argv[i] = env->sender != NULL && env->sender[0] != '\0' ?
+			    (char *)env->sender : "MAILER-DAEMON";
+		else if (strcmp(md->argv[i], "%T") == 0)
+			argv[i] = d->nto > 0 ? d->to[0] : (char *)local_user();
+		else
+			argv[i] = md->argv[i];
+	}
+	rc = command_run(argv, d->timeout, feed, &f, NULL, NULL, &res, e);
+	if (rc == -1) {
+		err_prefix(e, "destination \"%s\": %s", d->name, argv[0]);
+		free(argv);
+		return DELIVER_DOWN;
+	}
+	if (res.timed_out) {
+		err_set(e, ERR_TEMP, "destination \"%s\": %s did not finish "
+		    "within %d s", d->name, argv[0], d->timeout);
+		rc = DELIVER_FAILED;
+	} else if (!res.exited) {
+		err_set(e, ERR_TEMP, "destination \"%s\": %s was killed by a "
+		    "signal", d->name, argv[0]);
+		rc = DELIVER_FAILED;
+	} else if (res.status == 0)
+		rc = 0;
+	else {
+		err_set(e, res.status == EXIT_TEMPFAIL ? ERR_TEMP : ERR_UNAVAIL,
+		    "destination \"%s\": %s exited with status %d%s%s%s",
+		    d->name, argv[0], res.status,
+		    res.status == EXIT_TEMPFAIL ? " (try again later)" : "",
+		    res.stderr_text[0] ? ": " : "", res.stderr_text);
+		/* Could not be run at all (status 127 from the child):
+		 * every message would fail the same way. */
+		rc = res.status == 127 ? DELIVER_DOWN : DELIVER_FAILED;
+	}
+	free(argv);
+	return rc;
+}
+
+static void
+mda_finish(struct destination *d)
+{
+	struct mda *md = d->state;
+
+	if (md == NULL)
+		return;
+	command_free_argv(md->argv);
+	free(md);
+	d->state = NULL;
+}
+
+const struct dest_backend deliver_mda = {
+	.type = "mda",
+	.keys = mda_keys,
+	.configure = mda_configure,
+	.check = mda_check,
+	.prepare = mda_prepare,
+	.deliver = mda_deliver,
+	.finish = mda_finish,
+};

@@ -1,0 +1,65 @@
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "envelope.h"
+#include "xmalloc.h"
+
+#define ADDRESS_MAX	254
+
+static bool
+plain_address(const char *s, size_t len)
+{
+	if (len > ADDRESS_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] > '~' ||
+		    s[i] == '<' || s[i] == '>')
+			return false;
+	return true;
+}
+
+/* The addr-spec of a field value: inside <...> if there is such, else
+ * the value itself when it is a bare address. */
+static char *
+address_of(struct header_field *f, bool *null_sender)
+{
+	char *v = xmalloc(f->value_len + 1), *lt, *gt, *out = NULL;
+	size_t len = header_unfold(f->value, f->value_len, v);
+
+	*null_sender = false;
+	lt = strrchr(v, '<');
+	gt = lt != NULL ? strchr(lt, '>') : NULL;
+	if (lt != NULL && gt != NULL) {
+		if (gt == lt + 1)
+			*null_sender = true;
+		else if (plain_address(lt + 1, (size_t)(gt - lt - 1)))
+			out = xstrndup(lt + 1, (size_t)(gt - lt - 1));
+	} else if (len > 0 && strchr(v, '@') != NULL && plain_address(v, len))
+		out = xstrdup(v);
+	free(v);
+	return out;
+}
+
+char *
+envelope_sender(struct msg *m)
+{
+	static const char *const fields[] = { "Return-Path", "Sender", "From" };
+	struct header_index *idx = msg_headers(m);
+
+	for (size_t i = 0; i < 3; i++) {
+		size_t pos = 0;
+		struct header_field *f = header_find(idx, fields[i], &pos);
+		bool null_sender;
+		char *addr;
+
+		if (f == NULL)
+			continue;
+		addr = address_of(f, &null_sender);
+		if (addr != NULL)
+			return addr;
+		if (null_sender && i == 0)
+			return xstrdup("");
+	}
+	return NULL;
+}

@@ -1,0 +1,541 @@
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "command.h"
+#include "conn.h"
+#include "dotstuff.h"
+#include "log.h"
+#include "smtp.h"
+#include "xmalloc.h"
+
+#define EXT_PIPELINING	0x01
+#define EXT_SIZE	0x02
+#define EXT_8BITMIME	0x04
+#define EXT_STARTTLS	0x08
+#define EXT_AUTH	0x10
+
+#define SMTP_LINE_MAX	4096
+#define SMTP_LINES_MAX	1000	/* lines in one reply */
+#define DATA_CHUNK	(64 * 1024)
+#define FLUSH_AT	(256 * 1024)
+
+struct smtp {
+	const struct destination *d;
+	struct conn	*c;
+	bool		 lmtp;
+	unsigned	 ext;
+	int64_t		 max_size;
+	char		*auth;
+	char		*encoded;	/* DATA encoding buffer */
+};
+
+struct reply {
+	int	code;
+	char	text[512];
+};
+
+static const char *
+proto(const struct smtp *s)
+{
+	return s->lmtp ? "LMTP" : "SMTP";
+}
+
+static void
+send_line(struct smtp *s, const char *line, size_t secret_from)
+{
+	size_t len = strlen(line);
+
+	if (log_tracing()) {
+		if (secret_from < len)
+			log_trace("%s > %.*s***", s->c->label, (int)secret_from,
+			    line);
+		else
+			log_trace("%s > %s", s->c->label, line);
+	}
+	conn_write(s->c, line, len);
+	conn_write(s->c, "\r\n", 2);
+}
+
+static void
+parse_extension(struct smtp *s, const char *kw)
+{
+	size_t len = strcspn(kw, " ");
+
+	if (len == 10 && strncasecmp(kw, "PIPELINING", 10) == 0)
+		s->ext |= EXT_PIPELINING;
+	else if (len == 8 && strncasecmp(kw, "8BITMIME", 8) == 0)
+		s->ext |= EXT_8BITMIME;
+	else if (len == 8 && strncasecmp(kw, "STARTTLS", 8) == 0)
+		s->ext |= EXT_STARTTLS;
+	else if (len == 4 && strncasecmp(kw, "SIZE", 4) == 0) {
+		s->ext |= EXT_SIZE;
+		s->max_size = kw[4] == ' ' ? strtoll(kw + 5, NULL, 10) : 0;
+	} else if (len == 4 && strncasecmp(kw, "AUTH", 4) == 0) {
+		s->ext |= EXT_AUTH;
+		free(s->auth);
+		s->auth = xstrdup(kw + 4);
+	}
+}
+
+/* Read one reply, possibly multi-line; with `ehlo`, collect extensions. */
+static int
+read_reply(struct smtp *s, struct reply *r, bool ehlo, struct err *e)
+{
+	unsigned lines = 0;
+
+	if (s->c->wlen > 0 && conn_flush(s->c, e) == -1)
+		return -1;
+	conn_begin_reply(s->c);
+	for (;;) {
+		char *line, shown[200];
+		size_t len;
+		int code;
+
+		if (conn_read_line(s->c, SMTP_LINE_MAX, &line, &len, e) == -1)
+			return -1;
+		if (log_tracing())
+			log_trace("%s < %.*s", s->c->label, (int)len, line);
+		if (len < 3 || line[0] < '2' || line[0] > '5' ||
+		    line[1] < '0' || line[1] > '9' || line[2] < '0' ||
+		    line[2] > '9' || (len > 3 && line[3] != ' ' &&
+		    line[3] != '-')) {
+			log_escape(shown, sizeof shown, line, len);
+			return err_set(e, ERR_TEMP, "%s: garbled %s reply "
+			    "\"%s\"", s->c->label, proto(s), shown);
+		}
+		code = (line[0] - '0') * 100 + (line[1] - '0') * 10 +
+		    (line[2] - '0');
+		if (lines > 0 && code != r->code)
+			return err_set(e, ERR_TEMP, "%s: inconsistent %s reply",
+			    s->c->label, proto(s));
+		r->code = code;
+		if (lines == 0)
+			log_escape(r->text, sizeof r->text, line, len);
+		else if (ehlo && len > 4)
+			parse_extension(s, line + 4);
+		if (++lines > SMTP_LINES_MAX)
+			return err_set(e, ERR_TEMP, "%s: endless %s reply",
+			    s->c->label, proto(s));
+		if (len == 3 || line[3] == ' ')
+			return 0;
+	}
+}
+
+/* An error for an unexpected reply: 4xx temporary, 5xx permanent. */
+static int
+reply_error(struct smtp *s, const struct reply *r, const char *what,
+    struct err *e)
+{
+	return err_set(e, r->code >= 500 ? ERR_UNAVAIL : ERR_TEMP,
+	    "%s: %s: %s", s->c->label, what, r->text);
+}
+
+static int
+command(struct smtp *s, const char *line, int expect, const char *what,
+    struct err *e)
+{
+	struct reply r;
+
+	send_line(s, line, SIZE_MAX);
+	if (read_reply(s, &r, false, e) == -1)
+		return -1;
+	if (r.code / 100 != expect / 100)
+		return reply_error(s, &r, what, e);
+	return 0;
+}
+
+/* The name we greet with: our host name if it is qualified, else the
+ * address literal of our end of the connection (RFC 5321 4.1.3). */
+static void
+greeting_name(struct smtp *s, char *buf, size_t size)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+	char addr[INET6_ADDRSTRLEN];
+
+	if (gethostname(buf, size - 1) == 0 && strchr(buf, '.') != NULL)
+		return;
+	if (getsockname(s->c->fd, (struct sockaddr *)&ss, &len) == 0) {
+		if (ss.ss_family == AF_INET && inet_ntop(AF_INET,
+		    &((struct sockaddr_in *)&ss)->sin_addr, addr, sizeof addr)) {
+			snprintf(buf, size, "[%s]", addr);
+			return;
+		}
+		if (ss.ss_family == AF_INET6 && inet_ntop(AF_INET6,
+		    &((struct sockaddr_in6 *)&ss)->sin6_addr, addr,
+		    sizeof addr)) {
+			snprintf(buf, size, "[IPv6:%s]", addr);
+			return;
+		}
+	}
+	snprintf(buf, size, "localhost");
+}
+
+static int
+hello(struct smtp *s, struct err *e)
+{
+	char name[256], line[300];
+	struct reply r;
+
+	greeting_name(s, name, sizeof name);
+	s->ext = 0;
+	s->max_size = 0;
+	snprintf(line, sizeof line, "%s %s", s->lmtp ? "LHLO" : "EHLO", name);
+	send_line(s, line, SIZE_MAX);
+	if (read_reply(s, &r, true, e) == -1)
+		return -1;
+	if (r.code == 250)
+		return 0;
+	if (s->lmtp || r.code < 500)
+		return reply_error(s, &r, s->lmtp ? "LHLO refused" :
+		    "EHLO refused", e);
+	/* An old server: HELO, and no extensions. */
+	snprintf(line, sizeof line, "HELO %s", name);
+	return command(s, line, 250, "HELO refused", e);
+}
+
+static int
+starttls(struct smtp *s, struct err *e)
+{
+	const struct destination *d = s->d;
+	struct tls_options opt = { .host = d->host != NULL ? d->host :
+	    "localhost", .ca_file = d->tls_ca_file,
+	    .fingerprint = d->tls_fingerprint };
+
+	if (!(s->ext & EXT_STARTTLS))
+		return err_set(e, ERR_UNAVAIL, "%s: the server does not offer "
+		    "STARTTLS, and tls = \"starttls\" forbids going on without "
+		    "it", s->c->label);
+	if (command(s, "STARTTLS", 220, "STARTTLS refused", e) == -1)
+		return -1;
+	if (conn_buffered(s->c) > 0)
+		return err_set(e, ERR_UNAVAIL, "%s: the server sent data after "
+		    "its STARTTLS reply (possible injection attack)",
+		    s->c->label);
+	if (conn_start_tls(s->c, &opt, e) == -1)
+		return -1;
+	return hello(s, e);
+}
+
+static bool
+offers(const struct smtp *s, const char *mech)
+{
+	size_t len = strlen(mech);
+
+	for (const char *p = s->auth; p != NULL && *p != '\0';) {
+		p += strspn(p, " ");
+		if (strncasecmp(p, mech, len) == 0 &&
+		    (p[len] == ' ' || p[len] == '\0'))
+			return true;
+		p += strcspn(p, " ");
+	}
+	return false;
+}
+
+static char *
+base64(const char *data, size_t len)
+{
+	char *out = xmalloc(4 * ((len + 2) / 3) + 1);
+
+	EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)data,
+	    (int)len);
+	return out;
+}
+
+static int
+auth_reply(struct smtp *s, struct err *e)
+{
+	struct reply r;
+
+	if (read_reply(s, &r, false, e) == -1)
+		return -1;
+	if (r.code == 235)
+		return 0;
+	if (r.code == 334)
+		return 1;
+	if (r.code >= 500)
+		return err_set(e, ERR_AUTH, "%s: login as %s refused: %s",
+		    s->c->label, s->d->user, r.text);
+	return reply_error(s, &r, "AUTH", e);
+}
+
+static int
+authenticate(struct smtp *s, struct err *e)
+{
+	const struct destination *d = s->d;
+	char *secret, *b64, *raw;
+	size_t ul, sl;
+	int rc;
+
+	if (s->c->tls == NULL && !d->allow_plaintext_auth)
+		return err_set(e, ERR_CONFIG, "%s: refusing to send credentials "
+		    "over an unencrypted connection (use tls, or set "
+		    "allow_plaintext_auth = true)", s->c->label);
+	if (d->password != NULL)
+		secret = xstrdup(d->password);
+	else {
+		char what[300];
+
+		snprintf(what, sizeof what, "destination \"%s\": "
+		    "password_command", d->name);
+		secret = command_first_line(d->password_command, d->timeout,
+		    what, e);
+		if (secret == NULL)
+			return -1;
+	}
+	ul = strlen(d->user);
+	sl = strlen(secret);
+	if (offers(s, "PLAIN")) {
+		raw = xmalloc(ul + sl + 2);
+		raw[0] = '\0';
+		memcpy(raw + 1, d->user, ul + 1);
+		memcpy(raw + ul + 2, secret, sl);
+		b64 = base64(raw, ul + sl + 2);
+		explicit_bzero(raw, ul + sl + 2);
+		free(raw);
+		raw = xasprintf("AUTH PLAIN %s", b64);
+		send_line(s, raw, 11);
+		freezero_str(raw);
+		freezero_str(b64);
+		rc = auth_reply(s, e);
+	} else if (offers(s, "LOGIN")) {
+		send_line(s, "AUTH LOGIN", SIZE_MAX);
+		rc = auth_reply(s, e);
+		if (rc == 1) {
+			b64 = base64(d->user, ul);
+			send_line(s, b64, 0);
+			free(b64);
+			rc = auth_reply(s, e);
+		}
+		if (rc == 1) {
+			b64 = base64(secret, sl);
+			send_line(s, b64, 0);
+			freezero_str(b64);
+			rc = auth_reply(s, e);
+		}
+	} else
+		rc = err_set(e, ERR_UNAVAIL, "%s: the server offers neither "
+		    "AUTH PLAIN nor AUTH LOGIN", s->c->label);
+	freezero_str(secret);
+	if (rc == 1)
+		rc = err_set(e, ERR_AUTH, "%s: AUTH: the server keeps asking",
+		    s->c->label);
+	return rc;
+}
+
+struct smtp *
+smtp_open(const struct destination *d, bool lmtp, struct err *e)
+{
+	struct smtp *s = xcalloc(1, sizeof *s);
+	struct reply r;
+
+	s->d = d;
+	s->lmtp = lmtp;
+	s->c = d->socket != NULL ? conn_connect_unix(d->socket, d->timeout, e) :
+	    conn_connect(d->host, d->port, d->timeout, e);
+	if (s->c == NULL)
+		goto fail;
+	if (d->tls == TLS_MODE_IMPLICIT) {
+		struct tls_options opt = { .host = d->host,
+		    .ca_file = d->tls_ca_file,
+		    .fingerprint = d->tls_fingerprint };
+
+		if (conn_start_tls(s->c, &opt, e) == -1)
+			goto fail;
+	}
+	if (read_reply(s, &r, false, e) == -1)
+		goto fail;
+	if (r.code != 220) {
+		reply_error(s, &r, "the server refused the connection", e);
+		goto fail;
+	}
+	if (hello(s, e) == -1)
+		goto fail;
+	if (d->tls == TLS_MODE_STARTTLS && starttls(s, e) == -1)
+		goto fail;
+	if (d->user != NULL && authenticate(s, e) == -1)
+		goto fail;
+	s->encoded = xmalloc(3 * DATA_CHUNK + 8);
+	return s;
+fail:
+	err_prefix(e, "destination \"%s\"", d->name);
+	smtp_close(s);
+	return NULL;
+}
+
+struct data_writer {
+	struct smtp	*s;
+	struct dotenc	 enc;
+};
+
+static int
+write_data(void *arg, const char *data, size_t len, struct err *e)
+{
+	struct data_writer *w = arg;
+	struct smtp *s = w->s;
+
+	while (len > 0) {
+		size_t take = len < DATA_CHUNK ? len : DATA_CHUNK;
+		size_t n = dotenc_run(&w->enc, data, take, s->encoded);
+
+		conn_write(s->c, s->encoded, n);
+		if (s->c->wlen >= FLUSH_AT && conn_flush(s->c, e) == -1)
+			return -1;
+		data += take;
+		len -= take;
+	}
+	return 0;
+}
+
+static int
+count_lines(void *arg, const char *data, size_t len, struct err *e)
+{
+	(void)e;
+	for (const char *p = data; (p = memchr(p, '\n', len -
+	    (size_t)(p - data))) != NULL; p++)
+		(*(int64_t *)arg)++;
+	return 0;
+}
+
+/* The size on the wire, CRLF line ends counted, for SIZE=. */
+static int64_t
+wire_size(struct msg *m)
+{
+	int64_t lines = 0;
+	struct err e;
+
+	if (msg_write(m, count_lines, &lines, &e) == -1)
+		return msg_size(m) * 2;
+	return msg_size(m) + lines;
+}
+
+/* Abandon the transaction; a failed RSET means a lost session. */
+static void
+reset(struct smtp *s, bool *lost)
+{
+	struct err ignored;
+	struct reply r;
+
+	send_line(s, "RSET", SIZE_MAX);
+	if (read_reply(s, &r, false, &ignored) == -1 || r.code != 250)
+		*lost = true;
+}
+
+int
+smtp_send(struct smtp *s, const char *sender, char *const *to, size_t nto,
+    struct msg *m, bool *lost, struct err *e)
+{
+	struct data_writer w = { .s = s, .enc = DOTENC_INIT };
+	struct reply r, worst = { 0 };
+	char line[600], end[8];
+	bool pipelining = s->ext & EXT_PIPELINING;
+	int64_t size = (s->ext & EXT_SIZE) ? wire_size(m) : 0;
+
+	*lost = false;
+	if (size > 0 && s->max_size > 0 && size > s->max_size)
+		return err_set(e, ERR_UNAVAIL, "%s: the message (%jd bytes) is "
+		    "over the server's SIZE limit of %jd bytes", s->c->label,
+		    (intmax_t)size, (intmax_t)s->max_size);
+	snprintf(line, sizeof line, "MAIL FROM:<%s>", sender);
+	if (size > 0)
+		snprintf(line + strlen(line), sizeof line - strlen(line),
+		    " SIZE=%jd", (intmax_t)size);
+	if (s->ext & EXT_8BITMIME)
+		strcat(line, " BODY=8BITMIME");
+	send_line(s, line, SIZE_MAX);
+	/* With PIPELINING, MAIL and every RCPT go in one packet; DATA waits
+	 * for their replies, so a refused recipient never gets a copy. */
+	for (size_t i = 0; i <= nto; i++) {
+		if (i > 0 || !pipelining) {
+			if (read_reply(s, &r, false, e) == -1)
+				goto lost;
+			if (r.code / 100 != 2 && (worst.code == 0 ||
+			    r.code > worst.code || i == 0))
+				worst = r;
+			if (i == 0 && r.code / 100 != 2)
+				break;	/* MAIL refused: no RCPT follows */
+		}
+		if (i < nto && (pipelining || worst.code == 0)) {
+			snprintf(line, sizeof line, "RCPT TO:<%s>", to[i]);
+			send_line(s, line, SIZE_MAX);
+			if (pipelining && i + 1 < nto)
+				continue;
+		}
+		if (pipelining && i == 0 && nto > 0) {
+			/* Everything is sent: now read the RCPT replies. */
+			for (size_t j = 0; j < nto; j++) {
+				if (read_reply(s, &r, false, e) == -1)
+					goto lost;
+				if (r.code / 100 != 2 && r.code > worst.code)
+					worst = r;
+			}
+			break;
+		}
+		if (worst.code != 0)
+			break;
+	}
+	if (worst.code != 0) {
+		reset(s, lost);
+		if (worst.code == 421)
+			*lost = true;
+		return reply_error(s, &worst, "the message was refused", e);
+	}
+	send_line(s, "DATA", SIZE_MAX);
+	if (read_reply(s, &r, false, e) == -1)
+		goto lost;
+	if (r.code != 354) {
+		reset(s, lost);
+		return reply_error(s, &r, "DATA refused", e);
+	}
+	if (msg_write(m, write_data, &w, e) == -1)
+		goto lost;
+	conn_write(s->c, end, dotenc_finish(&w.enc, end));
+	if (log_tracing())
+		log_trace("%s > (%jd bytes of message data) .", s->c->label,
+		    (intmax_t)msg_size(m));
+	/* LMTP answers once per recipient; SMTP once. */
+	for (size_t i = 0; i < (s->lmtp ? nto : 1); i++) {
+		if (read_reply(s, &r, false, e) == -1)
+			goto lost;
+		if (r.code / 100 != 2 && r.code > worst.code)
+			worst = r;
+	}
+	if (worst.code != 0) {
+		if (worst.code == 421)
+			*lost = true;
+		return reply_error(s, &worst, "the message was refused after "
+		    "its data", e);
+	}
+	return 0;
+lost:
+	*lost = true;
+	return -1;
+}
+
+void
+smtp_close(struct smtp *s)
+{
+	if (s == NULL)
+		return;
+	if (s->c != NULL && s->encoded != NULL) {
+		struct err ignored;
+		struct reply r;
+
+		send_line(s, "QUIT", SIZE_MAX);
+		(void)read_reply(s, &r, false, &ignored);
+	}
+	conn_close(s->c);
+	free(s->auth);
+	free(s->encoded);
+	free(s);
+}
