@@ -119,9 +119,7 @@ install: all
 	install -m 644 $(BUILD)/mailferry-plugin.pc \
 	    $(DESTDIR)$(LIBDIR)/pkgconfig/mailferry-plugin.pc
 	install -m 644 rules/*.rules $(DESTDIR)$(DATADIR)/rules/
-	install -m 644 etc/mailferry.conf etc/mailferry.service \
-	    etc/mailferry-oneshot.service etc/mailferry.timer \
-	    $(DESTDIR)$(DATADIR)/examples/
+	install -m 644 etc/mailferry.conf $(DESTDIR)$(DATADIR)/examples/
 	install -m 644 man/mailferry.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 644 man/mailferry-plugin.3 $(DESTDIR)$(MANDIR)/man3/
 	install -m 644 man/mailferry.conf.5 $(DESTDIR)$(MANDIR)/man5/

@@ -533,6 +533,15 @@ config_load(const char *path)
 	cfg_get_int32(&cx, root, "parallel", 1, 256, &cfg->parallel);
 	if ((s = cfg_member(root, "destinations")) != NULL)
 		parse_destinations(&cx, s);
+	/* Plugins may keep files there from the start (dedup does). */
+	if (cx.errors == 0) {
+		struct err e;
+
+		if (mkdir_p(cfg->state_dir, 0700, &e) == -1) {
+			cfg_report(&cx, cfg_member(root, "state_dir"), "%s",
+			    e.msg);
+		}
+	}
 	if ((s = cfg_member(root, "plugins")) != NULL)
 		cfg_parse_plugins(&cx, s);
 	if ((s = cfg_member(root, "accounts")) != NULL)

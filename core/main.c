@@ -19,6 +19,8 @@
 #include "err.h"
 #include "fetch.h"
 #include "log.h"
+#include "plugin.h"
+#include "rules.h"
 #include "testmsg.h"
 #include "xmalloc.h"
 
@@ -163,6 +165,25 @@ select_accounts(struct config *cfg, const struct options *o, size_t *n)
 	return sel;
 }
 
+/* A plugin only acts through rules; one loaded but never called is most
+ * likely a forgotten rule. */
+static void
+warn_unused_plugins(struct config *cfg)
+{
+	for (size_t i = 0; i < cfg->nplugins; i++) {
+		bool used = false;
+
+		for (size_t a = 0; a < cfg->naccounts && !used; a++)
+			for (size_t r = 0; r < cfg->accounts[a].nrules; r++)
+				used |= cfg->accounts[a].rules[r].plugin ==
+				    cfg->plugins[i];
+		if (!used)
+			log_warn("plugin \"%s\" is loaded but no rule uses it "
+			    "(add a rule with plugin = \"%s\")",
+			    cfg->plugins[i]->name, cfg->plugins[i]->name);
+	}
+}
+
 static int
 check_config(struct config *cfg)
 {
@@ -185,6 +206,7 @@ check_config(struct config *cfg)
 	    cfg->path, cfg->naccounts, cfg->naccounts == 1 ? "" : "s",
 	    cfg->ndests, cfg->ndests == 1 ? "" : "s", cfg->nplugins,
 	    cfg->nplugins == 1 ? "" : "s");
+	warn_unused_plugins(cfg);
 	for (size_t i = 0; i < cfg->naccounts; i++) {
 		struct account *a = &cfg->accounts[i];
 

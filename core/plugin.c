@@ -541,8 +541,13 @@ plugin_load(struct config *cfg, const char *name,
 	char reason[256] = "";
 
 	for (size_t i = 0; i < cfg->nplugins; i++)
-		if (strcmp(cfg->plugins[i]->name, name) == 0)
-			return cfg->plugins[i];
+		if (strcmp(cfg->plugins[i]->name, name) == 0) {
+			if (cfg->plugins[i]->initialized)
+				return cfg->plugins[i];
+			err_set(e, ERR_CONFIG, "plugin \"%s\" is not usable "
+			    "(see above)", name);
+			return NULL;
+		}
 	if (!plugin_name_valid(name)) {
 		err_set(e, ERR_CONFIG, "\"%s\" is not a plugin name (letters, "
 		    "digits, - and _)", name);
@@ -595,11 +600,14 @@ plugin_load(struct config *cfg, const char *name,
 	cfg->plugins[cfg->nplugins++] = p;
 	return p;
 fail:
+	/* Kept, not initialized, so that later references to it are not
+	 * reported as if it were a new problem. */
 	if (p->handle != NULL)
 		dlclose(p->handle);
-	free(p->path);
-	free(p->name);
-	free(p);
+	p->handle = NULL;
+	cfg->plugins = xreallocarray(cfg->plugins, cfg->nplugins + 1,
+	    sizeof *cfg->plugins);
+	cfg->plugins[cfg->nplugins++] = p;
 	return NULL;
 }
 
@@ -683,7 +691,8 @@ plugins_unload(struct config *cfg)
 			p->desc->fini(p->state);
 			calling = NULL;
 		}
-		dlclose(p->handle);
+		if (p->handle != NULL)
+			dlclose(p->handle);
 		free(p->path);
 		free(p->name);
 		free(p);

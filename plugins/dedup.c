@@ -191,7 +191,6 @@ init(const struct mf_host *h, const struct mf_options *options, void **state,
 		return -1;
 	}
 	d->window = (time_t)days * 86400;
-	mkdir(h->state_dir(), 0700);
 	d->fd = open(d->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 	if (d->fd == -1 || fstat(d->fd, &st) == -1) {
 		snprintf(err, errlen, "cannot open %s: %s", d->path,
