@@ -48,6 +48,11 @@ PLUGIN_CFLAGS = -std=c11 $(WARNINGS) $(CFLAGS) $(SANFLAGS) -D_GNU_SOURCE \
              -fPIC -Iplugins -MMD -MP
 PLUGIN_LIBS_dedup = -lcrypto
 
+FUZZERS    = pop3 header encoders
+FUZZ_CC   ?= clang
+FUZZ_SECONDS ?= 60
+REPLAYS    = $(patsubst %,$(BUILD)/tests/replay-%,$(FUZZERS))
+
 UNIT_SRCS  = $(wildcard tests/unit/test-*.c)
 UNIT_BINS  = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 
@@ -57,7 +62,7 @@ Q = @
 quiet = @printf '  %-6s %s\n' $(1) $(2);
 endif
 
-.PHONY: all check unit integration demo deps clean install uninstall
+.PHONY: all check unit integration demo deps clean install uninstall fuzz
 all: $(BUILD)/mailferry $(PLUGINS) $(BUILD)/mailferry-plugin.pc
 
 $(BUILD)/core/%.o: core/%.c
@@ -87,12 +92,42 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libmailferry.a
 	$(call quiet,CC,$<)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libmailferry.a \
 	    $(LDLIBS) -lcmocka
 
+# A fuzz harness replayed over its corpus and past crashes, with the
+# normal compiler: part of `make check`.
+$(BUILD)/tests/replay-%: tests/fuzz/fuzz-%.c tests/fuzz/replay.c \
+    $(BUILD)/libmailferry.a
+	@mkdir -p $(dir $@)
+	$(call quiet,CC,$<)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< \
+	    tests/fuzz/replay.c $(BUILD)/libmailferry.a $(LDLIBS)
+
+# libFuzzer with clang: each harness for FUZZ_SECONDS, new inputs kept in
+# build-fuzz/corpus; add crashers to tests/fuzz/regress/NAME/ once fixed.
+fuzz:
+	$(MAKE) --no-print-directory BUILD=build-fuzz CC=$(FUZZ_CC) \
+	    CFLAGS="-g -O1" \
+	    SANFLAGS="-fsanitize=fuzzer-no-link,address,undefined" \
+	    build-fuzz/libmailferry.a
+	@set -e; for f in $(FUZZERS); do \
+	    $(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined \
+	        -D_GNU_SOURCE -Icore -Iplugins -o build-fuzz/fuzz-$$f \
+	        tests/fuzz/fuzz-$$f.c build-fuzz/libmailferry.a $(LDLIBS); \
+	    mkdir -p build-fuzz/corpus/$$f tests/fuzz/regress/$$f; \
+	    echo "fuzzing $$f for $(FUZZ_SECONDS) s"; \
+	    build-fuzz/fuzz-$$f -max_total_time=$(FUZZ_SECONDS) \
+	        -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	        build-fuzz/corpus/$$f tests/fuzz/corpus/$$f \
+	        tests/fuzz/regress/$$f 2>&1 | grep -E "^(#|stat::|==|SUMMARY|Done)" | tail -8; \
+	done
+
 # Installs what is missing (as root, with apt-get), then checks it is there.
 deps:
 	@sh tests/deps.sh check
 
-unit: all $(UNIT_BINS)
+unit: all $(UNIT_BINS) $(REPLAYS)
 	@set -e; for t in $(UNIT_BINS); do $$t; done
+	@set -e; for f in $(FUZZERS); do \
+	    $(BUILD)/tests/replay-$$f $$(find tests/fuzz/corpus/$$f \
+	        tests/fuzz/regress/$$f -type f 2>/dev/null); done
 
 integration: all
 	cd tests/integration && MAILFERRY_BIN=$(abspath $(BUILD)/mailferry) \
@@ -136,6 +171,6 @@ uninstall:
 	-rmdir $(DESTDIR)$(PLUGINDIR) $(DESTDIR)$(INCLUDEDIR)/mailferry
 
 clean:
-	rm -rf build build-sanitize
+	rm -rf build build-sanitize build-fuzz
 
 -include $(CORE_OBJS:.o=.d) $(PLUGINS:.so=.d)

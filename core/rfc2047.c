@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <iconv.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -103,6 +104,7 @@ decode_text(char encoding, const char *in, size_t len, char *out,
 
 /* A few open converters, since a message tends to use one charset. */
 static struct {
+	bool	used;
 	char	name[CHARSET_MAX];
 	iconv_t	cd;
 } cache[4];
@@ -115,8 +117,7 @@ converter(const char *charset)
 	unsigned slot;
 
 	for (unsigned i = 0; i < 4; i++)
-		if (cache[i].name[0] != '\0' &&
-		    strcasecmp(cache[i].name, charset) == 0) {
+		if (cache[i].used && strcasecmp(cache[i].name, charset) == 0) {
 			iconv(cache[i].cd, NULL, NULL, NULL, NULL);
 			return cache[i].cd;
 		}
@@ -124,10 +125,11 @@ converter(const char *charset)
 	if (cd == (iconv_t)-1)
 		return cd;
 	slot = cache_next++ % 4;
-	if (cache[slot].name[0] != '\0')
+	if (cache[slot].used)
 		iconv_close(cache[slot].cd);
-	strcpy(cache[slot].name, charset);
+	snprintf(cache[slot].name, sizeof cache[slot].name, "%s", charset);
 	cache[slot].cd = cd;
+	cache[slot].used = true;
 	return cd;
 }
 
@@ -205,9 +207,21 @@ decode_word(struct outbuf *o, const char *in, size_t len)
 	cslen = (size_t)(q1 - (in + 2));
 	if (cslen == 0 || cslen >= sizeof charset)
 		return 0;
+	/* A charset is a token (RFC 2047 section 2); anything else, a NUL
+	 * byte above all, would reach iconv_open with another meaning. */
+	for (size_t k = 0; k < cslen; k++) {
+		char c = in[2 + k];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || strchr("-_.:+*", c) != NULL) ||
+		    c == '\0')
+			return 0;
+	}
 	memcpy(charset, in + 2, cslen);
 	charset[cslen] = '\0';
 	charset[strcspn(charset, "*")] = '\0';	/* RFC 2231 language */
+	if (charset[0] == '\0')
+		return 0;
 	textlen = (size_t)(q2 - text);
 	bytes = xmalloc(textlen + 1);
 	ok = decode_text(encoding, text, textlen, bytes, &nbytes) &&
