@@ -770,8 +770,9 @@ dele_answered(struct fetch *f, const struct pop3_reply *r)
 			f->st.removed++;
 		return;
 	}
-	log_warn("%s: DELE %u (UID %s) refused: %s", f->a->name, r->num,
-	    uid_shown(sm), r->text);
+	log_error("%s: DELE %u (UID %s) refused, the message stays on the "
+	    "server: -ERR %s", f->a->name, r->num, uid_shown(sm), r->text);
+	note_failure(f, ERR_TEMP);
 }
 
 static int
