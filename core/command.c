@@ -105,6 +105,9 @@ child(char *const argv[], int in_fd, int out_fd, int err_fd)
 {
 	int devnull = open("/dev/null", O_RDWR);
 
+	/* Its own process group, so a timeout can end a wrapper script
+	 * together with everything it started. */
+	setpgid(0, 0);
 	dup2(in_fd != -1 ? in_fd : devnull, STDIN_FILENO);
 	dup2(out_fd != -1 ? out_fd : devnull, STDOUT_FILENO);
 	dup2(err_fd, STDERR_FILENO);
@@ -141,6 +144,7 @@ command_run(char *const argv[], int timeout, command_input in, void *in_arg,
 	}
 	if (pid == 0)
 		child(argv, inp[0], outp[1], errp[1]);
+	setpgid(pid, pid);	/* also here: no race with the child */
 	close(inp[0]), inp[0] = -1;
 	close(outp[1]), outp[1] = -1;
 	close(errp[1]), errp[1] = -1;
@@ -241,7 +245,7 @@ command_run(char *const argv[], int timeout, command_input in, void *in_arg,
 			break;
 	}
 	if (res->timed_out || failed)
-		kill(pid, SIGKILL);
+		kill(-pid, SIGKILL);
 	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
 		;
 	if (failed)

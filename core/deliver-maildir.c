@@ -33,6 +33,7 @@ struct maildir {
 	struct staged	*staged;
 	size_t		 nstaged, capstaged;
 	unsigned	 seq;
+	long		 pid;
 	char		 host[64];
 };
 
@@ -125,6 +126,7 @@ maildir_prepare(struct destination *d, struct err *e)
 		goto fail;
 	}
 	safe_hostname(md->host, sizeof md->host);
+	md->pid = (long)getpid();
 	d->state = md;
 	return 0;
 fail:
@@ -160,7 +162,7 @@ maildir_deliver(struct destination *d, struct msg *m,
 	do {
 		gettimeofday(&tv, NULL);
 		snprintf(st->name, sizeof st->name, "%lld.M%06ldP%ldQ%u.%s",
-		    (long long)tv.tv_sec, (long)tv.tv_usec, (long)getpid(),
+		    (long long)tv.tv_sec, (long)tv.tv_usec, md->pid,
 		    ++md->seq, md->host);
 		fd = openat(md->tmpfd, st->name, O_WRONLY | O_CREAT | O_EXCL |
 		    O_CLOEXEC, 0600);

@@ -728,10 +728,16 @@ stop_requested(struct fetch *f)
 	return f->opt->stop != NULL && *f->opt->stop;
 }
 
-/* Send DELEs and RETRs while the window has room. */
+/*
+ * Send DELEs and RETRs while the window has room. A pipelined window is
+ * refilled once half of it has drained, so commands leave in bursts
+ * rather than one packet per reply.
+ */
 static void
 fill_window(struct fetch *f, size_t window)
 {
+	if (window > 1 && pop3_in_flight(f->p) > window / 2)
+		return;
 	while (pop3_in_flight(f->p) < window) {
 		char cmd[32];
 

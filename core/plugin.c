@@ -400,6 +400,7 @@ host_split_command(const char *line)
 struct filter_io {
 	struct mf_message	*pm;
 	off_t			 offset;
+	bool			 held_cr;	/* output ended with a CR */
 };
 
 static int
@@ -415,14 +416,28 @@ feed_message(void *arg, char *buf, size_t size, size_t *len, struct err *e)
 	return 0;
 }
 
+/* The filter's output becomes the message, with CRLF line ends made LF
+ * as mailferry stores messages. */
 static int
 take_output(void *arg, const char *data, size_t len, struct err *e)
 {
 	struct filter_io *io = arg;
+	char buf[8192];
+	size_t o = 0;
 
-	if (host_replace_write(io->pm, data, len) == -1)
-		return err_set(e, ERR_TEMP, "the filter's output could not be "
-		    "stored");
+	for (size_t i = 0; i < len; i++) {
+		if (io->held_cr && data[i] != '\n')
+			buf[o++] = '\r';
+		io->held_cr = data[i] == '\r';
+		if (!io->held_cr)
+			buf[o++] = data[i];
+		if (o >= sizeof buf - 2 || i + 1 == len) {
+			if (host_replace_write(io->pm, buf, o) == -1)
+				return err_set(e, ERR_TEMP, "the filter's "
+				    "output could not be stored");
+			o = 0;
+		}
+	}
 	return 0;
 }
 
@@ -457,9 +472,18 @@ host_run_filter(struct mf_message *pm, char *const argv[], int timeout,
 		return -1;
 	}
 	*status = res.status;
-	if (res.stderr_text[0] != '\0')
-		log_verbose("plugin %s: %s said: %s", calling != NULL ?
-		    calling->name : "?", argv[0], res.stderr_text);
+	if (res.stderr_text[0] != '\0') {
+		/* What a failing filter says is the best clue to why. */
+		if (res.status != 0)
+			log_warn("plugin %s: %s exited with status %d and said: "
+			    "%s", calling != NULL ? calling->name : "?", argv[0],
+			    res.status, res.stderr_text);
+		else
+			log_verbose("plugin %s: %s said: %s", calling != NULL ?
+			    calling->name : "?", argv[0], res.stderr_text);
+	}
+	if (replace && io.held_cr)
+		(void)host_replace_write(pm, "\r", 1);
 	if (replace && host_replace_end(pm, res.status == 0) == -1 &&
 	    res.status == 0) {
 		snprintf(errbuf, errlen, "%s printed no usable message",

@@ -32,6 +32,7 @@
 
 #define KEY_HEX		64	/* sha256 in hex */
 #define LINE_MAX_LEN	128
+#define NOTED_TTL	3600	/* seconds a let-through key blocks copies */
 
 struct entry {
 	char	key[KEY_HEX + 1];
@@ -40,6 +41,8 @@ struct entry {
 
 struct dedup {
 	char		*path;
+	struct entry	*noted;		/* keys passed this run, not yet */
+	size_t		 nnoted, capnoted;	/* known delivered */
 	int		 fd;
 	ino_t		 ino;
 	off_t		 offset;	/* read up to here */
@@ -269,6 +272,58 @@ done:
 	return rc;
 }
 
+/*
+ * A message let through earlier in this run is only remembered in the
+ * file once its delivery is durable, in a batch; until then a second
+ * copy in the same run must count as a duplicate too. (If the first copy
+ * then fails to be delivered, it stays on the server and comes back.)
+ */
+static int
+noted(struct dedup *d, const char *key)
+{
+	time_t now = time(NULL);
+
+	for (size_t i = 0; i < d->nnoted;) {
+		/* A copy let through long ago and never delivered (deleted
+		 * by a later rule, deferred) must not hold back a retry. */
+		if (now - d->noted[i].when > NOTED_TTL) {
+			d->noted[i] = d->noted[--d->nnoted];
+			continue;
+		}
+		if (strcmp(d->noted[i].key, key) == 0)
+			return 1;
+		i++;
+	}
+	return 0;
+}
+
+static void
+forget_noted(struct dedup *d, const char *key)
+{
+	for (size_t i = 0; i < d->nnoted; i++)
+		if (strcmp(d->noted[i].key, key) == 0) {
+			d->noted[i] = d->noted[--d->nnoted];
+			return;
+		}
+}
+
+static int
+note(struct dedup *d, const char *key)
+{
+	if (d->nnoted == d->capnoted) {
+		size_t cap = d->capnoted ? d->capnoted * 2 : 64;
+		struct entry *n = realloc(d->noted, cap * sizeof *n);
+
+		if (n == NULL)
+			return -1;
+		d->noted = n;
+		d->capnoted = cap;
+	}
+	memcpy(d->noted[d->nnoted].key, key, KEY_HEX + 1);
+	d->noted[d->nnoted++].when = time(NULL);
+	return 0;
+}
+
 static enum mf_verdict
 filter(void *state, struct mf_message *m, const struct mf_options *args,
     char *err, size_t errlen)
@@ -292,15 +347,22 @@ filter(void *state, struct mf_message *m, const struct mf_options *args,
 		return MF_ERROR;
 	}
 	e = d->nslots > 0 ? slot(d, key) : NULL;
-	if (e != NULL && e->key[0] != '\0' && time(NULL) - e->when <
-	    d->window) {
-		host->log(MF_LOG_INFO, "%s: duplicate of a message delivered "
-		    "%lld s ago; %s", host->account(m),
-		    (long long)(time(NULL) - e->when),
-		    host->account_keeps(m) ? "skipped" : "deleted");
+	if (e != NULL && (e->key[0] == '\0' || time(NULL) - e->when >=
+	    d->window))
+		e = NULL;
+	if (e != NULL || noted(d, key)) {
+		if (e != NULL)
+			host->log(MF_LOG_INFO, "%s: duplicate of a message "
+			    "delivered %lld s ago; %s", host->account(m),
+			    (long long)(time(NULL) - e->when),
+			    host->account_keeps(m) ? "skipped" : "deleted");
+		else
+			host->log(MF_LOG_INFO, "%s: duplicate of a message "
+			    "fetched earlier in this run; %s", host->account(m),
+			    host->account_keeps(m) ? "skipped" : "deleted");
 		return host->account_keeps(m) ? MF_SKIP : MF_DELETE;
 	}
-	if (host->set_note(m, key) != 0) {
+	if (host->set_note(m, key) != 0 || note(d, key) == -1) {
 		snprintf(err, errlen, "cannot attach a note");
 		return MF_ERROR;
 	}
@@ -328,6 +390,7 @@ delivered(void *state, const char *account, const char *note)
 		d->offset += n;
 	flock(d->fd, LOCK_UN);
 	remember(d, note, now);
+	forget_noted(d, note);
 }
 
 /* Rewrite the file without the entries older than the window. */
@@ -374,6 +437,7 @@ fini(void *state)
 		flock(d->fd, LOCK_UN);
 	}
 	close(d->fd);
+	free(d->noted);
 	free(d->table);
 	free(d->path);
 	free(d);
