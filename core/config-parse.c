@@ -15,19 +15,8 @@
 struct source
 cfg_source(struct config *cfg, const config_setting_t *s)
 {
-	struct source src;
-	int line = s != NULL ? (int)config_setting_source_line(s) : 0;
-	const char *file = s != NULL ? config_setting_source_file(s) : NULL;
-
-	if (file != NULL) {
-		src.file = file;
-		src.line = line;
-	} else {
-		src.file = cfg->path;
-		src.line = line > 0 && (size_t)line < cfg->nline_map ?
-		    cfg->line_map[line] : line;
-	}
-	return src;
+	return config_text_source(&cfg->text, s != NULL ?
+	    (int)config_setting_source_line(s) : 0);
 }
 
 void

@@ -17,6 +17,8 @@
 struct cfg_ctx {
 	struct config	*cfg;
 	int		 errors;
+	const char	*checked[16];	/* files checked for the password rule */
+	size_t		 nchecked;
 };
 
 /* Where a setting was written (included files name themselves). */

@@ -153,11 +153,15 @@ resolve_destinations(struct cfg_ctx *cx, config_setting_t *s,
 	for (size_t i = 0; i < n; i++) {
 		struct destination *d = config_destination(cx->cfg, names[i]);
 
+		bool repeated = false;
+
+		for (size_t j = 0; j < r->ndeliver; j++)
+			repeated |= r->deliver[j] == d;
 		if (d == NULL)
 			cfg_report(cx, cfg_member(s, "deliver"), "%s: "
 			    "destination \"%s\" is not defined in "
 			    "\"destinations\"", where, names[i]);
-		else
+		else if (!repeated)
 			r->deliver[r->ndeliver++] = d;
 	}
 	cfg_free_string_list(names, n);

@@ -9,7 +9,9 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "config-include.h"
 #include "config-parse.h"
+#include "command.h"
 #include "config-rules.h"
 #include "deliver.h"
 #include "fsutil.h"
@@ -56,6 +58,51 @@ const char *
 tls_mode_name(enum tls_mode mode)
 {
 	return tls_mode_names[mode];
+}
+
+/*
+ * The password rule, as fetchmail has it: a file holding a password (the
+ * configuration, or an included file) must give its group and others no
+ * access at all; group write would also let them change what runs.
+ */
+static void
+check_secret(struct cfg_ctx *cx, const config_setting_t *group,
+    const char *key)
+{
+	config_setting_t *s = cfg_member(group, key);
+	struct source src;
+	struct stat st;
+
+	if (s == NULL)
+		return;
+	src = cfg_source(cx->cfg, s);
+	for (size_t i = 0; i < cx->nchecked; i++)
+		if (cx->checked[i] == src.file)
+			return;		/* reported once per file */
+	if (cx->nchecked < sizeof cx->checked / sizeof cx->checked[0])
+		cx->checked[cx->nchecked++] = src.file;
+	if (stat(src.file, &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)))
+		cfg_report(cx, s, "%s holds a password but is %s by others "
+		    "(mode %03o); run: chmod 600 %s", src.file,
+		    (st.st_mode & (S_IRGRP | S_IROTH)) ? "readable" : "writable",
+		    (unsigned)(st.st_mode & 0777), src.file);
+}
+
+/* A command line from the configuration must split into words. */
+static void
+check_command(struct cfg_ctx *cx, const config_setting_t *group,
+    const char *key, const char *line, const char *where)
+{
+	const char *why;
+	char **argv;
+
+	if (line == NULL)
+		return;
+	argv = command_split(line, &why);
+	if (argv == NULL)
+		cfg_report(cx, cfg_member(group, key), "%s: %s \"%s\": %s",
+		    where, key, line, why);
+	command_free_argv(argv);
 }
 
 static void
@@ -112,6 +159,13 @@ parse_destination(struct cfg_ctx *cx, config_setting_t *s, struct destination *d
 	cfg_get_string(cx, s, "password", &d->password);
 	cfg_get_string(cx, s, "password_command", &d->password_command);
 	cfg_get_string(cx, s, "command", &d->command);
+	check_secret(cx, s, "password");
+	check_command(cx, s, "password_command", d->password_command, where);
+	if (d->tls_fingerprint != NULL &&
+	    !tls_fingerprint_valid(d->tls_fingerprint))
+		cfg_report(cx, cfg_member(s, "tls_fingerprint"), "%s: "
+		    "tls_fingerprint must be \"sha256:\" and 32 hex bytes",
+		    where);
 	if (cfg_in_list("path", d->backend->keys) && d->path == NULL)
 		cfg_report(cx, s, "%s has no \"path\"", where);
 	if (d->backend->configure != NULL) {
@@ -218,6 +272,8 @@ parse_account(struct cfg_ctx *cx, config_setting_t *s, struct account *a)
 	if (a->password == NULL && a->password_command == NULL)
 		cfg_report(cx, s, "%s has neither \"password\" nor "
 		    "\"password_command\"", where);
+	check_secret(cx, s, "password");
+	check_command(cx, s, "password_command", a->password_command, where);
 	if (a->tls_fingerprint != NULL &&
 	    !tls_fingerprint_valid(a->tls_fingerprint))
 		cfg_report(cx, cfg_member(s, "tls_fingerprint"), "%s: tls_fingerprint "
@@ -256,197 +312,6 @@ parse_accounts(struct cfg_ctx *cx, config_setting_t *s)
 	}
 }
 
-/* The password rule: a file holding a password is for its owner only. */
-static void
-check_password_permissions(struct cfg_ctx *cx)
-{
-	struct config *cfg = cx->cfg;
-	struct stat st;
-	const char *file = NULL;
-
-	for (size_t i = 0; i < cfg->naccounts && file == NULL; i++)
-		if (cfg->accounts[i].password != NULL)
-			file = cfg->path;
-	for (size_t i = 0; i < cfg->ndests && file == NULL; i++)
-		if (cfg->dests[i].password != NULL)
-			file = cfg->path;
-	if (file == NULL || stat(file, &st) == -1)
-		return;
-	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-		log_error_at(file, 0, "holds a password but can be read by "
-		    "others (mode %03o); run: chmod 600 %s",
-		    (unsigned)(st.st_mode & 0777), file);
-		cx->errors++;
-	}
-}
-
-/*
- * libconfig 1.5 only honours @include at the start of a line, and puts
- * its include directory in front of absolute paths too. So includes are
- * settled here: each @include gets a line of its own and an absolute path
- * (relative ones are relative to the configuration file's directory), and
- * a missing file is reported by name. The line map remembers which
- * written line each resulting line came from.
- */
-struct pre {
-	struct config	*cfg;
-	const char	*dir;
-	char		*out;
-	size_t		 len, cap;
-	size_t		 line_out, line_in;
-	int		 errors;
-};
-
-static void
-pre_put(struct pre *p, const char *s, size_t n)
-{
-	if (p->len + n + 1 > p->cap) {
-		while (p->len + n + 1 > p->cap)
-			p->cap = p->cap ? p->cap * 2 : 4096;
-		p->out = xreallocarray(p->out, p->cap, 1);
-	}
-	memcpy(p->out + p->len, s, n);
-	p->len += n;
-	p->out[p->len] = '\0';
-}
-
-static void
-pre_newline(struct pre *p, bool written)
-{
-	pre_put(p, "\n", 1);
-	if (written)
-		p->line_in++;
-	p->line_out++;
-	p->cfg->line_map = xreallocarray(p->cfg->line_map, p->line_out + 1,
-	    sizeof *p->cfg->line_map);
-	p->cfg->nline_map = p->line_out + 1;
-	p->cfg->line_map[p->line_out] = (int)p->line_in;
-}
-
-/* At text[i] == "@include": rewrite it; returns the bytes consumed. */
-static size_t
-pre_include(struct pre *p, const char *text, size_t len, size_t i,
-    bool line_start)
-{
-	size_t j = i + 8, start;
-	char *file, *path;
-
-	while (j < len && (text[j] == ' ' || text[j] == '\t'))
-		j++;
-	if (j >= len || text[j] != '"') {
-		pre_put(p, text + i, 8);	/* let libconfig complain */
-		return 8;
-	}
-	start = ++j;
-	while (j < len && text[j] != '"' && text[j] != '\n')
-		j++;
-	if (j >= len || text[j] != '"') {
-		pre_put(p, text + i, 8);
-		return 8;
-	}
-	file = xstrndup(text + start, j - start);
-	path = file[0] == '/' ? xstrdup(file) :
-	    xasprintf("%s/%s", p->dir, file);
-	if (access(path, R_OK) == -1) {
-		log_error_at(p->cfg->path, (int)p->line_in, "cannot read "
-		    "included file %s: %s", path, strerror(errno));
-		p->errors++;
-	}
-	if (!line_start)
-		pre_newline(p, false);
-	pre_put(p, "@include \"", 10);
-	pre_put(p, path, strlen(path));
-	pre_put(p, "\"", 1);
-	free(file);
-	free(path);
-	return j + 1 - i;
-}
-
-static char *
-preprocess(struct config *cfg, const char *text, size_t len, int *errors)
-{
-	char *dircopy = xstrdup(cfg->path);
-	struct pre p = { .cfg = cfg, .dir = dirname(dircopy), .line_out = 1,
-	    .line_in = 1 };
-	bool only_space = true;
-	enum { NORMAL, STRING, LINE_COMMENT, BLOCK_COMMENT } st = NORMAL;
-
-	cfg->nline_map = 2;
-	cfg->line_map = xcalloc(cfg->nline_map, sizeof *cfg->line_map);
-	cfg->line_map[1] = 1;
-	pre_put(&p, "", 0);
-	for (size_t i = 0; i < len; i++) {
-		char c = text[i];
-
-		if (st == NORMAL && c == '@' && strncmp(text + i, "@include",
-		    8) == 0) {
-			i += pre_include(&p, text, len, i, only_space) - 1;
-			only_space = false;
-			continue;
-		}
-		if (c == '\n') {
-			if (st == LINE_COMMENT)
-				st = NORMAL;
-			pre_newline(&p, true);
-			only_space = true;
-			continue;
-		}
-		pre_put(&p, &c, 1);
-		if (c != ' ' && c != '\t' && c != '\r')
-			only_space = false;
-		switch (st) {
-		case NORMAL:
-			if (c == '"')
-				st = STRING;
-			else if (c == '#' || (c == '/' && i + 1 < len &&
-			    text[i + 1] == '/'))
-				st = LINE_COMMENT;
-			else if (c == '/' && i + 1 < len && text[i + 1] == '*')
-				st = BLOCK_COMMENT;
-			break;
-		case STRING:
-			if (c == '\\' && i + 1 < len && text[i + 1] != '\n')
-				pre_put(&p, &text[++i], 1);
-			else if (c == '"')
-				st = NORMAL;
-			break;
-		case LINE_COMMENT:
-			break;
-		case BLOCK_COMMENT:
-			if (c == '*' && i + 1 < len && text[i + 1] == '/') {
-				pre_put(&p, &text[++i], 1);
-				st = NORMAL;
-			}
-			break;
-		}
-	}
-	free(dircopy);
-	*errors = p.errors;
-	return p.out;
-}
-
-static char *
-read_file(const char *path, size_t *len)
-{
-	FILE *fp = fopen(path, "r");
-	char *buf;
-	struct stat st;
-
-	if (fp == NULL)
-		return NULL;
-	if (fstat(fileno(fp), &st) == -1 || !S_ISREG(st.st_mode) ||
-	    st.st_size > CONFIG_SIZE_MAX) {
-		fclose(fp);
-		errno = S_ISREG(st.st_mode) ? EFBIG : EINVAL;
-		return NULL;
-	}
-	buf = xmalloc((size_t)st.st_size + 1);
-	*len = fread(buf, 1, (size_t)st.st_size, fp);
-	buf[*len] = '\0';
-	fclose(fp);
-	return buf;
-}
-
 static char *
 default_state_dir(void)
 {
@@ -479,45 +344,22 @@ config_load(const char *path)
 	struct config *cfg = xcalloc(1, sizeof *cfg);
 	struct cfg_ctx cx = { .cfg = cfg };
 	config_setting_t *root, *s;
-	char *text, *pre;
-	size_t len;
-	int include_errors;
 
 	cfg->path = xstrdup(path);
 	config_init(&cfg->lc);
-	text = read_file(path, &len);
-	if (text == NULL) {
-		log_error("cannot read configuration %s: %s", path,
-		    strerror(errno));
+	if (config_text_read(&cfg->text, path) > 0) {
 		config_free(cfg);
 		return NULL;
 	}
-	if (memchr(text, '\0', len) != NULL) {
-		log_error_at(path, 0, "not a text file");
-		free(text);
-		config_free(cfg);
-		return NULL;
-	}
-	pre = preprocess(cfg, text, len, &include_errors);
-	free(text);
-	if (include_errors > 0) {
-		free(pre);
-		config_free(cfg);
-		return NULL;
-	}
-	if (config_read_string(&cfg->lc, pre) != CONFIG_TRUE) {
-		const char *file = config_error_file(&cfg->lc);
-		int line = config_error_line(&cfg->lc);
+	if (config_read_string(&cfg->lc, cfg->text.text) != CONFIG_TRUE) {
+		struct source src = config_text_source(&cfg->text,
+		    config_error_line(&cfg->lc));
 
-		if (file == NULL && line > 0 && (size_t)line < cfg->nline_map)
-			line = cfg->line_map[line];
-		log_error_at(file != NULL ? file : path, line, "%s",
+		log_error_at(src.file, src.line, "%s",
 		    config_error_text(&cfg->lc));
-		free(pre);
 		config_free(cfg);
 		return NULL;
 	}
-	free(pre);
 
 	root = config_root_setting(&cfg->lc);
 	cfg_check_members(&cx, root, global_keys, "the global settings");
@@ -548,7 +390,6 @@ config_load(const char *path)
 		parse_accounts(&cx, s);
 	else
 		log_error_at(path, 0, "no \"accounts\" defined"), cx.errors++;
-	check_password_permissions(&cx);
 	if (cx.errors > 0) {
 		config_free(cfg);
 		return NULL;
@@ -600,7 +441,7 @@ config_free(struct config *cfg)
 		free_destination(&cfg->dests[i]);
 	free(cfg->dests);
 	config_destroy(&cfg->lc);
-	free(cfg->line_map);
+	config_text_free(&cfg->text);
 	free(cfg->state_dir);
 	free(cfg->plugin_dir);
 	free(cfg->path);

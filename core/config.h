@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config-include.h"
 #include "tls.h"
 
 struct dest_backend;
@@ -32,11 +33,6 @@ enum auth_method {
 	AUTH_XOAUTH2,
 };
 
-/* Where a setting was written, for messages. */
-struct source {
-	const char	*file;
-	int		 line;
-};
 
 struct destination {
 	char		*name;
@@ -91,8 +87,7 @@ struct account {
 struct config {
 	char		*path;
 	config_t	 lc;		/* kept: plugins read their options */
-	int		*line_map;	/* preprocessed line -> written line */
-	size_t		 nline_map;
+	struct config_text text;	/* includes inlined, line map */
 
 	char		*state_dir;
 	char		*plugin_dir;

@@ -680,8 +680,10 @@ process_message(struct fetch *f, size_t idx, struct err *e)
 	if (v.why[0] != '\0' && v.kind != VERDICT_DEFER)
 		log_warn("%s: message %u (UID %s): %s", f->a->name, sm->num,
 		    uid_shown(sm), v.why);
-	if (log_verbosity() >= LOG_VERBOSE)
-		log_verbose("%s: message %u (UID %s, %jd bytes)%s%s%s: %s%s%s",
+	/* A dry run is for seeing what would happen: always say it. */
+	if (f->opt->dry_run || log_verbosity() >= LOG_VERBOSE)
+		(f->opt->dry_run ? log_info : log_verbose)(
+		    "%s: message %u (UID %s, %jd bytes)%s%s%s: %s%s%s",
 		    f->a->name, sm->num, uid_shown(sm),
 		    (intmax_t)msg_size(&f->m), v.rule ? ", rule \"" : "",
 		    v.rule ? v.rule->name : "", v.rule ? "\"" : "",
@@ -827,21 +829,32 @@ fetch_loop(struct fetch *f, struct err *e)
 /* ---- the account ------------------------------------------------------ */
 
 /* Destinations of the account, prepared before anything connects. */
+/* Get a destination ready; a dry run only checks it, creating nothing. */
+static int
+prepare_one(struct fetch *f, struct destination *d, struct err *e)
+{
+	if ((f->opt->dry_run ? d->backend->check(d, e) :
+	    d->backend->prepare(d, e)) == -1) {
+		err_prefix(e, "destination \"%s\"", d->name);
+		return -1;
+	}
+	return 0;
+}
+
+/* Every destination the account's messages may go to, before anything
+ * connects. */
 static int
 prepare_destinations(struct fetch *f, struct err *e)
 {
 	const struct account *a = f->a;
 
 	for (size_t i = 0; i < a->ndeliver; i++)
-		if (a->deliver[i]->backend->prepare(a->deliver[i], e) == -1)
+		if (prepare_one(f, a->deliver[i], e) == -1)
 			return -1;
 	for (size_t i = 0; i < a->nrules; i++)
-		for (size_t j = 0; j < a->rules[i].ndeliver; j++) {
-			struct destination *d = a->rules[i].deliver[j];
-
-			if (d->backend->prepare(d, e) == -1)
+		for (size_t j = 0; j < a->rules[i].ndeliver; j++)
+			if (prepare_one(f, a->rules[i].deliver[j], e) == -1)
 				return -1;
-		}
 	return 0;
 }
 
@@ -969,7 +982,7 @@ fetch_account(struct config *cfg, struct account *a,
 		goto done;
 	if (prepare_destinations(&f, &e) == -1)
 		goto done;
-	f.store = uidstore_open(cfg->state_dir, a->name, &e);
+	f.store = uidstore_open(cfg->state_dir, a->name, opt->dry_run, &e);
 	if (f.store == NULL)
 		goto done;
 	if (!opt->dry_run && recover_journal(&f, &e) == -1)

@@ -122,6 +122,7 @@ emit(int fd, int priority, const char *tty_prefix, const char *text_prefix,
 LOG_FUNCTION(log_error, LOG_QUIET, STDERR_FILENO, LOG_ERR, "mailferry: ")
 LOG_FUNCTION(log_warn, LOG_NORMAL, STDERR_FILENO, LOG_WARNING,
     "mailferry: warning: ")
+LOG_FUNCTION(log_info, LOG_NORMAL, STDERR_FILENO, LOG_INFO, "mailferry: ")
 LOG_FUNCTION(log_verbose, LOG_VERBOSE, STDERR_FILENO, LOG_INFO, "mailferry: ")
 LOG_FUNCTION(log_trace, LOG_TRACE, STDERR_FILENO, LOG_DEBUG, "mailferry: ")
 LOG_FUNCTION(log_summary, LOG_NORMAL, STDOUT_FILENO, LOG_NOTICE, "")

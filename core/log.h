@@ -24,6 +24,8 @@ bool log_tracing(void);
 
 void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Detail shown unless -q (on stderr, like every line but the summary). */
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_verbose(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* An error about a file, as "FILE:LINE: message" (line 0: no line). */

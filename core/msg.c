@@ -203,13 +203,28 @@ valid_field(const char *name, const char *value)
 	return true;
 }
 
-/* Header edits work on the in-memory copy, which then replaces the
- * spool's header block on output. */
+/*
+ * Header edits work on the in-memory copy, which then replaces the
+ * spool's header block on output. A header block too large to have been
+ * kept whole is read back from the spool first (up to a bound).
+ */
 static int
 editable(struct msg *m)
 {
-	if (m->hdr_truncated)
-		return -1;
+	if (m->hdr_truncated) {
+		size_t len = (size_t)m->body_off;
+
+		if (m->body_off > MSG_HEADER_EDIT_MAX)
+			return -1;
+		m->hdr = xreallocarray(m->hdr, len + 1, 1);
+		m->hdrcap = len + 1;
+		if (spool_pread(&m->spool, m->hdr, len, 0) != (ssize_t)len)
+			return -1;
+		m->hdrlen = len;
+		m->hdr[len] = '\0';
+		m->hdr_truncated = false;
+		m->indexed = false;
+	}
 	if (m->hdr == NULL)
 		keep_header_bytes(m, "", 0);
 	return 0;

@@ -17,6 +17,8 @@
 /* Header blocks larger than this are not indexed past it; the message is
  * still delivered whole. */
 #define MSG_HEADER_MAX	(256 * 1024)
+/* A plugin may still edit a header block up to this size. */
+#define MSG_HEADER_EDIT_MAX	(64 * 1024 * 1024)
 
 struct msg {
 	struct spool	 spool;

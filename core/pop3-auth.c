@@ -186,44 +186,44 @@ login_xoauth2(struct pop3 *p, const char *user, const char *token,
 	return rc;
 }
 
-/* The method auth = "auto" picks. */
+/*
+ * The method auth = "auto" picks: under TLS, SASL PLAIN or USER/PASS
+ * (TLS protects them alike); without TLS (allowed only by
+ * allow_plaintext_auth), APOP first, as it does not reveal the password
+ * itself to an eavesdropper.
+ */
 static enum auth_method
-choose(const struct pop3 *p, bool may_send_secret)
+choose(const struct pop3 *p, bool encrypted)
 {
-	if (may_send_secret) {
-		if (offers_sasl(p, "PLAIN"))
-			return AUTH_PLAIN;
-		/* USER is mandatory to advertise with CAPA, but servers
-		 * without CAPA usually take it too. */
-		if ((p->caps & POP3_CAP_USER) || !p->capa_answered)
-			return AUTH_USER;
-		if (offers_sasl(p, "LOGIN"))
-			return AUTH_LOGIN;
-	}
+	if (!encrypted && p->apop_stamp != NULL)
+		return AUTH_APOP;
+	if (offers_sasl(p, "PLAIN"))
+		return AUTH_PLAIN;
+	/* USER is mandatory to advertise with CAPA, but servers without
+	 * CAPA usually take it too. */
+	if ((p->caps & POP3_CAP_USER) || !p->capa_answered)
+		return AUTH_USER;
+	if (offers_sasl(p, "LOGIN"))
+		return AUTH_LOGIN;
 	if (p->apop_stamp != NULL)
 		return AUTH_APOP;
-	return may_send_secret ? AUTH_USER : AUTH_AUTO;
+	return AUTH_USER;
 }
 
 int
 pop3_login(struct pop3 *p, const struct account *a, const char *secret,
     bool encrypted, struct err *e)
 {
-	bool may_send_secret = encrypted || a->allow_plaintext_auth;
 	enum auth_method method = a->auth;
 
-	if (method == AUTH_AUTO) {
-		method = choose(p, may_send_secret);
-		if (method == AUTH_AUTO)
-			return err_set(e, ERR_CONFIG, "%s: refusing to send the "
-			    "password over an unencrypted connection (use TLS, "
-			    "or set allow_plaintext_auth = true)",
-			    p->conn->label);
-	}
-	if (method != AUTH_APOP && !may_send_secret)
-		return err_set(e, ERR_CONFIG, "%s: refusing to send "
-		    "credentials over an unencrypted connection (use TLS, or "
-		    "set allow_plaintext_auth = true)", p->conn->label);
+	/* Not even an APOP digest goes out in the clear unless allowed:
+	 * it can be attacked offline. */
+	if (!encrypted && !a->allow_plaintext_auth)
+		return err_set(e, ERR_CONFIG, "%s: refusing to send credentials "
+		    "over an unencrypted connection (use TLS, or set "
+		    "allow_plaintext_auth = true)", p->conn->label);
+	if (method == AUTH_AUTO)
+		method = choose(p, encrypted);
 	if (log_verbosity() >= LOG_VERBOSE)
 		log_verbose("%s: logging in as %s (%s)", p->conn->label, a->user,
 		    method == AUTH_USER ? "USER/PASS" : method == AUTH_APOP ?

@@ -304,7 +304,8 @@ cut_torn_tail(int fd, off_t size, off_t *newsize)
 }
 
 struct uidstore *
-uidstore_open(const char *dir, const char *account, struct err *e)
+uidstore_open(const char *dir, const char *account, bool readonly,
+    struct err *e)
 {
 	struct uidstore *s = xcalloc(1, sizeof *s);
 	char *base = safe_file_name(account);
@@ -316,9 +317,15 @@ uidstore_open(const char *dir, const char *account, struct err *e)
 	s->path = xasprintf("%s/%s.uids", dir, base);
 	free(base);
 	grow_table(s);
-	if (mkdir_p(dir, 0700, e) == -1)
+	if (readonly) {
+		s->fd = open(s->path, O_RDONLY | O_CLOEXEC);
+		if (s->fd == -1 && errno == ENOENT)
+			return s;
+	} else if (mkdir_p(dir, 0700, e) == -1)
 		goto fail;
-	s->fd = open(s->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	else
+		s->fd = open(s->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC,
+		    0600);
 	if (s->fd == -1) {
 		err_sys(e, ERR_TEMP, "cannot open %s", s->path);
 		goto fail;
@@ -327,7 +334,7 @@ uidstore_open(const char *dir, const char *account, struct err *e)
 		err_sys(e, ERR_TEMP, "%s", s->path);
 		goto fail;
 	}
-	if (cut_torn_tail(s->fd, st.st_size, &st.st_size) == -1) {
+	if (!readonly && cut_torn_tail(s->fd, st.st_size, &st.st_size) == -1) {
 		err_sys(e, ERR_TEMP, "%s", s->path);
 		goto fail;
 	}

@@ -6,7 +6,7 @@
  *
  * Log lines:
  *   mailferry-uids 1                  first line
- *   + UID EPOCH                       delivered (or deleted by a rule) at EPOCH
+ *   + UID EPOCH                       delivered at EPOCH
  *   S UID EPOCH                       skipped by a rule at EPOCH: it stays on
  *                                     the server whatever keep says
  *   P UID EPOCH DEST NAME             delivery of UID to Maildir DEST as
@@ -46,9 +46,10 @@ struct uidstore;
 /* Is this string usable as a UID in the store? */
 bool uid_valid(const char *uid, size_t len);
 
-/* Load (or create) the store of `account` in `dir`. */
+/* Load (or create) the store of `account` in `dir`. Read-only (for a
+ * dry run): nothing is created or written; a missing store is empty. */
 struct uidstore *uidstore_open(const char *dir, const char *account,
-    struct err *e);
+    bool readonly, struct err *e);
 void uidstore_close(struct uidstore *s);
 const char *uidstore_path(const struct uidstore *s);
 

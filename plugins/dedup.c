@@ -41,6 +41,7 @@ struct entry {
 
 struct dedup {
 	char		*path;
+	pid_t		 pid;		/* the process that opened fd */
 	struct entry	*noted;		/* keys passed this run, not yet */
 	size_t		 nnoted, capnoted;	/* known delivered */
 	int		 fd;
@@ -112,6 +113,27 @@ valid_key(const char *s)
 		    s[i] <= 'f')))
 			return 0;
 	return s[KEY_HEX] == ' ';
+}
+
+/*
+ * Our own descriptor for the file: mailferry forks a process per account
+ * when fetching several at once, and a descriptor inherited from the
+ * parent would share its flock with the other children.
+ */
+static int
+own_descriptor(struct dedup *d)
+{
+	int fd;
+
+	if (d->pid == getpid())
+		return 0;
+	fd = open(d->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (fd == -1)
+		return -1;
+	close(d->fd);
+	d->fd = fd;
+	d->pid = getpid();
+	return 0;
 }
 
 /* Read lines appended since the last look (by any process); a torn last
@@ -203,6 +225,7 @@ init(const struct mf_host *h, const struct mf_options *options, void **state,
 		return -1;
 	}
 	d->ino = st.st_ino;
+	d->pid = getpid();
 	*state = d;
 	return 0;
 }
@@ -338,6 +361,11 @@ filter(void *state, struct mf_message *m, const struct mf_options *args,
 		snprintf(err, errlen, "cannot compute the message's key");
 		return MF_ERROR;
 	}
+	if (own_descriptor(d) == -1) {
+		snprintf(err, errlen, "cannot open %s: %s", d->path,
+		    strerror(errno));
+		return MF_ERROR;
+	}
 	flock(d->fd, LOCK_SH);
 	rc = catch_up(d);
 	flock(d->fd, LOCK_UN);
@@ -381,6 +409,8 @@ delivered(void *state, const char *account, const char *note)
 	if (strlen(note) != KEY_HEX)
 		return;
 	n = snprintf(line, sizeof line, "%s %lld\n", note, (long long)now);
+	if (own_descriptor(d) == -1)
+		return;
 	flock(d->fd, LOCK_EX);
 	catch_up(d);
 	if (write(d->fd, line, (size_t)n) != n || fsync(d->fd) != 0)
@@ -431,7 +461,7 @@ fini(void *state)
 {
 	struct dedup *d = state;
 
-	if (flock(d->fd, LOCK_EX | LOCK_NB) == 0) {
+	if (own_descriptor(d) == 0 && flock(d->fd, LOCK_EX | LOCK_NB) == 0) {
 		if (catch_up(d) == 0)
 			compact(d);
 		flock(d->fd, LOCK_UN);
