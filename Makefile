@@ -8,6 +8,8 @@ PLUGINDIR ?= $(LIBDIR)/mailferry
 INCLUDEDIR?= $(PREFIX)/include
 DATADIR   ?= $(PREFIX)/share/mailferry
 MANDIR    ?= $(PREFIX)/share/man
+SYSTEMDUSERDIR ?= $(LIBDIR)/systemd/user
+UNITS      = mailferry.service mailferry-oneshot.service mailferry.timer
 DESTDIR   ?=
 
 CC        ?= cc
@@ -146,7 +148,7 @@ install: all
 	    $(DESTDIR)$(INCLUDEDIR)/mailferry $(DESTDIR)$(LIBDIR)/pkgconfig \
 	    $(DESTDIR)$(DATADIR)/rules $(DESTDIR)$(DATADIR)/examples \
 	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 \
-	    $(DESTDIR)$(MANDIR)/man5
+	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(SYSTEMDUSERDIR)
 	install -m 755 $(BUILD)/mailferry $(DESTDIR)$(BINDIR)/mailferry
 	install -m 755 $(PLUGINS) $(DESTDIR)$(PLUGINDIR)/
 	install -m 644 plugins/mailferry/plugin.h \
@@ -155,6 +157,9 @@ install: all
 	    $(DESTDIR)$(LIBDIR)/pkgconfig/mailferry-plugin.pc
 	install -m 644 rules/*.rules $(DESTDIR)$(DATADIR)/rules/
 	install -m 644 etc/mailferry.conf $(DESTDIR)$(DATADIR)/examples/
+	@set -e; for u in $(UNITS); do \
+	    sed 's|@BINDIR@|$(BINDIR)|' etc/$$u > $(DESTDIR)$(SYSTEMDUSERDIR)/$$u; \
+	    chmod 644 $(DESTDIR)$(SYSTEMDUSERDIR)/$$u; done
 	install -m 644 man/mailferry.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 644 man/mailferry-plugin.3 $(DESTDIR)$(MANDIR)/man3/
 	install -m 644 man/mailferry.conf.5 $(DESTDIR)$(MANDIR)/man5/
@@ -166,7 +171,8 @@ uninstall:
 	    $(DESTDIR)$(LIBDIR)/pkgconfig/mailferry-plugin.pc \
 	    $(DESTDIR)$(MANDIR)/man1/mailferry.1 \
 	    $(DESTDIR)$(MANDIR)/man3/mailferry-plugin.3 \
-	    $(DESTDIR)$(MANDIR)/man5/mailferry.conf.5
+	    $(DESTDIR)$(MANDIR)/man5/mailferry.conf.5 \
+	    $(patsubst %,$(DESTDIR)$(SYSTEMDUSERDIR)/%,$(UNITS))
 	rm -rf $(DESTDIR)$(DATADIR)
 	-rmdir $(DESTDIR)$(PLUGINDIR) $(DESTDIR)$(INCLUDEDIR)/mailferry
 

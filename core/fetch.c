@@ -14,6 +14,7 @@
 #include "log.h"
 #include "msg.h"
 #include "plugin.h"
+#include "progress.h"
 #include "rules.h"
 #include "session.h"
 #include "uidstore.h"
@@ -84,7 +85,8 @@ struct fetch {
 	size_t			 ndelete, next_delete;
 	size_t			 retr_in_flight;
 	off_t			 bytes_in_flight;
-	bool			 stop_fetching;
+	size_t			 nprocessed;	/* for the progress line */
+	uint64_t		 bytes_received;
 
 	struct msg		 m;
 	struct staged_msg	*batch;
@@ -335,6 +337,8 @@ plan_messages(struct fetch *f)
 		struct uid_entry *known = sm->uid != NULL ?
 		    uidstore_find(f->store, sm->uid) : NULL;
 
+		if (sm->uid != NULL)
+			uidstore_keep_partials(f->store, sm->uid);
 		if (known != NULL) {
 			known->keep = true;
 			if (known->skipped)
@@ -545,12 +549,30 @@ describe_dests(const struct verdict *v, char *buf, size_t size)
  * failure there leaves nothing staged to undo; a staging failure is a
  * broken local destination and ends the run (returns -1).
  */
-/* Immediate destinations: 0 delivered to all, 1 this message failed
- * (reported; go on), -1 a destination is down (e set; stop). */
+/* Did an earlier run, in which another destination failed, already
+ * deliver this message to d? */
+static bool
+already_there(struct fetch *f, const struct server_msg *sm,
+    const struct destination *d)
+{
+	if (sm->uid == NULL || !uidstore_delivered_to(f->store, sm->uid,
+	    d->name))
+		return false;
+	if (log_verbosity() >= LOG_VERBOSE)
+		log_verbose("%s: message %u (UID %s) already reached \"%s\" in "
+		    "an earlier run", f->a->name, sm->num, sm->uid, d->name);
+	return true;
+}
+
+/*
+ * Immediate destinations: 0 delivered to all, 1 this message failed
+ * (reported; go on), -1 a destination is down (e set; stop). Those that
+ * took it are added to done[].
+ */
 static int
 deliver_immediate(struct fetch *f, struct server_msg *sm,
-    const struct verdict *v, const struct envelope *env, bool *any,
-    struct err *e)
+    const struct verdict *v, const struct envelope *env,
+    struct destination **done, size_t *ndone, struct err *e)
 {
 	struct err de;
 
@@ -558,7 +580,7 @@ deliver_immediate(struct fetch *f, struct server_msg *sm,
 		struct destination *d = v->dests[i];
 		int rc;
 
-		if (d->backend->batching)
+		if (d->backend->batching || already_there(f, sm, d))
 			continue;
 		err_clear(&de);
 		rc = d->backend->prepare(d, &de) == -1 ? DELIVER_DOWN :
@@ -577,7 +599,7 @@ deliver_immediate(struct fetch *f, struct server_msg *sm,
 			note_failure(f, de.cls);
 			return 1;
 		}
-		*any = true;
+		done[(*ndone)++] = d;
 	}
 	return 0;
 }
@@ -593,7 +615,7 @@ stage_batching(struct fetch *f, struct staged_msg *staged,
 		struct destination *d = v->dests[i];
 		const char *name;
 
-		if (!d->backend->batching)
+		if (!d->backend->batching || already_there(f, sm, d))
 			continue;
 		if (d->backend->prepare(d, e) == -1 ||
 		    d->backend->deliver(d, &f->m, env, &name, e) != 0) {
@@ -605,6 +627,26 @@ stage_batching(struct fetch *f, struct staged_msg *staged,
 		batch_add_name(f, staged, d, name);
 	}
 	return 0;
+}
+
+/*
+ * A message reached some destinations and not others: remember those
+ * it reached, so the next run delivers it to the others only. (A crash
+ * before this record costs a duplicate, as any crash may.)
+ */
+static void
+record_partial(struct fetch *f, const struct server_msg *sm,
+    struct destination *const *done, size_t ndone)
+{
+	struct err e;
+
+	if (sm->uid == NULL || ndone == 0)
+		return;
+	for (size_t i = 0; i < ndone; i++)
+		uidstore_partial(f->store, sm->uid, f->now, done[i]->name);
+	err_clear(&e);
+	if (uidstore_sync(f->store, &e) == -1)
+		log_error("%s: %s", f->a->name, e.msg);
 }
 
 /*
@@ -620,11 +662,12 @@ deliver_message(struct fetch *f, size_t idx, const struct verdict *v,
 	char *sender = envelope_sender(&f->m);
 	struct envelope env = { .sender = sender, .received = f->now,
 	    .account = f->a->name };
+	struct destination **done = xcalloc(v->ndests + 1, sizeof *done);
 	struct staged_msg *staged = NULL;
-	bool immediate = false;
+	size_t ndone = 0;
 	int rc;
 
-	rc = deliver_immediate(f, sm, v, &env, &immediate, e);
+	rc = deliver_immediate(f, sm, v, &env, done, &ndone, e);
 	if (rc == 0) {
 		staged = batch_add(f, idx);
 		rc = stage_batching(f, staged, sm, v, &env, e);
@@ -634,9 +677,12 @@ deliver_message(struct fetch *f, size_t idx, const struct verdict *v,
 	}
 	free(sender);
 	if (rc != 0) {
+		record_partial(f, sm, done, ndone);
+		free(done);
 		f->st.failed++;
 		return rc == -1 ? -1 : 0;
 	}
+	free(done);
 	staged->delete_after = !f->a->keep;
 	staged->counted_delivered = true;
 	staged->notes = pm->notes;
@@ -647,7 +693,7 @@ deliver_message(struct fetch *f, size_t idx, const struct verdict *v,
 	f->batch_bytes += msg_size(&f->m);
 	/* Immediate deliveries are durable now: record them now too, so a
 	 * crash cannot turn them into duplicates. */
-	if (immediate || f->nbatch >= BATCH_MESSAGES ||
+	if (ndone > 0 || f->nbatch >= BATCH_MESSAGES ||
 	    f->batch_bytes >= BATCH_BYTES)
 		return commit_batch(f, e);
 	return 0;
@@ -751,7 +797,7 @@ fill_window(struct fetch *f, size_t window)
 			pop3_send(f->p, POP3_DELE, sm->num, cmd, SIZE_MAX);
 			continue;
 		}
-		if (f->stop_fetching || stop_requested(f) ||
+		if (stop_requested(f) ||
 		    f->next_fetch == f->nfetch)
 			break;
 		if (f->retr_in_flight > 0 && f->bytes_in_flight >= WINDOW_BYTES)
@@ -822,11 +868,23 @@ fetch_loop(struct fetch *f, struct err *e)
 		}
 		if (process_message(f, (size_t)(sm - f->msgs), e) == -1)
 			return -1;
+		progress_update(++f->nprocessed, f->bytes_received +=
+		    (uint64_t)sm->size);
 	}
 	return 0;
 }
 
 /* ---- the account ------------------------------------------------------ */
+
+static void
+start_progress(struct fetch *f)
+{
+	uint64_t bytes = 0;
+
+	for (size_t i = 0; i < f->nfetch; i++)
+		bytes += (uint64_t)f->msgs[f->fetch_list[i]].size;
+	progress_start(f->a->name, f->nfetch, bytes);
+}
 
 /* Destinations of the account, prepared before anything connects. */
 /* Get a destination ready; a dry run only checks it, creating nothing. */
@@ -996,6 +1054,7 @@ fetch_account(struct config *cfg, struct account *a,
 	if (log_verbosity() >= LOG_VERBOSE)
 		log_verbose("%s: %zu messages on the server, %zu new",
 		    a->name, f.nmsgs, f.nfetch);
+	start_progress(&f);
 	if (fetch_loop(&f, &e) == -1)
 		goto close;
 	quit_ok = session_quit(f.p, &e) == 0;
@@ -1024,6 +1083,7 @@ store:
 		}
 	}
 done:
+	progress_end();
 	if (e.cls != ERR_NONE) {
 		log_error("%s: %s", a->name, e.msg);
 		note_failure(&f, e.cls);

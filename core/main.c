@@ -18,8 +18,10 @@
 #include "deliver.h"
 #include "err.h"
 #include "fetch.h"
+#include "daemon.h"
 #include "log.h"
 #include "plugin.h"
+#include "progress.h"
 #include "rules.h"
 #include "testmsg.h"
 #include "xmalloc.h"
@@ -36,6 +38,8 @@ struct options {
 	int		 verbosity;
 	bool		 check_config;
 	char		*test_message;
+	int		 daemon;	/* poll interval, 0: run once */
+	bool		 syslog;
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -51,7 +55,7 @@ static void
 usage(FILE *fp)
 {
 	fprintf(fp,
-"usage: mailferry [-f FILE] [-a NAME]... [-n] [-v|-q]\n"
+"usage: mailferry [-f FILE] [-a NAME]... [-n] [-v|-q] [-d SECONDS] [--syslog]\n"
 "       mailferry -f FILE --check-config\n"
 "       mailferry -f FILE -a NAME --test-message FILE.eml\n"
 "\n"
@@ -62,6 +66,10 @@ usage(FILE *fp)
 "                       nothing\n"
 "  -v, --verbose        one line per message; twice: the protocol dialogue\n"
 "  -q, --quiet          errors only\n"
+"  -d, --daemon SECONDS poll forever, every SECONDS (SIGHUP: read the\n"
+"                       configuration again, SIGUSR1: poll now,\n"
+"                       SIGTERM: finish the messages in hand and stop)\n"
+"      --syslog         log to syslog (facility mail); the default with -d\n"
 "      --check-config   check the configuration (regexes, plugins,\n"
 "                       destinations) and exit\n"
 "      --test-message FILE  run the account's rules on a message file\n"
@@ -73,13 +81,16 @@ usage(FILE *fp)
 static int
 parse_options(int argc, char **argv, struct options *o)
 {
-	enum { OPT_CHECK = 256, OPT_TEST_MESSAGE, OPT_VERSION, OPT_HELP };
+	enum { OPT_CHECK = 256, OPT_TEST_MESSAGE, OPT_SYSLOG, OPT_VERSION,
+	    OPT_HELP };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'f' },
 		{ "account", required_argument, NULL, 'a' },
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "daemon", required_argument, NULL, 'd' },
+		{ "syslog", no_argument, NULL, OPT_SYSLOG },
 		{ "check-config", no_argument, NULL, OPT_CHECK },
 		{ "test-message", required_argument, NULL, OPT_TEST_MESSAGE },
 		{ "version", no_argument, NULL, OPT_VERSION },
@@ -88,7 +99,8 @@ parse_options(int argc, char **argv, struct options *o)
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "f:a:nvq", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "f:a:nvqd:", longopts,
+	    NULL)) != -1) {
 		switch (c) {
 		case 'f':
 			free(o->config_path);
@@ -115,6 +127,21 @@ parse_options(int argc, char **argv, struct options *o)
 		case OPT_TEST_MESSAGE:
 			o->test_message = optarg;
 			break;
+		case 'd': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+
+			if (*end != '\0' || v < 1 || v > 7 * 86400) {
+				fprintf(stderr, "mailferry: -d takes a number of "
+				    "seconds between 1 and 604800\n");
+				return -1;
+			}
+			o->daemon = (int)v;
+			break;
+		}
+		case OPT_SYSLOG:
+			o->syslog = true;
+			break;
 		case OPT_VERSION:
 			printf("mailferry %s\n", MAILFERRY_VERSION);
 			exit(EX_OK);
@@ -125,6 +152,12 @@ parse_options(int argc, char **argv, struct options *o)
 			usage(stderr);
 			return -1;
 		}
+	}
+	if (o->daemon > 0 && (o->check_config || o->test_message != NULL ||
+	    o->dry_run)) {
+		fprintf(stderr, "mailferry: -d polls for real: not with "
+		    "--check-config, --test-message or -n\n");
+		return -1;
 	}
 	if (o->test_message != NULL && o->naccounts > 1) {
 		fprintf(stderr, "mailferry: --test-message takes one -a NAME\n");
@@ -226,6 +259,20 @@ check_config(struct config *cfg)
 	return EX_OK;
 }
 
+/* Syslog with --syslog, and by default in daemon mode, when there is a
+ * syslog to talk to: without /dev/log every line would be lost. */
+static bool
+use_syslog(const struct options *o)
+{
+	if (!o->syslog && o->daemon == 0)
+		return false;
+	if (access("/dev/log", W_OK) == 0)
+		return true;
+	fprintf(stderr, "mailferry: no syslog here (/dev/log); logging to "
+	    "stderr\n");
+	return false;
+}
+
 static int
 worse(int a, int b)
 {
@@ -298,7 +345,7 @@ main(int argc, char **argv)
 
 	if (parse_options(argc, argv, &o) == -1)
 		return EX_USAGE;
-	log_setup(o.verbosity, false);
+	log_setup(o.verbosity, use_syslog(&o));
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
@@ -333,6 +380,15 @@ main(int argc, char **argv)
 		goto out;
 	}
 	ropt.dry_run = o.dry_run;
+	if (o.daemon > 0) {
+		free(sel);
+		status = daemon_run(&cfg, o.daemon, o.accounts, o.naccounts,
+		    &ropt);
+		goto out;
+	}
+	/* One progress line at a time: not with accounts in parallel. */
+	progress_allow(!o.syslog && o.verbosity >= LOG_NORMAL &&
+	    (nsel == 1 || cfg->parallel == 1));
 	status = run_accounts(cfg, sel, nsel, &ropt);
 	free(sel);
 out:

@@ -343,8 +343,12 @@ smtp_open(const struct destination *d, bool lmtp, struct err *e)
 	s->lmtp = lmtp;
 	s->c = d->socket != NULL ? conn_connect_unix(d->socket, d->timeout, e) :
 	    conn_connect(d->host, d->port, d->timeout, e);
-	if (s->c == NULL)
+	if (s->c == NULL) {
+		/* For a destination, down is "temporarily failing": the
+		 * messages wait on the POP3 server for the next run. */
+		e->cls = ERR_TEMP;
 		goto fail;
+	}
 	if (d->tls == TLS_MODE_IMPLICIT) {
 		struct tls_options opt = { .host = d->host,
 		    .ca_file = d->tls_ca_file,
@@ -453,36 +457,33 @@ smtp_send(struct smtp *s, const char *sender, char *const *to, size_t nto,
 	if (s->ext & EXT_8BITMIME)
 		strcat(line, " BODY=8BITMIME");
 	send_line(s, line, SIZE_MAX);
-	/* With PIPELINING, MAIL and every RCPT go in one packet; DATA waits
-	 * for their replies, so a refused recipient never gets a copy. */
-	for (size_t i = 0; i <= nto; i++) {
-		if (i > 0 || !pipelining) {
-			if (read_reply(s, &r, false, e) == -1)
-				goto lost;
-			if (r.code / 100 != 2 && (worst.code == 0 ||
-			    r.code > worst.code || i == 0))
-				worst = r;
-			if (i == 0 && r.code / 100 != 2)
-				break;	/* MAIL refused: no RCPT follows */
-		}
-		if (i < nto && (pipelining || worst.code == 0)) {
+	if (pipelining) {
+		/* MAIL and every RCPT in one packet, then all their replies;
+		 * DATA waits for them, so a refused recipient never gets a
+		 * copy. */
+		for (size_t i = 0; i < nto; i++) {
 			snprintf(line, sizeof line, "RCPT TO:<%s>", to[i]);
 			send_line(s, line, SIZE_MAX);
-			if (pipelining && i + 1 < nto)
-				continue;
 		}
-		if (pipelining && i == 0 && nto > 0) {
-			/* Everything is sent: now read the RCPT replies. */
-			for (size_t j = 0; j < nto; j++) {
-				if (read_reply(s, &r, false, e) == -1)
-					goto lost;
-				if (r.code / 100 != 2 && r.code > worst.code)
-					worst = r;
-			}
-			break;
+		for (size_t i = 0; i <= nto; i++) {
+			if (read_reply(s, &r, false, e) == -1)
+				goto lost;
+			if (r.code / 100 != 2 && r.code > worst.code)
+				worst = r;
 		}
-		if (worst.code != 0)
-			break;
+	} else {
+		if (read_reply(s, &r, false, e) == -1)
+			goto lost;
+		if (r.code / 100 != 2)
+			worst = r;
+		for (size_t i = 0; i < nto && worst.code == 0; i++) {
+			snprintf(line, sizeof line, "RCPT TO:<%s>", to[i]);
+			send_line(s, line, SIZE_MAX);
+			if (read_reply(s, &r, false, e) == -1)
+				goto lost;
+			if (r.code / 100 != 2)
+				worst = r;
+		}
 	}
 	if (worst.code != 0) {
 		reset(s, lost);

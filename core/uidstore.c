@@ -25,6 +25,13 @@ struct arena_chunk {
 	char			 data[];
 };
 
+struct partial {
+	char		*uid;
+	char		*dest;
+	time_t		 when;
+	bool		 keep;
+};
+
 struct uidstore {
 	char		*path;
 	char		*dir;
@@ -39,6 +46,9 @@ struct uidstore {
 
 	struct uid_pending *pending;
 	size_t		 npending;
+
+	struct partial	*partials;	/* few: only after failures */
+	size_t		 npartials;
 
 	char		*queued;	/* records not yet written */
 	size_t		 queued_len, queued_cap;
@@ -184,6 +194,52 @@ uidstore_pending(const struct uidstore *s, size_t i)
 	return &s->pending[i];
 }
 
+static void
+partial_add(struct uidstore *s, const char *uid, time_t when,
+    const char *dest)
+{
+	if (uidstore_delivered_to(s, uid, dest))
+		return;
+	s->partials = xreallocarray(s->partials, s->npartials + 1,
+	    sizeof *s->partials);
+	s->partials[s->npartials++] = (struct partial){ .uid = xstrdup(uid),
+	    .dest = xstrdup(dest), .when = when, .keep = true };
+}
+
+/* A UID now recorded as done needs no partial records. */
+static void
+partials_drop(struct uidstore *s, const char *uid)
+{
+	for (size_t i = 0; i < s->npartials;) {
+		if (strcmp(s->partials[i].uid, uid) == 0) {
+			free(s->partials[i].uid);
+			free(s->partials[i].dest);
+			s->partials[i] = s->partials[--s->npartials];
+			s->changed = true;
+		} else
+			i++;
+	}
+}
+
+bool
+uidstore_delivered_to(const struct uidstore *s, const char *uid,
+    const char *dest)
+{
+	for (size_t i = 0; i < s->npartials; i++)
+		if (strcmp(s->partials[i].uid, uid) == 0 &&
+		    strcmp(s->partials[i].dest, dest) == 0)
+			return true;
+	return false;
+}
+
+void
+uidstore_keep_partials(struct uidstore *s, const char *uid)
+{
+	for (size_t i = 0; i < s->npartials; i++)
+		if (strcmp(s->partials[i].uid, uid) == 0)
+			s->partials[i].keep = true;
+}
+
 static int
 parse_time(const char *s, time_t *t)
 {
@@ -222,7 +278,13 @@ load_line(struct uidstore *s, char *line)
 		if (n != 3)
 			return -1;
 		pending_drop(s, field[1]);
+		partials_drop(s, field[1]);
 		insert(s, field[1], when, field[0][0] == 'S');
+		return 0;
+	case 'D':
+		if (n != 4)
+			return -1;
+		partial_add(s, field[1], when, field[3]);
 		return 0;
 	case 'P':
 		if (n != 5)
@@ -380,6 +442,11 @@ uidstore_close(struct uidstore *s)
 		free(s->pending[i].name);
 	}
 	free(s->pending);
+	for (size_t i = 0; i < s->npartials; i++) {
+		free(s->partials[i].uid);
+		free(s->partials[i].dest);
+	}
+	free(s->partials);
 	free(s->slots);
 	free(s->queued);
 	free(s->path);
@@ -427,7 +494,18 @@ uidstore_add(struct uidstore *s, const char *uid, time_t when, bool skipped)
 		queue_record(s, "%s\n", STORE_MAGIC);
 	queue_record(s, "%c %s %jd\n", skipped ? 'S' : '+', uid,
 	    (intmax_t)when);
+	partials_drop(s, uid);
 	return insert(s, uid, when, skipped);
+}
+
+void
+uidstore_partial(struct uidstore *s, const char *uid, time_t when,
+    const char *dest)
+{
+	if (s->log_lines == 0)
+		queue_record(s, "%s\n", STORE_MAGIC);
+	queue_record(s, "D %s %jd %s\n", uid, (intmax_t)when, dest);
+	partial_add(s, uid, when, dest);
 }
 
 void
@@ -476,6 +554,8 @@ uidstore_unkeep_all(struct uidstore *s)
 {
 	for (size_t i = 0; i < s->nslots; i++)
 		s->slots[i].keep = false;
+	for (size_t i = 0; i < s->npartials; i++)
+		s->partials[i].keep = false;
 }
 
 int
@@ -489,6 +569,9 @@ uidstore_compact(struct uidstore *s, struct err *e)
 	for (size_t i = 0; i < s->nslots; i++)
 		if (s->slots[i].uid != NULL && s->slots[i].keep)
 			kept++;
+	for (size_t i = 0; i < s->npartials; i++)
+		if (!s->partials[i].keep)
+			s->changed = true;
 	/* Rewrite when UIDs are to be forgotten, a crash left journal
 	 * lines, or the log has grown well past its live contents. */
 	if (!s->changed && kept == s->count && s->log_lines <= 2 * kept + 64)
@@ -509,6 +592,10 @@ uidstore_compact(struct uidstore *s, struct err *e)
 			fprintf(fp, "%c %s %jd\n", s->slots[i].skipped ?
 			    'S' : '+', s->slots[i].uid,
 			    (intmax_t)s->slots[i].fetched);
+	for (size_t i = 0; i < s->npartials; i++)
+		if (s->partials[i].keep)
+			fprintf(fp, "D %s %jd %s\n", s->partials[i].uid,
+			    (intmax_t)s->partials[i].when, s->partials[i].dest);
 	if (fflush(fp) == EOF || fsync(fd) == -1) {
 		err_sys(e, ERR_TEMP, "cannot write %s", tmp);
 		fclose(fp);

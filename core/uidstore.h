@@ -9,6 +9,9 @@
  *   + UID EPOCH                       delivered at EPOCH
  *   S UID EPOCH                       skipped by a rule at EPOCH: it stays on
  *                                     the server whatever keep says
+ *   D UID EPOCH DEST                  UID reached destination DEST, but
+ *                                     another of its destinations failed:
+ *                                     the next run skips DEST
  *   P UID EPOCH DEST NAME             delivery of UID to Maildir DEST as
  *                                     file NAME was about to become visible
  * A P line not followed by a + line for the same UID is a delivery a
@@ -67,6 +70,15 @@ struct uid_entry *uidstore_add(struct uidstore *s, const char *uid,
     time_t when, bool skipped);
 void uidstore_journal(struct uidstore *s, const char *uid, time_t when,
     const char *dest, const char *name);
+/* Partial delivery: a message that reached `dest` while another of its
+ * destinations failed. Such records last until the UID is added. */
+void uidstore_partial(struct uidstore *s, const char *uid, time_t when,
+    const char *dest);
+bool uidstore_delivered_to(const struct uidstore *s, const char *uid,
+    const char *dest);
+/* Keep the partial records of a UID still on the server. */
+void uidstore_keep_partials(struct uidstore *s, const char *uid);
+
 /* Write queued records and fsync them. */
 int uidstore_sync(struct uidstore *s, struct err *e);
 /* Do queued records exist? */

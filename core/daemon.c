@@ -1,0 +1,250 @@
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "daemon.h"
+#include "log.h"
+#include "xmalloc.h"
+
+#define BACKOFF_MAX	3600	/* seconds */
+
+struct slot {
+	char	*name;
+	int64_t	 due;		/* monotonic ms */
+	int	 delay;		/* seconds until the next poll */
+	pid_t	 pid;		/* fetching now, or 0 */
+	bool	 keep;		/* still in the configuration */
+};
+
+struct daemon {
+	struct config	**cfg;
+	int		 interval;
+	char *const	*only;
+	size_t		 nonly;
+	const struct run_options *opt;
+	struct slot	*slots;
+	size_t		 nslots;
+	sigset_t	 old_mask;
+	bool		 stopping;
+};
+
+static bool
+wanted(struct daemon *d, const char *name)
+{
+	if (d->nonly == 0)
+		return true;
+	for (size_t i = 0; i < d->nonly; i++)
+		if (strcmp(d->only[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* Match the slots to the configuration's accounts, keeping the state of
+ * accounts that stay. */
+static void
+sync_slots(struct daemon *d)
+{
+	struct config *cfg = *d->cfg;
+	int64_t now = clock_ms();
+
+	for (size_t i = 0; i < d->nslots; i++)
+		d->slots[i].keep = false;
+	for (size_t a = 0; a < cfg->naccounts; a++) {
+		const char *name = cfg->accounts[a].name;
+		struct slot *s = NULL;
+
+		if (!wanted(d, name))
+			continue;
+		for (size_t i = 0; i < d->nslots && s == NULL; i++)
+			if (strcmp(d->slots[i].name, name) == 0)
+				s = &d->slots[i];
+		if (s == NULL) {
+			d->slots = xreallocarray(d->slots, d->nslots + 1,
+			    sizeof *d->slots);
+			s = &d->slots[d->nslots++];
+			*s = (struct slot){ .name = xstrdup(name), .due = now,
+			    .delay = d->interval };
+		}
+		s->keep = true;
+	}
+	/* Accounts gone from the configuration: forget them once idle. */
+	for (size_t i = 0; i < d->nslots;) {
+		if (!d->slots[i].keep && d->slots[i].pid == 0) {
+			free(d->slots[i].name);
+			d->slots[i] = d->slots[--d->nslots];
+		} else
+			i++;
+	}
+}
+
+static size_t
+running(const struct daemon *d)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < d->nslots; i++)
+		n += d->slots[i].pid != 0;
+	return n;
+}
+
+static void
+start(struct daemon *d, struct slot *s)
+{
+	struct account *a = config_account(*d->cfg, s->name);
+	pid_t pid;
+
+	if (a == NULL)
+		return;
+	pid = fork();
+	if (pid == -1) {
+		log_error("%s: cannot start a fetch: %s", s->name,
+		    strerror(errno));
+		s->due = clock_ms() + (int64_t)s->delay * 1000;
+		return;
+	}
+	if (pid == 0) {
+		/* The child: SIGTERM means "finish the message in hand". */
+		signal(SIGHUP, SIG_IGN);
+		signal(SIGUSR1, SIG_IGN);
+		signal(SIGCHLD, SIG_DFL);
+		sigprocmask(SIG_SETMASK, &d->old_mask, NULL);
+		_exit(err_exitcode(fetch_account(*d->cfg, a, d->opt)));
+	}
+	s->pid = pid;
+}
+
+/* A fetch ended: schedule the account's next one. */
+static void
+finished(struct daemon *d, pid_t pid, int wstatus)
+{
+	int code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : EX_SOFTWARE;
+
+	for (size_t i = 0; i < d->nslots; i++) {
+		struct slot *s = &d->slots[i];
+
+		if (s->pid != pid)
+			continue;
+		s->pid = 0;
+		if (code == EX_OK)
+			s->delay = d->interval;
+		else {
+			/* Back off, so a broken account is not hammered;
+			 * the others keep their pace. */
+			s->delay = s->delay * 2 > BACKOFF_MAX ?
+			    (d->interval > BACKOFF_MAX ? d->interval :
+			    BACKOFF_MAX) : s->delay * 2;
+			log_warn("%s: failed (exit status %d); next attempt in "
+			    "%d s", s->name, code, s->delay);
+		}
+		s->due = clock_ms() + (int64_t)s->delay * 1000;
+		return;
+	}
+}
+
+static void
+reap(struct daemon *d)
+{
+	int wstatus;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &wstatus, WNOHANG)) > 0)
+		finished(d, pid, wstatus);
+	sync_slots(d);
+}
+
+static void
+reload(struct daemon *d)
+{
+	struct config *fresh = config_load((*d->cfg)->path);
+
+	if (fresh == NULL) {
+		log_error("%s: the new configuration has errors (see above); "
+		    "keeping the old one", (*d->cfg)->path);
+		return;
+	}
+	config_free(*d->cfg);
+	*d->cfg = fresh;
+	sync_slots(d);
+	log_info("%s: configuration read again: %zu account(s)",
+	    fresh->path, d->nslots);
+}
+
+int
+daemon_run(struct config **cfg, int interval, char *const *only,
+    size_t nonly, const struct run_options *opt)
+{
+	struct daemon d = { .cfg = cfg, .interval = interval, .only = only,
+	    .nonly = nonly, .opt = opt };
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigprocmask(SIG_BLOCK, &set, &d.old_mask);
+	sync_slots(&d);
+	log_info("polling every %d s: %zu account(s)", interval, d.nslots);
+
+	while (!d.stopping || running(&d) > 0) {
+		int64_t now = clock_ms(), next = now + (int64_t)interval * 1000;
+		struct timespec ts;
+		int sig;
+
+		for (size_t i = 0; i < d.nslots && !d.stopping; i++) {
+			struct slot *s = &d.slots[i];
+
+			if (s->pid == 0 && s->keep && s->due <= now &&
+			    running(&d) < (size_t)(*cfg)->parallel)
+				start(&d, s);
+		}
+		for (size_t i = 0; i < d.nslots; i++)
+			if (d.slots[i].pid == 0 && d.slots[i].due < next)
+				next = d.slots[i].due;
+		if (next < now)
+			next = now + 100;	/* busy: poll children */
+		ts.tv_sec = (next - now) / 1000;
+		ts.tv_nsec = (next - now) % 1000 * 1000000;
+		sig = sigtimedwait(&set, NULL, &ts);
+		switch (sig) {
+		case SIGCHLD:
+			reap(&d);
+			break;
+		case SIGHUP:
+			reload(&d);
+			break;
+		case SIGUSR1:
+			log_info("SIGUSR1: polling now");
+			for (size_t i = 0; i < d.nslots; i++)
+				d.slots[i].due = clock_ms();
+			break;
+		case SIGTERM:
+		case SIGINT:
+			if (!d.stopping)
+				log_info("stopping: fetches under way finish "
+				    "the messages in hand");
+			d.stopping = true;
+			for (size_t i = 0; i < d.nslots; i++)
+				if (d.slots[i].pid != 0)
+					kill(d.slots[i].pid, SIGTERM);
+			break;
+		default:
+			/* A timeout, or an interrupted wait. */
+			reap(&d);
+			break;
+		}
+	}
+	for (size_t i = 0; i < d.nslots; i++)
+		free(d.slots[i].name);
+	free(d.slots);
+	log_info("stopped");
+	return EX_OK;
+}
