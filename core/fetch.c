@@ -43,6 +43,11 @@ struct server_msg {
 	char		*uid;		/* NULL: none usable */
 	enum plan	 plan;
 	bool		 deleted;	/* DELE answered +OK */
+	/* Decided on its header (TOP) to be delivered: where, and why. */
+	bool		 predecided;
+	struct destination **dests;
+	size_t		 ndests;
+	const struct rule *rule;
 };
 
 /* A message staged in the current batch, and where. */
@@ -79,8 +84,11 @@ struct fetch {
 	size_t			 nmsgs;
 	bool			 listed;	/* the listing is complete */
 
-	size_t			*fetch_list;
+	size_t			*fetch_list;	/* to RETR */
 	size_t			 nfetch, next_fetch;
+	size_t			*top_list;	/* to look at with TOP first */
+	size_t			 ntop, next_top;
+	bool			 prefilter;	/* rules decide on headers */
 	size_t			*delete_queue;
 	size_t			 ndelete, next_delete;
 	size_t			 retr_in_flight;
@@ -331,6 +339,7 @@ plan_messages(struct fetch *f)
 
 	uidstore_unkeep_all(f->store);
 	f->fetch_list = xcalloc(f->nmsgs, sizeof *f->fetch_list);
+	f->top_list = xcalloc(f->nmsgs, sizeof *f->top_list);
 	f->delete_queue = xcalloc(f->nmsgs, sizeof *f->delete_queue);
 	for (size_t i = 0; i < f->nmsgs; i++) {
 		struct server_msg *sm = &f->msgs[i];
@@ -357,7 +366,10 @@ plan_messages(struct fetch *f)
 
 		switch (sm->plan) {
 		case PLAN_FETCH:
-			f->fetch_list[f->nfetch++] = i;
+			if (f->prefilter)
+				f->top_list[f->ntop++] = i;
+			else
+				f->fetch_list[f->nfetch++] = i;
 			f->st.new++;
 			break;
 		case PLAN_DELETE:
@@ -699,15 +711,12 @@ deliver_message(struct fetch *f, size_t idx, const struct verdict *v,
 	return 0;
 }
 
+/* Read the message (or, after TOP, its header) answering the reply just
+ * read into f->m. */
 static int
-process_message(struct fetch *f, size_t idx, struct err *e)
+read_message(struct fetch *f, struct server_msg *sm, struct err *e)
 {
-	struct server_msg *sm = &f->msgs[idx];
-	struct mf_message pm;
-	struct verdict v;
-	char where[256];
 	off_t limit;
-	int rc = 0;
 
 	msg_reset(&f->m);
 	/* A server may be a little off in its LIST sizes; a lot is a lie
@@ -720,32 +729,47 @@ process_message(struct fetch *f, size_t idx, struct err *e)
 		return -1;
 	}
 	f->st.bytes += (uint64_t)msg_size(&f->m);
-	mf_message_init(&pm, &f->m, f->cfg, f->a, sm->uid, sm->size);
-	rules_run(f->a, &pm, &v, NULL);
-	describe_dests(&v, where, sizeof where);
-	if (v.why[0] != '\0' && v.kind != VERDICT_DEFER)
-		log_warn("%s: message %u (UID %s): %s", f->a->name, sm->num,
-		    uid_shown(sm), v.why);
-	/* A dry run is for seeing what would happen: always say it. */
-	if (f->opt->dry_run || log_verbosity() >= LOG_VERBOSE)
-		(f->opt->dry_run ? log_info : log_verbose)(
-		    "%s: message %u (UID %s, %jd bytes)%s%s%s: %s%s%s",
-		    f->a->name, sm->num, uid_shown(sm),
-		    (intmax_t)msg_size(&f->m), v.rule ? ", rule \"" : "",
-		    v.rule ? v.rule->name : "", v.rule ? "\"" : "",
-		    f->opt->dry_run ? "would " : "",
-		    v.kind == VERDICT_DELIVER ? (f->opt->dry_run ? "deliver to " :
-		    "delivering to ") : v.kind == VERDICT_DELETE ?
-		    "delete from the server" : v.kind == VERDICT_SKIP ?
-		    "skip (left on the server)" : "defer",
-		    v.kind == VERDICT_DELIVER ? where : "");
+	return 0;
+}
 
-	switch (v.kind) {
+static void
+report_decision(struct fetch *f, const struct server_msg *sm,
+    const struct verdict *v, bool on_header)
+{
+	char where[256];
+
+	if (v->why[0] != '\0' && v->kind != VERDICT_DEFER)
+		log_warn("%s: message %u (UID %s): %s", f->a->name, sm->num,
+		    uid_shown(sm), v->why);
+	/* A dry run is for seeing what would happen: always say it. */
+	if (!f->opt->dry_run && log_verbosity() < LOG_VERBOSE)
+		return;
+	describe_dests(v, where, sizeof where);
+	(f->opt->dry_run ? log_info : log_verbose)(
+	    "%s: message %u (UID %s, %jd bytes)%s%s%s%s: %s%s%s",
+	    f->a->name, sm->num, uid_shown(sm), (intmax_t)sm->size,
+	    v->rule ? ", rule \"" : "", v->rule ? v->rule->name : "",
+	    v->rule ? "\"" : "", on_header ? " (on its header)" : "",
+	    f->opt->dry_run ? "would " : "",
+	    v->kind == VERDICT_DELIVER ? (f->opt->dry_run ? "deliver to " :
+	    "delivering to ") : v->kind == VERDICT_DELETE ?
+	    "delete from the server" : v->kind == VERDICT_SKIP ?
+	    "skip (left on the server)" : "defer",
+	    v->kind == VERDICT_DELIVER ? where : "");
+}
+
+/* Do what the verdict says with the message in f->m. */
+static int
+act(struct fetch *f, size_t idx, const struct verdict *v,
+    struct mf_message *pm, struct err *e)
+{
+	struct server_msg *sm = &f->msgs[idx];
+
+	switch (v->kind) {
 	case VERDICT_DELIVER:
-		if (f->opt->dry_run)
-			f->st.delivered++;
-		else
-			rc = deliver_message(f, idx, &v, &pm, e);
+		if (!f->opt->dry_run)
+			return deliver_message(f, idx, v, pm, e);
+		f->st.delivered++;
 		break;
 	case VERDICT_DELETE:
 		f->st.deleted_by_rules++;
@@ -759,11 +783,65 @@ process_message(struct fetch *f, size_t idx, struct err *e)
 		break;
 	case VERDICT_DEFER:
 		log_warn("%s: message %u (UID %s) left on the server for the "
-		    "next run: %s", f->a->name, sm->num, uid_shown(sm), v.why);
+		    "next run: %s", f->a->name, sm->num, uid_shown(sm), v->why);
 		f->st.failed++;
 		note_failure(f, ERR_TEMP);
 		break;
 	}
+	return 0;
+}
+
+/* A whole message arrived (RETR): decide, unless its header already did,
+ * and act. */
+static int
+process_message(struct fetch *f, size_t idx, struct err *e)
+{
+	struct server_msg *sm = &f->msgs[idx];
+	struct mf_message pm;
+	struct verdict v;
+	int rc;
+
+	if (read_message(f, sm, e) == -1)
+		return -1;
+	mf_message_init(&pm, &f->m, f->cfg, f->a, sm->uid, sm->size);
+	if (sm->predecided) {
+		v = (struct verdict){ .kind = VERDICT_DELIVER, .dests = sm->dests,
+		    .ndests = sm->ndests, .rule = sm->rule };
+	} else {
+		rules_run(f->a, &pm, &v, NULL);
+		report_decision(f, sm, &v, false);
+	}
+	rc = act(f, idx, &v, &pm, e);
+	mf_message_clear(&pm);
+	return rc;
+}
+
+/*
+ * A header arrived (TOP n 0): the rules decide on it alone. What they
+ * delete or skip is never downloaded; what they deliver is fetched whole
+ * next, to the destinations decided now.
+ */
+static int
+process_header(struct fetch *f, size_t idx, struct err *e)
+{
+	struct server_msg *sm = &f->msgs[idx];
+	struct mf_message pm;
+	struct verdict v;
+	int rc = 0;
+
+	if (read_message(f, sm, e) == -1)
+		return -1;
+	mf_message_init(&pm, &f->m, f->cfg, f->a, sm->uid, sm->size);
+	rules_run(f->a, &pm, &v, NULL);
+	report_decision(f, sm, &v, true);
+	if (v.kind == VERDICT_DELIVER) {
+		sm->predecided = true;
+		sm->dests = v.dests;
+		sm->ndests = v.ndests;
+		sm->rule = v.rule;
+		f->fetch_list[f->nfetch++] = idx;
+	} else
+		rc = act(f, idx, &v, &pm, e);
 	mf_message_clear(&pm);
 	return rc;
 }
@@ -797,17 +875,28 @@ fill_window(struct fetch *f, size_t window)
 			pop3_send(f->p, POP3_DELE, sm->num, cmd, SIZE_MAX);
 			continue;
 		}
-		if (stop_requested(f) ||
-		    f->next_fetch == f->nfetch)
+		if (stop_requested(f))
 			break;
-		if (f->retr_in_flight > 0 && f->bytes_in_flight >= WINDOW_BYTES)
-			break;
-		struct server_msg *sm = &f->msgs[f->fetch_list[f->next_fetch++]];
+		if (f->next_fetch < f->nfetch && (f->retr_in_flight == 0 ||
+		    f->bytes_in_flight < WINDOW_BYTES)) {
+			struct server_msg *sm =
+			    &f->msgs[f->fetch_list[f->next_fetch++]];
 
-		snprintf(cmd, sizeof cmd, "RETR %u", sm->num);
-		pop3_send(f->p, POP3_RETR, sm->num, cmd, SIZE_MAX);
-		f->retr_in_flight++;
-		f->bytes_in_flight += sm->size;
+			snprintf(cmd, sizeof cmd, "RETR %u", sm->num);
+			pop3_send(f->p, POP3_RETR, sm->num, cmd, SIZE_MAX);
+			f->retr_in_flight++;
+			f->bytes_in_flight += sm->size;
+			continue;
+		}
+		if (f->next_top < f->ntop) {
+			struct server_msg *sm =
+			    &f->msgs[f->top_list[f->next_top++]];
+
+			snprintf(cmd, sizeof cmd, "TOP %u 0", sm->num);
+			pop3_send(f->p, POP3_TOP, sm->num, cmd, SIZE_MAX);
+			continue;
+		}
+		break;
 	}
 }
 
@@ -853,9 +942,21 @@ fetch_loop(struct fetch *f, struct err *e)
 			dele_answered(f, &r);
 			continue;
 		}
-		/* A RETR reply. */
 		struct server_msg *sm = find_msg(f, r.num);
 
+		if (r.cmd == POP3_TOP) {
+			if (!r.ok)	/* TOP after all not: fetch it whole */
+				f->fetch_list[f->nfetch++] =
+				    (size_t)(sm - f->msgs);
+			else if (process_header(f, (size_t)(sm - f->msgs),
+			    e) == -1)
+				return -1;
+			if (!sm->predecided && r.ok)
+				progress_update(++f->nprocessed,
+				    f->bytes_received += (uint64_t)sm->size);
+			continue;
+		}
+		/* A RETR reply. */
 		f->retr_in_flight--;
 		f->bytes_in_flight -= sm->size;
 		if (!r.ok) {
@@ -883,7 +984,9 @@ start_progress(struct fetch *f)
 
 	for (size_t i = 0; i < f->nfetch; i++)
 		bytes += (uint64_t)f->msgs[f->fetch_list[i]].size;
-	progress_start(f->a->name, f->nfetch, bytes);
+	for (size_t i = 0; i < f->ntop; i++)
+		bytes += (uint64_t)f->msgs[f->top_list[i]].size;
+	progress_start(f->a->name, f->nfetch + f->ntop, bytes);
 }
 
 /* Destinations of the account, prepared before anything connects. */
@@ -1050,10 +1153,15 @@ fetch_account(struct config *cfg, struct account *a,
 		goto done;
 	if (list_messages(&f, &e) == -1)
 		goto close;
+	/* Rules that decide on headers alone, and can spare a download:
+	 * look at each header first. */
+	f.prefilter = (f.p->caps & POP3_CAP_TOP) && rules_can_drop(a) &&
+	    !rules_need_body(a);
 	plan_messages(&f);
 	if (log_verbosity() >= LOG_VERBOSE)
-		log_verbose("%s: %zu messages on the server, %zu new",
-		    a->name, f.nmsgs, f.nfetch);
+		log_verbose("%s: %zu messages on the server, %zu new%s",
+		    a->name, f.nmsgs, f.nfetch + f.ntop, f.prefilter ?
+		    " (rules decide on headers: TOP first)" : "");
 	start_progress(&f);
 	if (fetch_loop(&f, &e) == -1)
 		goto close;
@@ -1097,6 +1205,7 @@ done:
 		free(f.msgs[i].uid);
 	free(f.msgs);
 	free(f.fetch_list);
+	free(f.top_list);
 	free(f.delete_queue);
 	free(f.batch);
 	free(f.names);

@@ -279,6 +279,16 @@ rules_need_body(const struct account *a)
 	return false;
 }
 
+bool
+rules_can_drop(const struct account *a)
+{
+	for (size_t i = 0; i < a->nrules; i++)
+		if (a->rules[i].action == ACTION_DELETE ||
+		    a->rules[i].action == ACTION_SKIP)
+			return true;
+	return false;
+}
+
 static void
 cond_free(struct cond *c)
 {

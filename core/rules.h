@@ -88,8 +88,12 @@ struct rules_trace {
 void rules_run(const struct account *a, struct mf_message *pm,
     struct verdict *v, const struct rules_trace *trace);
 
-/* Do the account's rules ever need more than the header? */
+/* Do the account's rules ever need more than the header (a body
+ * condition, or a plugin, which may read anything)? */
 bool rules_need_body(const struct account *a);
+/* Can the account's rules keep a message from being delivered (delete,
+ * skip)? Only then is looking at headers first worth it. */
+bool rules_can_drop(const struct account *a);
 
 void rules_free(struct rule *rules, size_t n);
 
