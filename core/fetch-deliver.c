@@ -1,0 +1,179 @@
+/*
+ * Handing a message to its destinations: immediate ones (mbox, SMTP,
+ * LMTP, programs) first, then batching ones (Maildir), so that a failure
+ * leaves nothing half-done to undo; a destination a message already
+ * reached in an earlier, partly failed run is skipped.
+ */
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "deliver.h"
+#include "envelope.h"
+#include "fetch-internal.h"
+#include "log.h"
+#include "xmalloc.h"
+
+void
+fetch_describe_dests(const struct verdict *v, char *buf, size_t size)
+{
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < v->ndests && o < size; i++)
+		o += (size_t)snprintf(buf + o, size - o, "%s%s", i ? ", " : "",
+		    v->dests[i]->name);
+}
+
+/* Did an earlier run, in which another destination failed, already
+ * deliver this message to d? */
+static bool
+already_there(struct fetch *f, const struct server_msg *sm,
+    const struct destination *d)
+{
+	if (sm->uid == NULL || !uidstore_delivered_to(f->store, sm->uid,
+	    d->name))
+		return false;
+	if (log_verbosity() >= LOG_VERBOSE)
+		log_verbose("%s: message %u (UID %s) already reached \"%s\" in "
+		    "an earlier run", f->a->name, sm->num, sm->uid, d->name);
+	return true;
+}
+
+/*
+ * Immediate destinations: 0 delivered to all, 1 this message failed
+ * (reported; go on), -1 a destination is down (e set; stop). Those that
+ * took it are added to done[].
+ */
+static int
+deliver_immediate(struct fetch *f, struct server_msg *sm,
+    const struct verdict *v, const struct envelope *env,
+    struct destination **done, size_t *ndone, struct err *e)
+{
+	struct err de;
+
+	for (size_t i = 0; i < v->ndests; i++) {
+		struct destination *d = v->dests[i];
+		int rc;
+
+		if (d->backend->batching || already_there(f, sm, d))
+			continue;
+		err_clear(&de);
+		rc = d->backend->prepare(d, &de) == -1 ? DELIVER_DOWN :
+		    d->backend->deliver(d, &f->m, env, NULL, &de);
+		if (rc == DELIVER_DOWN) {
+			/* Every other message would fail the same way. */
+			*e = de;
+			err_prefix(e, "message %u (UID %s), left on the server",
+			    sm->num, fetch_uid_shown(sm));
+			return -1;
+		}
+		if (rc != 0) {
+			log_error("%s: message %u (UID %s): delivery to \"%s\" "
+			    "failed, left on the server: %s", f->a->name,
+			    sm->num, fetch_uid_shown(sm), d->name, de.msg);
+			fetch_note_failure(f, de.cls);
+			return 1;
+		}
+		done[(*ndone)++] = d;
+	}
+	return 0;
+}
+
+/* Batching destinations: stage the message; -1 when one fails, which is
+ * about the destination rather than the message, so the run stops. */
+static int
+stage_batching(struct fetch *f, struct staged_msg *staged,
+    struct server_msg *sm, const struct verdict *v,
+    const struct envelope *env, struct err *e)
+{
+	for (size_t i = 0; i < v->ndests; i++) {
+		struct destination *d = v->dests[i];
+		const char *name;
+
+		if (!d->backend->batching || already_there(f, sm, d))
+			continue;
+		if (d->backend->prepare(d, e) == -1 ||
+		    d->backend->deliver(d, &f->m, env, &name, e) != 0) {
+			err_prefix(e, "message %u (UID %s): delivery to \"%s\" "
+			    "failed, left on the server", sm->num,
+			    fetch_uid_shown(sm), d->name);
+			return -1;
+		}
+		batch_add_name(f, staged, d, name);
+	}
+	return 0;
+}
+
+/*
+ * A message reached some destinations and not others: remember those
+ * it reached, so the next run delivers it to the others only. (A crash
+ * before this record costs a duplicate, as any crash may.)
+ */
+static void
+record_partial(struct fetch *f, const struct server_msg *sm,
+    struct destination *const *done, size_t ndone)
+{
+	struct err e;
+
+	if (sm->uid == NULL || ndone == 0)
+		return;
+	for (size_t i = 0; i < ndone; i++)
+		uidstore_partial(f->store, sm->uid, f->now, done[i]->name);
+	err_clear(&e);
+	if (uidstore_sync(f->store, &e) == -1)
+		log_error("%s: %s", f->a->name, e.msg);
+}
+
+/*
+ * Deliver the message in f->m. Immediate destinations go first, so a
+ * failure there leaves nothing staged to undo; a failed destination that
+ * would fail every message ends the run (returns -1).
+ */
+int
+fetch_deliver(struct fetch *f, size_t idx, const struct verdict *v,
+    struct mf_message *pm, struct err *e)
+{
+	struct server_msg *sm = &f->msgs[idx];
+	char *sender = envelope_sender(&f->m);
+	struct envelope env = { .sender = sender, .received = f->now,
+	    .account = f->a->name };
+	struct destination **done = xcalloc(v->ndests + 1, sizeof *done);
+	struct staged_msg *staged = NULL;
+	size_t ndone = 0;
+	int rc;
+
+	rc = deliver_immediate(f, sm, v, &env, done, &ndone, e);
+	if (rc == 0) {
+		staged = batch_add(f, idx);
+		rc = stage_batching(f, staged, sm, v, &env, e);
+		/* Staged files of this batch may sit on the failed disk. */
+		if (rc == -1)
+			batch_rollback(f);
+	}
+	free(sender);
+	if (rc != 0) {
+		record_partial(f, sm, done, ndone);
+		free(done);
+		f->st.failed++;
+		return rc == -1 ? -1 : 0;
+	}
+	free(done);
+	staged->delete_after = !f->a->keep;
+	staged->counted_delivered = true;
+	staged->notes = pm->notes;
+	staged->nnotes = pm->nnotes;
+	pm->notes = NULL;
+	pm->nnotes = 0;
+	f->st.delivered++;
+	f->batch_bytes += msg_size(&f->m);
+	/* Immediate deliveries are durable now: record them now too, so a
+	 * crash cannot turn them into duplicates. */
+	if (ndone > 0 || f->nbatch >= BATCH_MESSAGES ||
+	    f->batch_bytes >= BATCH_BYTES)
+		return batch_commit(f, e);
+	return 0;
+}

@@ -1,0 +1,153 @@
+/*
+ * The inside of fetching one account, shared by fetch.c (the pipelined
+ * loop), fetch-list.c (what the server holds, and what to do with it),
+ * fetch-batch.c (staged deliveries, journal, UID records) and
+ * fetch-deliver.c (handing a message to its destinations).
+ */
+#ifndef MF_FETCH_INTERNAL_H
+#define MF_FETCH_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "err.h"
+#include "fetch.h"
+#include "msg.h"
+#include "plugin.h"
+#include "rules.h"
+#include "uidstore.h"
+
+/* Pipelining window: commands in flight, and bytes of RETR replies. */
+#define WINDOW_COMMANDS		64
+#define WINDOW_BYTES		(8 * 1024 * 1024)
+/* Batch commit: at most this many messages or bytes staged. */
+#define BATCH_MESSAGES		64
+#define BATCH_BYTES		(16 * 1024 * 1024)
+/* A bound on what a server may list. */
+#define MAX_MESSAGES		1000000
+
+enum plan {
+	PLAN_NONE,		/* known, nothing to do */
+	PLAN_FETCH,		/* new: fetch it */
+	PLAN_DELETE,		/* known: delete (keep = false, keep_days) */
+	PLAN_TOO_BIG,		/* new but over max_size: leave it */
+	PLAN_NO_UID,		/* untrackable and keep = true: leave it */
+};
+
+struct server_msg {
+	unsigned	 num;
+	off_t		 size;
+	char		*uid;		/* NULL: none usable */
+	enum plan	 plan;
+	bool		 deleted;	/* DELE answered +OK */
+	/* Decided on its header (TOP) to be delivered: where, and why. */
+	bool		 predecided;
+	struct destination **dests;
+	size_t		 ndests;
+	const struct rule *rule;
+};
+
+/* A message staged in the current batch, and where. */
+struct staged_msg {
+	size_t		 idx;		/* into msgs */
+	size_t		 first_name, nnames;
+	bool		 delete_after;	/* DELE once committed */
+	bool		 counted_delivered;
+	bool		 skipped;	/* recorded as skipped, not delivered */
+	struct plugin_note *notes;	/* for the plugins, once delivered */
+	size_t		 nnotes;
+};
+
+struct staged_name {
+	struct destination *dest;
+	char		   *name;
+};
+
+struct stats {
+	unsigned	 new, delivered, deleted_by_rules, skipped, failed;
+	unsigned	 removed, too_big, no_uid;
+	uint64_t	 bytes;
+};
+
+struct fetch {
+	struct config		*cfg;
+	struct account		*a;
+	const struct run_options *opt;
+	time_t			 now;
+
+	struct pop3		*p;
+	struct uidstore		*store;
+	struct server_msg	*msgs;
+	size_t			 nmsgs;
+	bool			 listed;	/* the listing is complete */
+
+	size_t			*fetch_list;	/* to RETR */
+	size_t			 nfetch, next_fetch;
+	size_t			*top_list;	/* to look at with TOP first */
+	size_t			 ntop, next_top;
+	bool			 prefilter;	/* rules decide on headers */
+	size_t			*delete_queue;
+	size_t			 ndelete, next_delete;
+	size_t			 retr_in_flight;
+	off_t			 bytes_in_flight;
+	size_t			 nprocessed;	/* for the progress line */
+	uint64_t		 bytes_received;
+
+	struct msg		 m;
+	struct staged_msg	*batch;
+	size_t			 nbatch, capbatch;
+	struct staged_name	*names;
+	size_t			 nnames, capnames;
+	off_t			 batch_bytes;
+	bool			 journal_unresolved;
+
+	struct stats		 st;
+	enum err_class		 worst;
+};
+
+
+static inline void
+fetch_note_failure(struct fetch *f, enum err_class cls)
+{
+	if (err_exitcode(cls) > err_exitcode(f->worst))
+		f->worst = cls;
+}
+
+static inline const char *
+fetch_uid_shown(const struct server_msg *sm)
+{
+	return sm->uid != NULL ? sm->uid : "(none)";
+}
+
+/* fetch-list.c */
+/* LIST and UIDL: fills f->msgs, sorted by number. */
+int fetch_list_messages(struct fetch *f, struct err *e);
+/* What this run does with each listed message (fills the queues). */
+void fetch_plan(struct fetch *f);
+struct server_msg *fetch_find_msg(struct fetch *f, unsigned num);
+
+/* fetch-batch.c */
+struct staged_msg *batch_add(struct fetch *f, size_t idx);
+void batch_add_name(struct fetch *f, struct staged_msg *sm,
+    struct destination *d, const char *name);
+/* Make the staged messages durable, visible and recorded; then queue
+ * their deletion. -1 (e set) when that failed and they were undone. */
+int batch_commit(struct fetch *f, struct err *e);
+void batch_rollback(struct fetch *f);
+/* Settle deliveries a crash interrupted, from the journal. */
+int batch_recover_journal(struct fetch *f, struct err *e);
+void fetch_queue_delete(struct fetch *f, size_t idx);
+/* After QUIT: forget UIDs no longer on the server. */
+int fetch_compact_store(struct fetch *f, bool quit_ok, struct err *e);
+
+/* fetch-deliver.c */
+/* Deliver the message in f->m where v says. -1: a destination is
+ * unusable and the run must stop (e set). */
+int fetch_deliver(struct fetch *f, size_t idx, const struct verdict *v,
+    struct mf_message *pm, struct err *e);
+void fetch_describe_dests(const struct verdict *v, char *buf, size_t size);
+
+#endif

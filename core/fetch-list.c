@@ -1,0 +1,286 @@
+/* What the server holds (LIST, UIDL), and what to do with each message. */
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fetch-internal.h"
+#include "log.h"
+#include "pop3.h"
+#include "xmalloc.h"
+
+static int
+parse_unsigned(const char *s, char **end, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	for (; *s >= '0' && *s <= '9'; s++) {
+		if (v > (max - (uint64_t)(*s - '0')) / 10)
+			return -1;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	*end = (char *)s;
+	*out = v;
+	return 0;
+}
+
+struct server_msg *
+fetch_find_msg(struct fetch *f, unsigned num)
+{
+	size_t lo = 0, hi = f->nmsgs;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (f->msgs[mid].num == num)
+			return &f->msgs[mid];
+		if (f->msgs[mid].num < num)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static int
+compare_num(const void *a, const void *b)
+{
+	const struct server_msg *x = a, *y = b;
+
+	return x->num < y->num ? -1 : x->num > y->num;
+}
+
+static int
+read_list(struct fetch *f, struct err *e)
+{
+	struct pop3_reply r;
+	size_t cap = 0;
+	bool end, sorted = true;
+
+	if (pop3_reply(f->p, &r, e) == -1)
+		return -1;
+	if (!r.ok)
+		return pop3_fail(f->p, &r, "LIST failed", ERR_TEMP, e);
+	for (;;) {
+		char *line, *q;
+		size_t len;
+		uint64_t num, size;
+
+		if (pop3_listing_line(f->p, &line, &len, &end, e) == -1)
+			return -1;
+		if (end)
+			break;
+		conn_extend_deadline(f->p->conn, len);
+		if (parse_unsigned(line, &q, UINT32_MAX, &num) == -1 ||
+		    num == 0 || *q != ' ' ||
+		    parse_unsigned(q + 1, &q, INT64_MAX, &size) == -1) {
+			char shown[120];
+
+			log_escape(shown, sizeof shown, line, len);
+			return err_set(e, ERR_TEMP, "%s: garbled LIST line "
+			    "\"%s\"", f->p->conn->label, shown);
+		}
+		if (f->nmsgs == MAX_MESSAGES)
+			return err_set(e, ERR_TEMP, "%s: the server lists more "
+			    "than %d messages", f->p->conn->label,
+			    MAX_MESSAGES);
+		if (f->nmsgs == cap) {
+			cap = cap ? cap * 2 : 256;
+			f->msgs = xreallocarray(f->msgs, cap, sizeof *f->msgs);
+		}
+		if (f->nmsgs > 0 && f->msgs[f->nmsgs - 1].num >= num)
+			sorted = false;
+		f->msgs[f->nmsgs++] = (struct server_msg){ .num = (unsigned)num,
+		    .size = (off_t)size };
+	}
+	if (!sorted) {
+		size_t o = 0;
+
+		qsort(f->msgs, f->nmsgs, sizeof *f->msgs, compare_num);
+		for (size_t i = 0; i < f->nmsgs; i++)
+			if (o == 0 || f->msgs[o - 1].num != f->msgs[i].num)
+				f->msgs[o++] = f->msgs[i];
+		if (o != f->nmsgs)
+			log_warn("%s: the server listed some messages twice",
+			    f->a->name);
+		f->nmsgs = o;
+	}
+	return 0;
+}
+
+static int
+compare_uid_ptr(const void *a, const void *b)
+{
+	const struct server_msg *const *x = a, *const *y = b;
+
+	return strcmp((*x)->uid, (*y)->uid);
+}
+
+/* A UID carried by several messages identifies none of them. */
+static void
+drop_repeated_uids(struct fetch *f)
+{
+	struct server_msg **v = xcalloc(f->nmsgs, sizeof *v);
+	size_t n = 0;
+
+	for (size_t i = 0; i < f->nmsgs; i++)
+		if (f->msgs[i].uid != NULL)
+			v[n++] = &f->msgs[i];
+	qsort(v, n, sizeof *v, compare_uid_ptr);
+	for (size_t i = 0; i < n;) {
+		size_t j = i + 1;
+
+		while (j < n && strcmp(v[i]->uid, v[j]->uid) == 0)
+			j++;
+		if (j - i > 1) {
+			log_warn("%s: %zu messages share the UID \"%s\"; they "
+			    "are treated as having none", f->a->name, j - i,
+			    v[i]->uid);
+			for (size_t k = i; k < j; k++) {
+				free(v[k]->uid);
+				v[k]->uid = NULL;
+			}
+		}
+		i = j;
+	}
+	free(v);
+}
+
+static int
+read_uidl(struct fetch *f, struct err *e)
+{
+	struct pop3_reply r;
+	bool end;
+	unsigned bad = 0;
+
+	if (pop3_reply(f->p, &r, e) == -1)
+		return -1;
+	if (!r.ok) {
+		log_warn("%s: the server does not support UIDL; messages "
+		    "cannot be tracked%s", f->a->name, f->a->keep ?
+		    " and stay on the server" : "");
+		return 0;
+	}
+	for (;;) {
+		char *line, *q, *uid;
+		size_t len;
+		uint64_t num;
+		struct server_msg *sm;
+
+		if (pop3_listing_line(f->p, &line, &len, &end, e) == -1)
+			return -1;
+		if (end)
+			break;
+		conn_extend_deadline(f->p->conn, len);
+		if (parse_unsigned(line, &q, UINT32_MAX, &num) == -1 ||
+		    *q != ' ') {
+			bad++;
+			continue;
+		}
+		uid = q + 1;
+		sm = fetch_find_msg(f, (unsigned)num);
+		if (sm == NULL || sm->uid != NULL) {
+			bad++;
+			continue;
+		}
+		if (!uid_valid(uid, strlen(uid))) {
+			bad++;
+			continue;
+		}
+		sm->uid = xstrdup(uid);
+	}
+	if (bad > 0)
+		log_warn("%s: %u UIDL lines were unusable (odd UIDs or "
+		    "numbers); those messages are treated as having no UID",
+		    f->a->name, bad);
+	drop_repeated_uids(f);
+	return 0;
+}
+
+int
+fetch_list_messages(struct fetch *f, struct err *e)
+{
+	bool pipelining = f->p->caps & POP3_CAP_PIPELINING;
+
+	pop3_send(f->p, POP3_LIST, 0, "LIST", SIZE_MAX);
+	if (pipelining)
+		pop3_send(f->p, POP3_UIDL, 0, "UIDL", SIZE_MAX);
+	if (read_list(f, e) == -1)
+		return -1;
+	if (!pipelining)
+		pop3_send(f->p, POP3_UIDL, 0, "UIDL", SIZE_MAX);
+	if (read_uidl(f, e) == -1)
+		return -1;
+	f->listed = true;
+	return 0;
+}
+
+/* Decide, for every listed message, what this run does with it. */
+void
+fetch_plan(struct fetch *f)
+{
+	struct account *a = f->a;
+
+	uidstore_unkeep_all(f->store);
+	f->fetch_list = xcalloc(f->nmsgs, sizeof *f->fetch_list);
+	f->top_list = xcalloc(f->nmsgs, sizeof *f->top_list);
+	f->delete_queue = xcalloc(f->nmsgs, sizeof *f->delete_queue);
+	for (size_t i = 0; i < f->nmsgs; i++) {
+		struct server_msg *sm = &f->msgs[i];
+		struct uid_entry *known = sm->uid != NULL ?
+		    uidstore_find(f->store, sm->uid) : NULL;
+
+		if (sm->uid != NULL)
+			uidstore_keep_partials(f->store, sm->uid);
+		if (known != NULL) {
+			known->keep = true;
+			if (known->skipped)
+				sm->plan = PLAN_NONE;
+			else if (!a->keep || (a->keep_days > 0 && f->now -
+			    known->fetched >= (time_t)a->keep_days * 86400))
+				sm->plan = PLAN_DELETE;
+			else
+				sm->plan = PLAN_NONE;
+		} else if (sm->uid == NULL && a->keep)
+			sm->plan = PLAN_NO_UID;
+		else if (a->max_size > 0 && sm->size > a->max_size)
+			sm->plan = PLAN_TOO_BIG;
+		else
+			sm->plan = PLAN_FETCH;
+
+		switch (sm->plan) {
+		case PLAN_FETCH:
+			if (f->prefilter)
+				f->top_list[f->ntop++] = i;
+			else
+				f->fetch_list[f->nfetch++] = i;
+			f->st.new++;
+			break;
+		case PLAN_DELETE:
+			if (!f->opt->dry_run)
+				f->delete_queue[f->ndelete++] = i;
+			break;
+		case PLAN_TOO_BIG:
+			f->st.too_big++;
+			if (log_verbosity() >= LOG_VERBOSE)
+				log_verbose("%s: message %u (UID %s, %jd bytes) "
+				    "is over max_size; left on the server",
+				    a->name, sm->num, fetch_uid_shown(sm),
+				    (intmax_t)sm->size);
+			break;
+		case PLAN_NO_UID:
+			f->st.no_uid++;
+			break;
+		case PLAN_NONE:
+			break;
+		}
+	}
+	if (f->st.no_uid > 0)
+		log_warn("%s: %u messages without a usable UID left on the "
+		    "server (with keep = true they cannot be tracked)",
+		    a->name, f->st.no_uid);
+}
