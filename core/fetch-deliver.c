@@ -37,7 +37,7 @@ already_there(struct fetch *f, const struct server_msg *sm,
 	if (sm->uid == NULL || !uidstore_delivered_to(f->store, sm->uid,
 	    d->name))
 		return false;
-	if (log_verbosity() >= LOG_VERBOSE)
+	if (log_enabled(LOG_VERBOSE))
 		log_verbose("%s: message %u (UID %s) already reached \"%s\" in "
 		    "an earlier run", f->a->name, sm->num, sm->uid, d->name);
 	return true;

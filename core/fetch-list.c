@@ -266,7 +266,7 @@ fetch_plan(struct fetch *f)
 			break;
 		case PLAN_TOO_BIG:
 			f->st.too_big++;
-			if (log_verbosity() >= LOG_VERBOSE)
+			if (log_enabled(LOG_VERBOSE))
 				log_verbose("%s: message %u (UID %s, %jd bytes) "
 				    "is over max_size; left on the server",
 				    a->name, sm->num, fetch_uid_shown(sm),

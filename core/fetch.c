@@ -57,7 +57,7 @@ report_decision(struct fetch *f, const struct server_msg *sm,
 		log_warn("%s: message %u (UID %s): %s", f->a->name, sm->num,
 		    fetch_uid_shown(sm), v->why);
 	/* A dry run is for seeing what would happen: always say it. */
-	if (!f->opt->dry_run && log_verbosity() < LOG_VERBOSE)
+	if (!f->opt->dry_run && !log_enabled(LOG_VERBOSE))
 		return;
 	fetch_describe_dests(v, where, sizeof where);
 	(f->opt->dry_run ? log_info : log_verbose)(
@@ -415,7 +415,7 @@ fetch_account(struct config *cfg, struct account *a,
 	f.prefilter = (f.p->caps & POP3_CAP_TOP) && rules_can_drop(a) &&
 	    !rules_need_body(a);
 	fetch_plan(&f);
-	if (log_verbosity() >= LOG_VERBOSE)
+	if (log_enabled(LOG_VERBOSE))
 		log_verbose("%s: %zu messages on the server, %zu new%s",
 		    a->name, f.nmsgs, f.nfetch + f.ntop, f.prefilter ?
 		    " (rules decide on headers: TOP first)" : "");

@@ -1,4 +1,6 @@
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -10,14 +12,21 @@
 static int verbosity = LOG_NORMAL;
 static bool to_syslog;
 static void (*before_write)(void);
+/* MAILFERRY_TRACE_FILE: every line, at -vv level, also appended there. */
+static int trace_fd = -1;
 
 void
 log_setup(int level, bool use_syslog)
 {
+	const char *trace = getenv("MAILFERRY_TRACE_FILE");
+
 	verbosity = level;
 	if (use_syslog && !to_syslog)
 		openlog("mailferry", LOG_PID, LOG_MAIL);
 	to_syslog = use_syslog;
+	if (trace != NULL && trace[0] != '\0' && trace_fd == -1)
+		trace_fd = open(trace, O_WRONLY | O_APPEND | O_CREAT |
+		    O_CLOEXEC, 0600);
 }
 
 int
@@ -27,9 +36,15 @@ log_verbosity(void)
 }
 
 bool
+log_enabled(int level)
+{
+	return verbosity >= level || trace_fd != -1;
+}
+
+bool
 log_tracing(void)
 {
-	return verbosity >= LOG_TRACE;
+	return log_enabled(LOG_TRACE);
 }
 
 void
@@ -67,8 +82,8 @@ log_escape(char *dst, size_t dstsize, const char *src, size_t srclen)
  * program itself), text_prefix in both.
  */
 static void
-emit(int fd, int priority, const char *tty_prefix, const char *text_prefix,
-    const char *fmt, va_list ap)
+emit(bool shown, int fd, int priority, const char *tty_prefix,
+    const char *text_prefix, const char *fmt, va_list ap)
 {
 	char raw[LOG_LINE_MAX], line[LOG_LINE_MAX + 2];
 	size_t len;
@@ -84,6 +99,18 @@ emit(int fd, int priority, const char *tty_prefix, const char *text_prefix,
 	len += (size_t)n;
 	if (len >= sizeof raw)
 		len = sizeof raw - 1;
+	if (trace_fd != -1) {
+		char traced[LOG_LINE_MAX + 32];
+
+		n = snprintf(traced, sizeof traced, "mailferry[%ld]: ",
+		    (long)getpid());
+		log_escape(traced + n, sizeof traced - (size_t)n - 1, raw, len);
+		n = (int)strlen(traced);
+		traced[n++] = '\n';
+		(void)write(trace_fd, traced, (size_t)n);
+	}
+	if (!shown)
+		return;
 	if (to_syslog) {
 		log_escape(line, sizeof line, raw, len);
 		syslog(priority, "%s", line);
@@ -112,10 +139,11 @@ emit(int fd, int priority, const char *tty_prefix, const char *text_prefix,
 	{								\
 		va_list ap;						\
 									\
-		if (verbosity < (minimum))				\
+		if (verbosity < (minimum) && trace_fd == -1)		\
 			return;						\
 		va_start(ap, fmt);					\
-		emit((fd), (priority), (prefix), "", fmt, ap);		\
+		emit(verbosity >= (minimum), (fd), (priority), (prefix),\
+		    "", fmt, ap);					\
 		va_end(ap);						\
 	}
 
@@ -138,6 +166,6 @@ log_error_at(const char *file, int line, const char *fmt, ...)
 	else
 		snprintf(prefix, sizeof prefix, "%s: ", file);
 	va_start(ap, fmt);
-	emit(STDERR_FILENO, LOG_ERR, "", prefix, fmt, ap);
+	emit(true, STDERR_FILENO, LOG_ERR, "", prefix, fmt, ap);
 	va_end(ap);
 }

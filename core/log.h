@@ -18,8 +18,13 @@ enum log_verbosity {
 	LOG_TRACE = 2,		/* -vv: the protocol dialogue */
 };
 
+/* MAILFERRY_TRACE_FILE in the environment names a file that receives
+ * every line at -vv level, whatever the verbosity (a debugging aid). */
 void log_setup(int verbosity, bool use_syslog);
 int log_verbosity(void);
+/* Would a line at this level be written anywhere? (To skip the work of
+ * preparing one that would not.) */
+bool log_enabled(int level);
 bool log_tracing(void);
 
 void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -224,7 +224,7 @@ pop3_login(struct pop3 *p, const struct account *a, const char *secret,
 		    "allow_plaintext_auth = true)", p->conn->label);
 	if (method == AUTH_AUTO)
 		method = choose(p, encrypted);
-	if (log_verbosity() >= LOG_VERBOSE)
+	if (log_enabled(LOG_VERBOSE))
 		log_verbose("%s: logging in as %s (%s)", p->conn->label, a->user,
 		    method == AUTH_USER ? "USER/PASS" : method == AUTH_APOP ?
 		    "APOP" : method == AUTH_PLAIN ? "SASL PLAIN" :

@@ -20,7 +20,7 @@ start_tls(struct pop3 *p, const struct account *a, struct err *e)
 
 	if (conn_start_tls(p->conn, &opt, e) == -1)
 		return -1;
-	if (log_verbosity() >= LOG_VERBOSE)
+	if (log_enabled(LOG_VERBOSE))
 		log_verbose("%s: TLS established (%s)", p->conn->label,
 		    tls_describe(p->conn->tls, desc, sizeof desc));
 	return 0;

@@ -5,6 +5,7 @@ harness. Tests import them directly, e.g. `from harness import
 run_mailferry, write_config` and `import mailgen`.
 """
 
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,13 @@ from harness import run_mailferry, write_config         # noqa: E402,F401
 
 # Users of the `dovecot` fixture; also available as dovecot.users.
 USERS = {"alice": "alice-secret", "bob": "bob-secret"}
+
+# Every line every mailferry run logs, at -vv level whatever its options,
+# goes to one file for the session (MAILFERRY_TRACE_FILE); the last test,
+# test_zz_no_secrets.py, checks that no password ever appears in it.
+TRACE_FILE = os.environ.setdefault(
+    "MAILFERRY_TRACE_FILE",
+    "/tmp/mailferry-test-trace-%d.log" % os.getpid())
 
 
 @dataclass
