@@ -64,7 +64,8 @@ Q = @
 quiet = @printf '  %-6s %s\n' $(1) $(2);
 endif
 
-.PHONY: all check unit integration demo deps clean install uninstall fuzz
+.PHONY: all check unit integration demo deps clean install uninstall fuzz \
+	valgrind
 all: $(BUILD)/mailferry $(PLUGINS) $(BUILD)/mailferry-plugin.pc
 
 $(BUILD)/core/%.o: core/%.c
@@ -134,6 +135,18 @@ unit: all $(UNIT_BINS) $(REPLAYS)
 integration: all
 	cd tests/integration && MAILFERRY_BIN=$(abspath $(BUILD)/mailferry) \
 	    $(PYTHON) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+# The integration tests with mailferry under valgrind (slow: a subset by
+# default; VALGRIND_TESTS="..." picks others).
+VALGRIND_TESTS ?= test_fetch.py test_rules.py test_plugins.py test_deliver.py
+valgrind: all
+	@mkdir -p $(BUILD)/valgrind
+	@ln -sf $(abspath tests/valgrind.sh) $(BUILD)/valgrind/mailferry
+	@ln -sfn $(abspath $(BUILD)/plugins) $(BUILD)/valgrind/plugins
+	cd tests/integration && \
+	    MAILFERRY_BIN=$(abspath $(BUILD)/valgrind/mailferry) \
+	    MAILFERRY_REAL_BIN=$(abspath $(BUILD)/mailferry) \
+	    $(PYTHON) -m pytest -q -p no:cacheprovider $(VALGRIND_TESTS)
 
 check: deps
 	@$(MAKE) --no-print-directory unit

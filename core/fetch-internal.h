@@ -43,6 +43,7 @@ struct server_msg {
 	char		*uid;		/* NULL: none usable */
 	enum plan	 plan;
 	bool		 deleted;	/* DELE answered +OK */
+	bool		 listed;	/* named by LIST */
 	/* Decided on its header (TOP) to be delivered: where, and why. */
 	bool		 predecided;
 	struct destination **dests;
@@ -81,7 +82,7 @@ struct fetch {
 	struct pop3		*p;
 	struct uidstore		*store;
 	struct server_msg	*msgs;
-	size_t			 nmsgs;
+	size_t			 nmsgs, capmsgs;
 	bool			 listed;	/* the listing is complete */
 
 	size_t			*fetch_list;	/* to RETR */

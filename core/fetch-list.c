@@ -28,22 +28,28 @@ parse_unsigned(const char *s, char **end, uint64_t max, uint64_t *out)
 	return 0;
 }
 
-struct server_msg *
-fetch_find_msg(struct fetch *f, unsigned num)
+static struct server_msg *
+bsearch_msg(struct server_msg *msgs, size_t n, unsigned num)
 {
-	size_t lo = 0, hi = f->nmsgs;
+	size_t lo = 0, hi = n;
 
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
 
-		if (f->msgs[mid].num == num)
-			return &f->msgs[mid];
-		if (f->msgs[mid].num < num)
+		if (msgs[mid].num == num)
+			return &msgs[mid];
+		if (msgs[mid].num < num)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
 	return NULL;
+}
+
+struct server_msg *
+fetch_find_msg(struct fetch *f, unsigned num)
+{
+	return bsearch_msg(f->msgs, f->nmsgs, num);
 }
 
 static int
@@ -54,18 +60,62 @@ compare_num(const void *a, const void *b)
 	return x->num < y->num ? -1 : x->num > y->num;
 }
 
+static struct server_msg *
+add_msg(struct fetch *f, unsigned num, struct err *e)
+{
+	if (f->nmsgs == MAX_MESSAGES) {
+		err_set(e, ERR_TEMP, "%s: the server lists more than %d "
+		    "messages", f->p->conn->label, MAX_MESSAGES);
+		return NULL;
+	}
+	if (f->nmsgs == f->capmsgs) {
+		f->capmsgs = f->capmsgs ? f->capmsgs * 2 : 256;
+		f->msgs = xreallocarray(f->msgs, f->capmsgs, sizeof *f->msgs);
+	}
+	f->msgs[f->nmsgs] = (struct server_msg){ .num = num };
+	return &f->msgs[f->nmsgs++];
+}
+
+/* Sort by number (servers list in order; a hostile one may not) and
+ * drop repeated numbers. */
+static void
+sort_msgs(struct fetch *f)
+{
+	size_t o = 0;
+
+	for (size_t i = 1; i < f->nmsgs; i++)
+		if (f->msgs[i - 1].num >= f->msgs[i].num)
+			goto unsorted;
+	return;
+unsorted:
+	qsort(f->msgs, f->nmsgs, sizeof *f->msgs, compare_num);
+	for (size_t i = 0; i < f->nmsgs; i++) {
+		if (o > 0 && f->msgs[o - 1].num == f->msgs[i].num) {
+			free(f->msgs[i].uid);
+			continue;
+		}
+		f->msgs[o++] = f->msgs[i];
+	}
+	if (o != f->nmsgs)
+		log_warn("%s: the server listed some messages twice",
+		    f->a->name);
+	f->nmsgs = o;
+}
+
+/* LIST: the size of every message (adding any UIDL did not name). */
 static int
 read_list(struct fetch *f, struct err *e)
 {
+	size_t from_uidl = f->nmsgs;
 	struct pop3_reply r;
-	size_t cap = 0;
-	bool end, sorted = true;
+	bool end;
 
 	if (pop3_reply(f->p, &r, e) == -1)
 		return -1;
 	if (!r.ok)
 		return pop3_fail(f->p, &r, "LIST failed", ERR_TEMP, e);
 	for (;;) {
+		struct server_msg *sm;
 		char *line, *q;
 		size_t len;
 		uint64_t num, size;
@@ -84,31 +134,15 @@ read_list(struct fetch *f, struct err *e)
 			return err_set(e, ERR_TEMP, "%s: garbled LIST line "
 			    "\"%s\"", f->p->conn->label, shown);
 		}
-		if (f->nmsgs == MAX_MESSAGES)
-			return err_set(e, ERR_TEMP, "%s: the server lists more "
-			    "than %d messages", f->p->conn->label,
-			    MAX_MESSAGES);
-		if (f->nmsgs == cap) {
-			cap = cap ? cap * 2 : 256;
-			f->msgs = xreallocarray(f->msgs, cap, sizeof *f->msgs);
-		}
-		if (f->nmsgs > 0 && f->msgs[f->nmsgs - 1].num >= num)
-			sorted = false;
-		f->msgs[f->nmsgs++] = (struct server_msg){ .num = (unsigned)num,
-		    .size = (off_t)size };
+		/* UIDL's messages are sorted: look them up; others are
+		 * new to us and added at the end. */
+		sm = bsearch_msg(f->msgs, from_uidl, (unsigned)num);
+		if (sm == NULL && (sm = add_msg(f, (unsigned)num, e)) == NULL)
+			return -1;
+		sm->size = (off_t)size;
+		sm->listed = true;
 	}
-	if (!sorted) {
-		size_t o = 0;
-
-		qsort(f->msgs, f->nmsgs, sizeof *f->msgs, compare_num);
-		for (size_t i = 0; i < f->nmsgs; i++)
-			if (o == 0 || f->msgs[o - 1].num != f->msgs[i].num)
-				f->msgs[o++] = f->msgs[i];
-		if (o != f->nmsgs)
-			log_warn("%s: the server listed some messages twice",
-			    f->a->name);
-		f->nmsgs = o;
-	}
+	sort_msgs(f);
 	return 0;
 }
 
@@ -124,7 +158,7 @@ compare_uid_ptr(const void *a, const void *b)
 static void
 drop_repeated_uids(struct fetch *f)
 {
-	struct server_msg **v = xcalloc(f->nmsgs, sizeof *v);
+	struct server_msg **v = xcalloc(f->nmsgs + 1, sizeof *v);
 	size_t n = 0;
 
 	for (size_t i = 0; i < f->nmsgs; i++)
@@ -150,13 +184,16 @@ drop_repeated_uids(struct fetch *f)
 	free(v);
 }
 
+/* UIDL: every message and its UID. Returns 0 with *have_uidl false when
+ * the server does not do UIDL. */
 static int
-read_uidl(struct fetch *f, struct err *e)
+read_uidl(struct fetch *f, bool *have_uidl, struct err *e)
 {
 	struct pop3_reply r;
-	bool end;
 	unsigned bad = 0;
+	bool end;
 
+	*have_uidl = false;
 	if (pop3_reply(f->p, &r, e) == -1)
 		return -1;
 	if (!r.ok) {
@@ -166,10 +203,10 @@ read_uidl(struct fetch *f, struct err *e)
 		return 0;
 	}
 	for (;;) {
+		struct server_msg *sm;
 		char *line, *q, *uid;
 		size_t len;
 		uint64_t num;
-		struct server_msg *sm;
 
 		if (pop3_listing_line(f->p, &line, &len, &end, e) == -1)
 			return -1;
@@ -177,44 +214,74 @@ read_uidl(struct fetch *f, struct err *e)
 			break;
 		conn_extend_deadline(f->p->conn, len);
 		if (parse_unsigned(line, &q, UINT32_MAX, &num) == -1 ||
-		    *q != ' ') {
+		    num == 0 || *q != ' ') {
 			bad++;
 			continue;
 		}
+		if ((sm = add_msg(f, (unsigned)num, e)) == NULL)
+			return -1;
 		uid = q + 1;
-		sm = fetch_find_msg(f, (unsigned)num);
-		if (sm == NULL || sm->uid != NULL) {
+		/* Odd UIDs make only their message untrackable. */
+		if (uid_valid(uid, strlen(uid)))
+			sm->uid = xstrdup(uid);
+		else
 			bad++;
-			continue;
-		}
-		if (!uid_valid(uid, strlen(uid))) {
-			bad++;
-			continue;
-		}
-		sm->uid = xstrdup(uid);
 	}
 	if (bad > 0)
 		log_warn("%s: %u UIDL lines were unusable (odd UIDs or "
 		    "numbers); those messages are treated as having no UID",
 		    f->a->name, bad);
-	drop_repeated_uids(f);
+	sort_msgs(f);
+	*have_uidl = true;
 	return 0;
+}
+
+/*
+ * Sizes are needed only for new messages (max_size, size_over, and
+ * bounding what a server may send), and to see every message when UIDL
+ * did not name them all: a run with nothing new does without LIST.
+ */
+static bool
+need_list(struct fetch *f, bool have_uidl)
+{
+	if (!have_uidl)
+		return true;
+	for (size_t i = 0; i < f->nmsgs; i++) {
+		struct server_msg *sm = &f->msgs[i];
+
+		/* Numbers run 1..n (RFC 1939): a gap is a message UIDL did
+		 * not name. */
+		if (sm->num != i + 1 || sm->uid == NULL ||
+		    uidstore_find(f->store, sm->uid) == NULL)
+			return true;
+	}
+	return false;
 }
 
 int
 fetch_list_messages(struct fetch *f, struct err *e)
 {
-	bool pipelining = f->p->caps & POP3_CAP_PIPELINING;
+	bool have_uidl;
 
-	pop3_send(f->p, POP3_LIST, 0, "LIST", SIZE_MAX);
-	if (pipelining)
-		pop3_send(f->p, POP3_UIDL, 0, "UIDL", SIZE_MAX);
-	if (read_list(f, e) == -1)
+	pop3_send(f->p, POP3_UIDL, 0, "UIDL", SIZE_MAX);
+	if (read_uidl(f, &have_uidl, e) == -1)
 		return -1;
-	if (!pipelining)
-		pop3_send(f->p, POP3_UIDL, 0, "UIDL", SIZE_MAX);
-	if (read_uidl(f, e) == -1)
-		return -1;
+	if (need_list(f, have_uidl)) {
+		pop3_send(f->p, POP3_LIST, 0, "LIST", SIZE_MAX);
+		if (read_list(f, e) == -1)
+			return -1;
+		/* Named by UIDL but not by LIST: not a message. */
+		size_t kept = 0;
+
+		for (size_t i = 0; i < f->nmsgs; i++) {
+			if (f->msgs[i].listed)
+				f->msgs[kept++] = f->msgs[i];
+			else
+				free(f->msgs[i].uid);
+		}
+		f->nmsgs = kept;
+	}
+	drop_repeated_uids(f);
 	f->listed = true;
 	return 0;
 }
