@@ -146,7 +146,7 @@ valgrind: all
 	cd tests/integration && \
 	    MAILFERRY_BIN=$(abspath $(BUILD)/valgrind/mailferry) \
 	    MAILFERRY_REAL_BIN=$(abspath $(BUILD)/mailferry) \
-	    $(PYTHON) -m pytest -q -p no:cacheprovider $(VALGRIND_TESTS)
+	    MAILFERRY_NO_JIT=1 $(PYTHON) -m pytest -q -p no:cacheprovider $(VALGRIND_TESTS)
 
 check: deps
 	@$(MAKE) --no-print-directory unit

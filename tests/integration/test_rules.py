@@ -483,6 +483,10 @@ RUNAWAY = {
 @pytest.mark.parametrize("kind", sorted(RUNAWAY))
 def test_catastrophic_backtracking_never_loses_the_message(
         dovecot, ca, tmp_path, kind):
+    if os.environ.get("MAILFERRY_NO_JIT") and kind == "alternation":
+        # PCRE2's interpreter (make valgrind) sees at once that no "b"
+        # is there: a correct no-match, not a runaway to test.
+        pytest.skip("the interpreter proves this one a quick no-match")
     regex, quick = RUNAWAY[kind]
     evil = mailgen.message(subject="evil", body=b"a" * 1_000_000 + b"!\n")
     fast = mailgen.message(subject="fast match", body=quick)
