@@ -84,7 +84,18 @@ $(BUILD)/plugins/%.so: plugins/%.c plugins/mailferry/plugin.h
 	$(call quiet,CC,$<)$(CC) $(PLUGIN_CFLAGS) $(ALL_LDFLAGS) -shared \
 	    -o $@ $< $(PLUGIN_LIBS_$*)
 
-$(BUILD)/mailferry-plugin.pc: plugins/mailferry-plugin.pc.in Makefile
+# The paths and version compiled in: anything using them is rebuilt when
+# they change (make, then make install PREFIX=/opt/x).
+PATHS_NOW = $(VERSION) $(PREFIX) $(PLUGINDIR) $(INCLUDEDIR)
+$(BUILD)/paths.stamp: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(PATHS_NOW)' | cmp -s - $@ || echo '$(PATHS_NOW)' > $@
+$(BUILD)/core/config.o $(BUILD)/core/main.o: $(BUILD)/paths.stamp
+.PHONY: FORCE
+FORCE:
+
+$(BUILD)/mailferry-plugin.pc: plugins/mailferry-plugin.pc.in Makefile \
+    $(BUILD)/paths.stamp
 	@mkdir -p $(dir $@)
 	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
 	    -e 's|@PLUGINDIR@|$(PLUGINDIR)|' -e 's|@VERSION@|$(VERSION)|' \

@@ -46,10 +46,15 @@ wait_ready(struct conn *c, short events, struct err *e)
 		wait_ms = c->timeout_ms;
 		if (c->deadline != 0 && c->deadline - now < wait_ms)
 			wait_ms = c->deadline - now;
-		if (wait_ms <= 0)
+		if (wait_ms <= 0) {
+			if (c->bytes_in == c->reply_start)
+				return err_set(e, ERR_TEMP, "%s: timed out "
+				    "after %d s waiting for the server",
+				    c->label, c->timeout_ms / 1000);
 			return err_set(e, ERR_TEMP, "%s: the reply took too "
 			    "long (deadline exceeded, the server is too slow)",
 			    c->label);
+		}
 		rc = poll(&pfd, 1, (int)wait_ms);
 		if (rc > 0)
 			return 0;
@@ -216,6 +221,7 @@ void
 conn_begin_reply(struct conn *c)
 {
 	c->deadline = clock_ms() + c->timeout_ms;
+	c->reply_start = c->bytes_in;
 }
 
 void

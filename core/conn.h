@@ -25,6 +25,7 @@ struct conn {
 	char		*label;		/* "host:port", for messages */
 	int		 timeout_ms;
 	int64_t		 deadline;	/* monotonic ms; 0: none */
+	uint64_t	 reply_start;	/* bytes_in when the reply began */
 
 	char		*rbuf;		/* [rpos, rend) is unread */
 	size_t		 rpos, rend;

@@ -20,6 +20,7 @@ struct slot {
 	int64_t	 due;		/* monotonic ms */
 	int	 delay;		/* seconds until the next poll */
 	pid_t	 pid;		/* fetching now, or 0 */
+	bool	 again;		/* SIGUSR1 came during the fetch */
 	bool	 keep;		/* still in the configuration */
 };
 
@@ -144,6 +145,10 @@ finished(struct daemon *d, pid_t pid, int wstatus)
 			    "%d s", s->name, code, s->delay);
 		}
 		s->due = clock_ms() + (int64_t)s->delay * 1000;
+		/* A poll asked for while busy is owed now. */
+		if (s->again)
+			s->due = clock_ms();
+		s->again = false;
 		return;
 	}
 }
@@ -223,8 +228,10 @@ daemon_run(struct config **cfg, int interval, char *const *only,
 			break;
 		case SIGUSR1:
 			log_info("SIGUSR1: polling now");
-			for (size_t i = 0; i < d.nslots; i++)
+			for (size_t i = 0; i < d.nslots; i++) {
 				d.slots[i].due = clock_ms();
+				d.slots[i].again = d.slots[i].pid != 0;
+			}
 			break;
 		case SIGTERM:
 		case SIGINT:

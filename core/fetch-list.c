@@ -197,6 +197,11 @@ read_uidl(struct fetch *f, bool *have_uidl, struct err *e)
 	if (pop3_reply(f->p, &r, e) == -1)
 		return -1;
 	if (!r.ok) {
+		/* A server that has UIDL (it says so, or gives a reason
+		 * such as [SYS/TEMP]) failed to answer: try again later,
+		 * never fall back to fetching without UIDs. */
+		if ((f->p->caps & POP3_CAP_UIDL) || r.code[0] != '\0')
+			return pop3_fail(f->p, &r, "UIDL failed", ERR_TEMP, e);
 		log_warn("%s: the server does not support UIDL; messages "
 		    "cannot be tracked%s", f->a->name, f->a->keep ?
 		    " and stay on the server" : "");
@@ -242,9 +247,9 @@ read_uidl(struct fetch *f, bool *have_uidl, struct err *e)
  * did not name them all: a run with nothing new does without LIST.
  */
 static bool
-need_list(struct fetch *f, bool have_uidl)
+need_list(struct fetch *f, bool have_uidl, uint64_t count)
 {
-	if (!have_uidl)
+	if (!have_uidl || f->nmsgs != count)
 		return true;
 	for (size_t i = 0; i < f->nmsgs; i++) {
 		struct server_msg *sm = &f->msgs[i];
@@ -258,15 +263,43 @@ need_list(struct fetch *f, bool have_uidl)
 	return false;
 }
 
+/* STAT: how many messages there are, to know whether UIDL named them
+ * all. */
+static int
+read_stat(struct fetch *f, uint64_t *count, struct err *e)
+{
+	struct pop3_reply r;
+	char *end;
+
+	if (pop3_reply(f->p, &r, e) == -1)
+		return -1;
+	if (!r.ok)
+		return pop3_fail(f->p, &r, "STAT failed", ERR_TEMP, e);
+	if (parse_unsigned(r.text, &end, MAX_MESSAGES, count) == -1 ||
+	    (*end != ' ' && *end != '\0'))
+		return err_set(e, ERR_TEMP, "%s: garbled STAT reply \"%.60s\" "
+		    "(or more than %d messages)", f->p->conn->label, r.text,
+		    MAX_MESSAGES);
+	return 0;
+}
+
 int
 fetch_list_messages(struct fetch *f, struct err *e)
 {
+	bool pipelining = f->p->caps & POP3_CAP_PIPELINING;
+	uint64_t count;
 	bool have_uidl;
 
-	pop3_send(f->p, POP3_UIDL, 0, "UIDL", SIZE_MAX);
+	pop3_send(f->p, POP3_STAT, 0, "STAT", SIZE_MAX);
+	if (pipelining)
+		pop3_send(f->p, POP3_UIDL, 0, "UIDL", SIZE_MAX);
+	if (read_stat(f, &count, e) == -1)
+		return -1;
+	if (!pipelining)
+		pop3_send(f->p, POP3_UIDL, 0, "UIDL", SIZE_MAX);
 	if (read_uidl(f, &have_uidl, e) == -1)
 		return -1;
-	if (need_list(f, have_uidl)) {
+	if (need_list(f, have_uidl, count)) {
 		pop3_send(f->p, POP3_LIST, 0, "LIST", SIZE_MAX);
 		if (read_list(f, e) == -1)
 			return -1;

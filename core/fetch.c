@@ -223,14 +223,29 @@ dele_answered(struct fetch *f, const struct pop3_reply *r)
 	if (sm == NULL)
 		return;
 	if (r->ok) {
+		/* Removed only once QUIT succeeds; counted then. */
 		sm->deleted = true;
-		if (sm->plan == PLAN_DELETE || !f->a->keep)
-			f->st.removed++;
 		return;
 	}
 	log_error("%s: DELE %u (UID %s) refused, the message stays on the "
 	    "server: -ERR %s", f->a->name, r->num, fetch_uid_shown(sm), r->text);
 	fetch_note_failure(f, ERR_TEMP);
+}
+
+/* The connection failed while a message was coming: say which. */
+static void
+name_lost_message(struct fetch *f, struct err *e)
+{
+	struct server_msg *sm;
+	enum pop3_cmd cmd;
+	unsigned num;
+
+	if (!pop3_oldest(f->p, &cmd, &num) ||
+	    (cmd != POP3_RETR && cmd != POP3_TOP) ||
+	    (sm = fetch_find_msg(f, num)) == NULL)
+		return;
+	err_prefix(e, "message %u (UID %s)", sm->num, fetch_uid_shown(sm));
+	f->st.failed++;
 }
 
 static int
@@ -251,8 +266,10 @@ fetch_loop(struct fetch *f, struct err *e)
 			}
 			break;
 		}
-		if (pop3_reply(f->p, &r, e) == -1)
+		if (pop3_reply(f->p, &r, e) == -1) {
+			name_lost_message(f, e);
 			return -1;
+		}
 		if (r.cmd == POP3_DELE) {
 			dele_answered(f, &r);
 			continue;
@@ -424,6 +441,10 @@ fetch_account(struct config *cfg, struct account *a,
 		goto close;
 	quit_ok = session_quit(f.p, &e) == 0;
 	f.p = NULL;
+	for (size_t i = 0; quit_ok && i < f.nmsgs; i++)
+		if (f.msgs[i].deleted && (f.msgs[i].plan == PLAN_DELETE ||
+		    !a->keep))
+			f.st.removed++;
 	goto store;
 close:
 	/* The connection or a destination failed: keep what was completely

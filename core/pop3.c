@@ -18,6 +18,7 @@ static const char *const cmd_names[] = {
 	[POP3_PASS] = "PASS",
 	[POP3_APOP] = "APOP",
 	[POP3_AUTH] = "AUTH",
+	[POP3_STAT] = "STAT",
 	[POP3_LIST] = "LIST",
 	[POP3_UIDL] = "UIDL",
 	[POP3_RETR] = "RETR",
@@ -140,6 +141,16 @@ parse_status(struct pop3 *p, char *line, size_t len, struct pop3_reply *r,
 	}
 	snprintf(r->text, sizeof r->text, "%s", rest);
 	return 0;
+}
+
+bool
+pop3_oldest(const struct pop3 *p, enum pop3_cmd *cmd, unsigned *num)
+{
+	if (p->qlen == 0)
+		return false;
+	*cmd = p->queue[p->qhead].cmd;
+	*num = p->queue[p->qhead].num;
+	return true;
 }
 
 int

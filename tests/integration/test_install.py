@@ -1,0 +1,369 @@
+"""Operations: `make install` and what it installs.
+
+- `make install DESTDIR=... PREFIX=/usr/local` puts every file where the
+  Makefile and the pages say, with sensible modes; the systemd units name
+  the installed binary; the installed binary runs; `make uninstall` with
+  the same DESTDIR removes every file install put there, and nothing else.
+- A plugin built against the installed header, with only what
+  `pkg-config --cflags mailferry-plugin` says, loads into the installed
+  binary (the example plugin of mailferry-plugin(3)).
+- The example configuration (etc/mailferry.conf, also installed as
+  share/mailferry/examples/mailferry.conf) passes --check-config.
+- The installed systemd user units pass `systemd-analyze verify --user`
+  (skipped when systemd-analyze is missing).
+
+Installs go to temporary DESTDIRs; nothing touches the real /usr/local.
+`make install` builds first if the tree is out of date.
+"""
+
+import os
+import re
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from harness import REPO, mailferry_path
+
+PREFIX = "/usr/local"
+UNITS = ("mailferry.service", "mailferry-oneshot.service", "mailferry.timer")
+PLUGINS = ("headers", "pipe", "dedup")
+INSTALLED_PLUGIN_DIR = "/usr/local/lib/mailferry"
+INSTALLED_RULES_DIR = "/usr/local/share/mailferry/rules"
+MARKER = re.compile(r'^\.\\" mailferry-test: (\S+) (\S+)\s*$')
+ROFF_TEXT = {"\\e": "\\", "\\&": "", "\\-": "-", "\\(dq": '"', "\\(aq": "'"}
+
+
+# ---- helpers --------------------------------------------------------------
+
+def run(cmd, env=None, cwd=None, timeout=300):
+    return subprocess.run([str(c) for c in cmd], env=env, cwd=cwd,
+                          stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def outcome(r):
+    return "%s\nexit %s\n--- stdout ---\n%s--- stderr ---\n%s" % (
+        " ".join(map(str, r.args)), r.returncode, r.stdout, r.stderr)
+
+
+def make(target, destdir):
+    r = run(["make", "-C", REPO, target, "DESTDIR=%s" % destdir,
+             "PREFIX=%s" % PREFIX])
+    assert r.returncode == 0, "make %s failed:\n%s" % (target, outcome(r))
+    return r
+
+
+def files_under(root):
+    """Paths (relative to ROOT, as strings) of every non-directory under
+    ROOT."""
+    out = set()
+    for dirpath, _, names in os.walk(root):
+        for n in names:
+            out.add(os.path.relpath(os.path.join(dirpath, n), root))
+    return out
+
+
+def isolated_env(home, **extra):
+    """The environment with HOME as ~ and no XDG_* variables."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XDG_")}
+    env["HOME"] = str(home)
+    env.update(extra)
+    return env
+
+
+def write_private(path, text):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        os.fchmod(fd, 0o600)
+        f.write(text)
+    return path
+
+
+def page_examples(page_path):
+    """{(kind, name): text} of the literal displays marked with
+    `.\\" mailferry-test: KIND NAME` in a page (see test_manpages.py)."""
+    lines = Path(page_path).read_text().split("\n")
+    found = {}
+    for i, line in enumerate(lines):
+        m = MARKER.match(line)
+        if not m:
+            continue
+        assert lines[i + 1].startswith(".Bd -literal"), \
+            "%s:%d: marker not followed by .Bd -literal" % (page_path, i + 1)
+        end = lines.index(".Ed", i + 1)
+        body = []
+        for x in lines[i + 2:end]:
+            for esc, text in ROFF_TEXT.items():
+                x = x.replace(esc, text)
+            body.append(x)
+        found[(m.group(1), m.group(2))] = "\n".join(body) + "\n"
+    return found
+
+
+def installed_path(destdir, rel):
+    return Path(destdir) / rel.lstrip("/")
+
+
+EXPECTED_FILES = {
+    "usr/local/bin/mailferry": 0o755,
+    **{"usr/local/lib/mailferry/%s.so" % p: 0o755 for p in PLUGINS},
+    "usr/local/include/mailferry/plugin.h": 0o644,
+    "usr/local/lib/pkgconfig/mailferry-plugin.pc": 0o644,
+    "usr/local/share/mailferry/examples/mailferry.conf": 0o644,
+    "usr/local/share/man/man1/mailferry.1": 0o644,
+    "usr/local/share/man/man3/mailferry-plugin.3": 0o644,
+    "usr/local/share/man/man5/mailferry.conf.5": 0o644,
+    **{"usr/local/share/mailferry/rules/%s" % p.name: 0o644
+       for p in sorted((REPO / "rules").glob("*.rules"))},
+    **{"usr/local/lib/systemd/user/%s" % u: 0o644 for u in UNITS},
+}
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    """A `make install DESTDIR=... PREFIX=/usr/local` shared by the tests
+    that only read it; returns the DESTDIR."""
+    destdir = tmp_path_factory.mktemp("destdir")
+    make("install", destdir)
+    return destdir
+
+
+# ---- 1. install and uninstall ---------------------------------------------
+
+def test_install_puts_everything_in_place_and_uninstall_removes_it(
+        tmp_path):
+    destdir = tmp_path / "root"
+    destdir.mkdir()
+    make("install", destdir)
+
+    got = files_under(destdir)
+    missing = sorted(set(EXPECTED_FILES) - got)
+    assert not missing, "not installed: %s" % missing
+    extra = sorted(got - set(EXPECTED_FILES))
+    assert not extra, "installed but not expected: %s" % extra
+    assert len([f for f in got if f.endswith(".rules")]) >= 1
+    for rel, mode in EXPECTED_FILES.items():
+        st = (destdir / rel).stat()
+        assert stat.S_ISREG(st.st_mode), rel
+        assert stat.S_IMODE(st.st_mode) == mode, "%s: mode %o, expected " \
+            "%o" % (rel, stat.S_IMODE(st.st_mode), mode)
+
+    # Installed copies are the tree's files (units and .pc are generated).
+    for rel, src in (
+            ("usr/local/include/mailferry/plugin.h",
+             "plugins/mailferry/plugin.h"),
+            ("usr/local/share/mailferry/examples/mailferry.conf",
+             "etc/mailferry.conf"),
+            ("usr/local/share/man/man1/mailferry.1", "man/mailferry.1")):
+        assert (destdir / rel).read_bytes() == (REPO / src).read_bytes(), rel
+
+    # The units name the installed binary, with no placeholder left.
+    for u in UNITS:
+        text = (destdir / "usr/local/lib/systemd/user" / u).read_text()
+        assert "@" not in text.replace("$MAINPID", ""), \
+            "%s: a placeholder is left:\n%s" % (u, text)
+        assert "@BINDIR@" not in text
+        src = (REPO / "etc" / u).read_text()
+        assert text == src.replace("@BINDIR@", PREFIX + "/bin"), \
+            "%s differs from etc/%s beyond @BINDIR@" % (u, u)
+        execs = re.findall(r"^ExecStart=(\S+)", text, re.M)
+        if u.endswith(".service"):
+            assert execs == [PREFIX + "/bin/mailferry"], \
+                "%s: ExecStart=%s" % (u, execs)
+            assert os.access(installed_path(destdir, execs[0]), os.X_OK)
+    timer = (destdir / "usr/local/lib/systemd/user/mailferry.timer"
+             ).read_text()
+    assert re.search(r"^Unit=mailferry-oneshot\.service$", timer, re.M), timer
+
+    # The .pc file points at the installed header.
+    pc = (destdir / "usr/local/lib/pkgconfig/mailferry-plugin.pc"
+          ).read_text()
+    assert re.search(r"^includedir=%s/include$" % PREFIX, pc, re.M), pc
+    assert re.search(r"^plugindir=%s/lib/mailferry$" % PREFIX, pc, re.M), pc
+    assert "@" not in pc, pc
+
+    # The installed binary runs.
+    r = run([destdir / "usr/local/bin/mailferry", "--version"])
+    assert r.returncode == 0, outcome(r)
+    assert re.fullmatch(r"mailferry \S+\n", r.stdout), r.stdout
+    r = run([destdir / "usr/local/bin/mailferry", "--help"])
+    assert r.returncode == 0 and "usage:" in r.stdout, outcome(r)
+
+    # Files of others in the same directories: uninstall leaves them.
+    foreign = ["usr/local/bin/other-tool",
+               "usr/local/lib/mailferry/my-own-plugin.so",
+               "usr/local/share/man/man1/other.1"]
+    for rel in foreign:
+        (destdir / rel).write_text("not mailferry's\n")
+
+    make("uninstall", destdir)
+    left = sorted(files_under(destdir) - set(foreign))
+    assert not left, "left behind by make uninstall: %s" % left
+    for rel in foreign:
+        assert (destdir / rel).exists(), "uninstall removed %s" % rel
+    assert not (destdir / "usr/local/share/mailferry").exists()
+    assert not (destdir / "usr/local/include/mailferry").exists()
+
+
+# ---- 2. a plugin built against the installed header ---------------------
+
+def test_plugin_builds_with_pkg_config_and_loads(installed, tmp_path):
+    cc = shutil.which("cc")
+    pkg_config = shutil.which("pkg-config")
+    if cc is None or pkg_config is None:
+        pytest.skip("cc and pkg-config are needed")
+    assert not Path("/usr/local/include/mailferry").exists(), \
+        "a system-wide mailferry header would hide a broken .pc file"
+    binary = installed / "usr/local/bin/mailferry"
+    ex = page_examples(installed / "usr/local/share/man/man3/"
+                       "mailferry-plugin.3")
+    sources = [(name, text) for (kind, name), text in ex.items()
+               if kind == "example-plugin"]
+    assert len(sources) == 1, "expected one example plugin in the page"
+    name, source = sources[0]
+
+    env = dict(os.environ,
+               PKG_CONFIG_PATH=str(installed / "usr/local/lib/pkgconfig"),
+               PKG_CONFIG_SYSROOT_DIR=str(installed))
+    env.pop("PKG_CONFIG_LIBDIR", None)
+    r = run([pkg_config, "--cflags", "mailferry-plugin"], env=env)
+    assert r.returncode == 0, outcome(r)
+    cflags = r.stdout.split()
+    assert cflags == ["-I%s" % (installed / "usr/local/include")], cflags
+    r = run([pkg_config, "--variable=plugindir", "mailferry-plugin"],
+            env=env)
+    assert r.returncode == 0 and r.stdout.strip().endswith(
+        INSTALLED_PLUGIN_DIR), outcome(r)
+
+    plugin_dir = tmp_path / "plugins"
+    plugin_dir.mkdir()
+    src = tmp_path / ("%s.c" % name)
+    src.write_text(source)
+    so = plugin_dir / ("%s.so" % name)
+    # Only the .pc file's flags: not the tree's plugins/ directory.
+    r = run([cc, "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC", *cflags,
+             "-o", so, src], cwd=tmp_path)
+    assert r.returncode == 0, "the example plugin does not build against " \
+        "the installed header:\n" + outcome(r)
+
+    home = tmp_path / "home"
+    home.mkdir()
+    config = ex[("plugin-config", name)]
+    config, n = re.subn(r'^plugin_dir\s*=\s*"[^"]*";',
+                        'plugin_dir = "%s";' % plugin_dir, config,
+                        flags=re.M)
+    assert n == 1, config
+    conf = write_private(tmp_path / "mailferry.conf", config)
+    env = isolated_env(home)
+
+    r = run([binary, "-f", conf, "--check-config"], env=env)
+    assert r.returncode == 0, outcome(r)
+    assert "1 plugin" in r.stdout, r.stdout
+
+    msg = tmp_path / "bill.eml"
+    msg.write_text(ex[("plugin-message", name)])
+    r = run([binary, "-f", conf, "--test-message", msg], env=env)
+    assert r.returncode == 0, outcome(r)
+    assert "plugin %s: deliver" % name in r.stdout, r.stdout
+    assert re.search(r"^result: deliver to invoices", r.stdout, re.M), \
+        r.stdout
+    assert re.search(r"^  X-Size: %d$" % msg.stat().st_size, r.stdout,
+                     re.M), r.stdout
+
+    other = tmp_path / "other.eml"
+    other.write_text("From: carol@example.org\nSubject: Lunch?\n\nNoon.\n")
+    r = run([binary, "-f", conf, "--test-message", other], env=env)
+    assert r.returncode == 0, outcome(r)
+    assert "plugin %s: continue" % name in r.stdout, r.stdout
+    assert re.search(r"^  X-Size: %d$" % other.stat().st_size, r.stdout,
+                     re.M), r.stdout
+
+
+# ---- 3. the example configuration -----------------------------------------
+
+def adapt_example(text, plugin_dir, rules_dir):
+    for old, new in ((INSTALLED_PLUGIN_DIR, str(plugin_dir)),
+                     (INSTALLED_RULES_DIR, str(rules_dir)),
+                     ("/usr/bin/procmail", "/bin/cat")):
+        assert old in text, "%s is no longer in the example" % old
+        text = text.replace(old, new)
+    return text
+
+
+def check_example(binary, text, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    conf = write_private(tmp_path / "mailferry.conf", text)
+    r = run([binary, "-f", conf, "--check-config"], env=isolated_env(home))
+    assert r.returncode == 0, outcome(r)
+    assert re.search(r"^%s: OK: 2 accounts, 6 destinations, [12] plugins?$"
+                     % re.escape(str(conf)), r.stdout, re.M), r.stdout
+    assert "warning" not in r.stderr, r.stderr
+    # ~ is the HOME given; destinations are checked, not created
+    # (state_dir and a plugin's own files may be).
+    assert "destination inbox: maildir %s/Mail/INBOX" % home in r.stdout, \
+        r.stdout
+    assert not (home / "Mail").exists(), \
+        "--check-config created destinations: %s" % list(
+            (home / "Mail").iterdir())
+    return r
+
+
+def test_example_configuration_passes_check_config(tmp_path):
+    text = adapt_example((REPO / "etc" / "mailferry.conf").read_text(),
+                         Path(mailferry_path()).parent / "plugins",
+                         REPO / "rules")
+    check_example(mailferry_path(), text, tmp_path)
+
+
+def test_installed_example_passes_check_config_with_installed_files(
+        installed, tmp_path):
+    """The installed example, checked by the installed binary with the
+    installed plugins and rules (their paths under DESTDIR)."""
+    text = (installed / "usr/local/share/mailferry/examples/mailferry.conf"
+            ).read_text()
+    text = adapt_example(text,
+                         installed_path(installed, INSTALLED_PLUGIN_DIR),
+                         installed_path(installed, INSTALLED_RULES_DIR))
+    check_example(installed / "usr/local/bin/mailferry", text, tmp_path)
+
+
+# ---- 4. systemd units -----------------------------------------------------
+
+def test_systemd_units_verify(installed, tmp_path):
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed")
+    # The units name /usr/local/bin/mailferry, which is under DESTDIR
+    # here: verify copies naming that path, otherwise unchanged.
+    units_dir = installed / "usr/local/lib/systemd/user"
+    binary = installed / "usr/local/bin/mailferry"
+    copies = tmp_path / "units"
+    copies.mkdir()
+    for u in UNITS:
+        text = (units_dir / u).read_text()
+        (copies / u).write_text(text.replace(PREFIX + "/bin/mailferry",
+                                             str(binary)))
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    env = dict(os.environ, XDG_RUNTIME_DIR=str(runtime))
+    man = installed / "usr/local/share/man"
+    args = [analyze, "verify", "--user"]
+    if shutil.which("man"):
+        # Documentation=man:... pages are looked up where they were
+        # installed.
+        env["MANPATH"] = str(man)
+    else:
+        args.append("--man=no")
+    r = run([*args, *(copies / u for u in UNITS)], env=env)
+    if r.returncode != 0 and re.search(
+            r"Failed to (initialize manager|lookup RuntimeDirectory)",
+            r.stderr):
+        pytest.skip("systemd-analyze cannot run a user manager here: "
+                    + r.stderr.strip())
+    assert r.returncode == 0, outcome(r)
+    # Warnings (an unknown key, a bad value) do not change the status.
+    assert r.stderr.strip() == "", outcome(r)
