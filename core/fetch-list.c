@@ -319,6 +319,28 @@ fetch_list_messages(struct fetch *f, struct err *e)
 	return 0;
 }
 
+/*
+ * Messages whose fetch broke an earlier session (a server sending far
+ * more than it announced, say) go to the end of the line: they are still
+ * tried, but no longer hold back everything after them.
+ */
+static void
+last_the_troublesome(struct fetch *f, size_t *list, size_t n)
+{
+	size_t *later = xcalloc(n + 1, sizeof *later), o = 0, nlater = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const char *uid = f->msgs[list[i]].uid;
+
+		if (uid != NULL && uidstore_is_troublesome(f->store, uid))
+			later[nlater++] = list[i];
+		else
+			list[o++] = list[i];
+	}
+	memcpy(list + o, later, nlater * sizeof *later);
+	free(later);
+}
+
 /* Decide, for every listed message, what this run does with it. */
 void
 fetch_plan(struct fetch *f)
@@ -383,4 +405,6 @@ fetch_plan(struct fetch *f)
 		log_warn("%s: %u messages without a usable UID left on the "
 		    "server (with keep = true they cannot be tracked)",
 		    a->name, f->st.no_uid);
+	last_the_troublesome(f, f->fetch_list, f->nfetch);
+	last_the_troublesome(f, f->top_list, f->ntop);
 }

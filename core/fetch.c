@@ -26,6 +26,19 @@
 #include "uidstore.h"
 #include "xmalloc.h"
 
+/* This message broke the session: fetch it last from now on. */
+static void
+mark_troublesome(struct fetch *f, const struct server_msg *sm)
+{
+	struct err e;
+
+	if (sm->uid == NULL || f->opt->dry_run)
+		return;
+	uidstore_troublesome(f->store, sm->uid, f->now);
+	err_clear(&e);
+	(void)uidstore_sync(f->store, &e);
+}
+
 /* Read the message (or, after TOP, its header) answering the reply just
  * read into f->m. */
 static int
@@ -41,6 +54,7 @@ read_message(struct fetch *f, struct server_msg *sm, struct err *e)
 	if (pop3_read_message(f->p, &f->m, limit, e) == -1) {
 		err_prefix(e, "message %u (UID %s)", sm->num, fetch_uid_shown(sm));
 		f->st.failed++;
+		mark_troublesome(f, sm);
 		return -1;
 	}
 	f->st.bytes += (uint64_t)msg_size(&f->m);
@@ -246,6 +260,7 @@ name_lost_message(struct fetch *f, struct err *e)
 		return;
 	err_prefix(e, "message %u (UID %s)", sm->num, fetch_uid_shown(sm));
 	f->st.failed++;
+	mark_troublesome(f, sm);
 }
 
 static int

@@ -18,6 +18,9 @@
 
 #define STORE_MAGIC	"mailferry-uids 1"
 #define ARENA_CHUNK	(64 * 1024)
+/* Troublesome messages are kept with the partial records, under a
+ * destination name no configuration can have. */
+#define TROUBLE		"-"
 
 struct arena_chunk {
 	struct arena_chunk	*next;
@@ -282,9 +285,14 @@ load_line(struct uidstore *s, char *line)
 		insert(s, field[1], when, field[0][0] == 'S');
 		return 0;
 	case 'D':
-		if (n != 4)
+		if (n != 4 || strcmp(field[3], TROUBLE) == 0)
 			return -1;
 		partial_add(s, field[1], when, field[3]);
+		return 0;
+	case 'F':
+		if (n != 3)
+			return -1;
+		partial_add(s, field[1], when, TROUBLE);
 		return 0;
 	case 'P':
 		if (n != 5)
@@ -499,6 +507,23 @@ uidstore_add(struct uidstore *s, const char *uid, time_t when, bool skipped)
 }
 
 void
+uidstore_troublesome(struct uidstore *s, const char *uid, time_t when)
+{
+	if (uidstore_is_troublesome(s, uid))
+		return;
+	if (s->log_lines == 0)
+		queue_record(s, "%s\n", STORE_MAGIC);
+	queue_record(s, "F %s %jd\n", uid, (intmax_t)when);
+	partial_add(s, uid, when, TROUBLE);
+}
+
+bool
+uidstore_is_troublesome(const struct uidstore *s, const char *uid)
+{
+	return uidstore_delivered_to(s, uid, TROUBLE);
+}
+
+void
 uidstore_partial(struct uidstore *s, const char *uid, time_t when,
     const char *dest)
 {
@@ -592,10 +617,17 @@ uidstore_compact(struct uidstore *s, struct err *e)
 			fprintf(fp, "%c %s %jd\n", s->slots[i].skipped ?
 			    'S' : '+', s->slots[i].uid,
 			    (intmax_t)s->slots[i].fetched);
-	for (size_t i = 0; i < s->npartials; i++)
-		if (s->partials[i].keep)
-			fprintf(fp, "D %s %jd %s\n", s->partials[i].uid,
-			    (intmax_t)s->partials[i].when, s->partials[i].dest);
+	for (size_t i = 0; i < s->npartials; i++) {
+		struct partial *pa = &s->partials[i];
+
+		if (!pa->keep)
+			continue;
+		if (strcmp(pa->dest, TROUBLE) == 0)
+			fprintf(fp, "F %s %jd\n", pa->uid, (intmax_t)pa->when);
+		else
+			fprintf(fp, "D %s %jd %s\n", pa->uid,
+			    (intmax_t)pa->when, pa->dest);
+	}
 	if (fflush(fp) == EOF || fsync(fd) == -1) {
 		err_sys(e, ERR_TEMP, "cannot write %s", tmp);
 		fclose(fp);

@@ -12,6 +12,9 @@
  *   D UID EPOCH DEST                  UID reached destination DEST, but
  *                                     another of its destinations failed:
  *                                     the next run skips DEST
+ *   F UID EPOCH                       fetching UID broke the session: the
+ *                                     next runs fetch it last, so it does
+ *                                     not hold the others back
  *   P UID EPOCH DEST NAME             delivery of UID to Maildir DEST as
  *                                     file NAME was about to become visible
  * A P line not followed by a + line for the same UID is a delivery a
@@ -78,6 +81,10 @@ bool uidstore_delivered_to(const struct uidstore *s, const char *uid,
     const char *dest);
 /* Keep the partial records of a UID still on the server. */
 void uidstore_keep_partials(struct uidstore *s, const char *uid);
+/* A message whose fetch broke the session ("F"); such records last
+ * until the UID is added. */
+void uidstore_troublesome(struct uidstore *s, const char *uid, time_t when);
+bool uidstore_is_troublesome(const struct uidstore *s, const char *uid);
 
 /* Write queued records and fsync them. */
 int uidstore_sync(struct uidstore *s, struct err *e);
