@@ -65,7 +65,7 @@ quiet = @printf '  %-6s %s\n' $(1) $(2);
 endif
 
 .PHONY: all check unit integration demo deps clean install uninstall fuzz \
-	valgrind
+	valgrind crashtest
 all: $(BUILD)/mailferry $(PLUGINS) $(BUILD)/mailferry-plugin.pc
 
 $(BUILD)/core/%.o: core/%.c
@@ -158,6 +158,13 @@ valgrind: all
 	    MAILFERRY_BIN=$(abspath $(BUILD)/valgrind/mailferry) \
 	    MAILFERRY_REAL_BIN=$(abspath $(BUILD)/mailferry) \
 	    MAILFERRY_NO_JIT=1 $(PYTHON) -m pytest -q -p no:cacheprovider $(VALGRIND_TESTS)
+
+# The crash-safety test with many more kill points than make check's 50.
+CRASH_KILLS ?= 300
+crashtest: all
+	cd tests/integration && MAILFERRY_CRASH_KILLS=$(CRASH_KILLS) \
+	    MAILFERRY_BIN=$(abspath $(BUILD)/mailferry) \
+	    $(PYTHON) -m pytest -q -s -p no:cacheprovider test_crash.py
 
 check: deps
 	@$(MAKE) --no-print-directory unit

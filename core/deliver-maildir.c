@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +85,42 @@ maildir_free(struct maildir *md)
 	free(md);
 }
 
+/*
+ * Files a mailferry run staged in tmp/ and left there when it was killed
+ * before journalling them: nothing names them anywhere, so they would
+ * stay forever. Our names carry the writer's pid and host; a file of
+ * this host whose writer is gone is removed. (Its message was never
+ * recorded: it is still on the server.)
+ */
+static void
+sweep_tmp(struct maildir *md)
+{
+	int fd = dup(md->tmpfd);
+	DIR *dir = fd != -1 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+
+	if (dir == NULL) {
+		if (fd != -1)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(dir)) != NULL) {
+		long long sec;
+		long usec, pid;
+		unsigned q;
+		int used = 0;
+
+		if (sscanf(de->d_name, "%lld.M%6ldP%ldQ%u.%n", &sec, &usec,
+		    &pid, &q, &used) != 4 || used == 0 ||
+		    strcmp(de->d_name + used, md->host) != 0 || pid <= 0 ||
+		    pid == md->pid)
+			continue;
+		if (kill((pid_t)pid, 0) == -1 && errno == ESRCH)
+			unlinkat(md->tmpfd, de->d_name, 0);
+	}
+	closedir(dir);
+}
+
 static int
 maildir_check(struct destination *d, struct err *e)
 {
@@ -127,6 +164,7 @@ maildir_prepare(struct destination *d, struct err *e)
 	}
 	safe_hostname(md->host, sizeof md->host);
 	md->pid = (long)getpid();
+	sweep_tmp(md);
 	d->state = md;
 	return 0;
 fail:

@@ -103,11 +103,12 @@ repair_after_crash(struct destination *d, struct mbox *mb)
 	buf[n] = '\0';
 	if (sscanf(buf, LOCK_MAGIC " %ld %255s %lld", &pid, host,
 	    &offset) != 3 || strcmp(host, mb->host) != 0 || pid <= 0 ||
-	    offset < 0)
+	    offset < -1)
 		return false;
 	if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
 		return false;		/* its writer is alive */
-	if (stat(d->path, &st) == 0 && st.st_size > offset) {
+	/* Offset -1: it died holding the lock, before appending. */
+	if (offset >= 0 && stat(d->path, &st) == 0 && st.st_size > offset) {
 		log_warn("mbox %s: a mailferry run (pid %ld) died while "
 		    "appending; removing its partial message (%lld bytes)",
 		    d->path, pid, (long long)(st.st_size - offset));
@@ -118,19 +119,39 @@ repair_after_crash(struct destination *d, struct mbox *mb)
 	return true;
 }
 
-/* Take the dotlock, recording our pid and the offset we append at. */
+/* Write "mailferry PID HOST OFFSET" into path, durably. */
+static int
+write_record(const char *path, int flags, struct mbox *mb, long long offset)
+{
+	char rec[400];
+	int n = snprintf(rec, sizeof rec, LOCK_MAGIC " %ld %s %lld\n",
+	    (long)getpid(), mb->host, offset);
+	int fd = open(path, O_WRONLY | O_CLOEXEC | flags, 0600);
+	int rc;
+
+	if (fd == -1)
+		return -1;
+	rc = write_full(fd, rec, (size_t)n) == 0 && fsync(fd) == 0 ? 0 : -1;
+	close(fd);
+	return rc;
+}
+
+/*
+ * Take the dotlock. It is made whole, holding our pid (and offset -1:
+ * nothing appended yet), in a file of our own, then linked into place, so
+ * a crash never leaves an empty lock nobody can interpret.
+ */
 static int
 dotlock(struct destination *d, struct mbox *mb, struct err *e)
 {
 	int64_t give_up = clock_ms() + (int64_t)mb->timeout * 1000;
+	char *mine = xasprintf("%s.%ld.mailferry", mb->lockpath,
+	    (long)getpid());
 	struct stat st;
-	int fd;
+	int rc = 0;
 
-	for (;;) {
-		fd = open(mb->lockpath, O_WRONLY | O_CREAT | O_EXCL |
-		    O_CLOEXEC, 0600);
-		if (fd != -1)
-			break;
+	unlink(mine);
+	if (write_record(mine, O_CREAT | O_EXCL, mb, -1) == -1) {
 		if (errno == EACCES || errno == EROFS) {
 			/* No right to create it next to the mbox (a spool
 			 * directory): the fcntl lock alone protects us. */
@@ -139,11 +160,18 @@ dotlock(struct destination *d, struct mbox *mb, struct err *e)
 				    "using fcntl locking only", d->path,
 				    mb->lockpath, strerror(errno));
 			mb->warned_dotlock = true;
+			free(mine);
 			return 1;
 		}
-		if (errno != EEXIST)
-			return err_sys(e, ERR_TEMP, "mbox %s: %s", d->path,
+		rc = err_sys(e, ERR_TEMP, "mbox %s: %s", d->path, mine);
+		goto done;
+	}
+	while (link(mine, mb->lockpath) == -1) {
+		if (errno != EEXIST) {
+			rc = err_sys(e, ERR_TEMP, "mbox %s: %s", d->path,
 			    mb->lockpath);
+			goto done;
+		}
 		if (repair_after_crash(d, mb))
 			continue;
 		if (stat(mb->lockpath, &st) == 0 &&
@@ -153,31 +181,38 @@ dotlock(struct destination *d, struct mbox *mb, struct err *e)
 			unlink(mb->lockpath);
 			continue;
 		}
-		if (clock_ms() >= give_up)
-			return err_set(e, ERR_TEMP, "mbox %s: locked by another "
+		if (clock_ms() >= give_up) {
+			rc = err_set(e, ERR_TEMP, "mbox %s: locked by another "
 			    "program (%s) for %d s", d->path, mb->lockpath,
 			    mb->timeout);
+			goto done;
+		}
 		nanosleep(&(struct timespec){ 0, 100 * 1000 * 1000 }, NULL);
 	}
-	close(fd);
-	return 0;
+done:
+	unlink(mine);
+	free(mine);
+	return rc;
 }
 
+/*
+ * Record in our lock where the append begins: durable before the append
+ * starts, or a crash could leave a partial message with no record of
+ * where it began; and replaced whole (rename), never truncated, so the
+ * lock is never seen empty.
+ */
 static int
 write_lock_record(struct mbox *mb, off_t offset)
 {
-	char rec[400];
-	int n = snprintf(rec, sizeof rec, LOCK_MAGIC " %ld %s %lld\n",
-	    (long)getpid(), mb->host, (long long)offset);
-	int fd = open(mb->lockpath, O_WRONLY | O_TRUNC | O_CLOEXEC);
-	int rc;
+	char *mine = xasprintf("%s.%ld.mailferry", mb->lockpath,
+	    (long)getpid());
+	int rc = write_record(mine, O_CREAT | O_TRUNC, mb, (long long)offset);
 
-	if (fd == -1)
-		return -1;
-	/* Durable before the append starts, or a crash could leave a
-	 * partial message with no record of where it began. */
-	rc = write_full(fd, rec, (size_t)n) == 0 && fsync(fd) == 0 ? 0 : -1;
-	close(fd);
+	if (rc == 0 && rename(mine, mb->lockpath) == -1)
+		rc = -1;
+	if (rc == -1)
+		unlink(mine);
+	free(mine);
 	return rc;
 }
 
