@@ -124,7 +124,6 @@ read_list(struct fetch *f, struct err *e)
 			return -1;
 		if (end)
 			break;
-		conn_extend_deadline(f->p->conn, len);
 		if (parse_unsigned(line, &q, UINT32_MAX, &num) == -1 ||
 		    num == 0 || *q != ' ' ||
 		    parse_unsigned(q + 1, &q, INT64_MAX, &size) == -1) {
@@ -217,7 +216,6 @@ read_uidl(struct fetch *f, bool *have_uidl, struct err *e)
 			return -1;
 		if (end)
 			break;
-		conn_extend_deadline(f->p->conn, len);
 		if (parse_unsigned(line, &q, UINT32_MAX, &num) == -1 ||
 		    num == 0 || *q != ' ') {
 			bad++;

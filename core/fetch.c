@@ -378,17 +378,6 @@ finish_destinations(struct fetch *f)
 }
 
 static void
-format_bytes(uint64_t n, char *buf, size_t size)
-{
-	if (n < 1000 * 1000)
-		snprintf(buf, size, "%.1f KB", (double)n / 1000);
-	else if (n < 1000ULL * 1000 * 1000)
-		snprintf(buf, size, "%.1f MB", (double)n / 1e6);
-	else
-		snprintf(buf, size, "%.2f GB", (double)n / 1e9);
-}
-
-static void
 print_summary(struct fetch *f, int64_t started)
 {
 	char bytes[32], extra[256] = "";
@@ -408,7 +397,7 @@ print_summary(struct fetch *f, int64_t started)
 	EXTRA(f->opt->dry_run, " (dry run: nothing delivered, deleted or "
 	    "recorded)");
 #undef EXTRA
-	format_bytes(f->st.bytes, bytes, sizeof bytes);
+	log_size(f->st.bytes, bytes, sizeof bytes);
 	log_summary("%s: %u new, %u delivered, %u deleted by rules, %u "
 	    "failed, %s in %.1f s%s", f->a->name, f->st.new, f->st.delivered,
 	    f->st.deleted_by_rules, f->st.failed, bytes,

@@ -54,6 +54,17 @@ log_set_before_write(void (*fn)(void))
 }
 
 void
+log_size(unsigned long long n, char *buf, size_t size)
+{
+	if (n < 1000 * 1000)
+		snprintf(buf, size, "%.1f KB", (double)n / 1e3);
+	else if (n < 1000ULL * 1000 * 1000)
+		snprintf(buf, size, "%.1f MB", (double)n / 1e6);
+	else
+		snprintf(buf, size, "%.2f GB", (double)n / 1e9);
+}
+
+void
 log_escape(char *dst, size_t dstsize, const char *src, size_t srclen)
 {
 	size_t o = 0;

@@ -43,6 +43,9 @@ void log_summary(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * written to the terminal; NULL to remove. */
 void log_set_before_write(void (*fn)(void));
 
+/* A byte count for people: "12.3 KB", "1.4 MB", "2.05 GB". */
+void log_size(unsigned long long n, char *buf, size_t size);
+
 /* Copy src to dst (size dstsize) with control characters escaped, for
  * showing text that came from a server or a message. */
 void log_escape(char *dst, size_t dstsize, const char *src, size_t srclen);

@@ -8,6 +8,7 @@
 
 #include "log.h"
 #include "pop3-auth.h"
+#include "sasl.h"
 #include "xmalloc.h"
 
 /* Does the SASL capability list mechanism `mech`? */
@@ -28,15 +29,6 @@ offers_sasl(const struct pop3 *p, const char *mech)
 		s += strcspn(s, " ");
 	}
 	return false;
-}
-
-static char *
-base64(const void *data, size_t len)
-{
-	char *out = xmalloc(4 * ((len + 2) / 3) + 1);
-
-	EVP_EncodeBlock((unsigned char *)out, data, (int)len);
-	return out;
 }
 
 /* Send a command carrying a secret, read its final reply. */
@@ -143,17 +135,9 @@ static int
 login_plain(struct pop3 *p, const char *user, const char *secret,
     struct err *e)
 {
-	size_t ulen = strlen(user), slen = strlen(secret);
-	char *raw = xmalloc(ulen + slen + 2), *b64;
+	char *b64 = sasl_plain(user, secret);
 	int rc;
 
-	raw[0] = '\0';
-	memcpy(raw + 1, user, ulen);
-	raw[ulen + 1] = '\0';
-	memcpy(raw + ulen + 2, secret, slen);
-	b64 = base64(raw, ulen + slen + 2);
-	explicit_bzero(raw, ulen + slen + 2);
-	free(raw);
 	rc = login_sasl(p, "PLAIN", user, &b64, 1, e);
 	freezero_str(b64);
 	return rc;
@@ -163,8 +147,8 @@ static int
 login_login(struct pop3 *p, const char *user, const char *secret,
     struct err *e)
 {
-	char *responses[2] = { base64(user, strlen(user)),
-	    base64(secret, strlen(secret)) };
+	char *responses[2] = { sasl_base64(user, strlen(user)),
+	    sasl_base64(secret, strlen(secret)) };
 	int rc = login_sasl(p, "LOGIN", user, responses, 2, e);
 
 	free(responses[0]);
@@ -177,7 +161,7 @@ login_xoauth2(struct pop3 *p, const char *user, const char *token,
     struct err *e)
 {
 	char *raw = xasprintf("user=%s\001auth=Bearer %s\001\001", user, token);
-	char *b64 = base64(raw, strlen(raw));
+	char *b64 = sasl_base64(raw, strlen(raw));
 	int rc;
 
 	freezero_str(raw);

@@ -185,6 +185,8 @@ pop3_listing_line(struct pop3 *p, char **line, size_t *len, bool *end,
 {
 	if (conn_read_line(p->conn, POP3_LINE_MAX, line, len, e) == -1)
 		return -1;
+	/* A long listing making progress earns its time, line by line. */
+	conn_extend_deadline(p->conn, *len + 2);
 	if (log_tracing())
 		log_trace("%s < %.*s", p->conn->label, (int)*len, *line);
 	*end = false;

@@ -99,7 +99,8 @@ bool pop3_oldest(const struct pop3 *p, enum pop3_cmd *cmd, unsigned *num);
  * anything queued first). A -ERR is not an error here: r->ok says. */
 int pop3_reply(struct pop3 *p, struct pop3_reply *r, struct err *e);
 /* Read one line of a multi-line listing (CAPA, LIST, UIDL), unstuffed;
- * *end is set at the terminating ".". */
+ * *end is set at the terminating ".". Each line extends the reply's
+ * deadline, as message data does. */
 int pop3_listing_line(struct pop3 *p, char **line, size_t *len, bool *end,
     struct err *e);
 /* Stream the multi-line body of RETR/TOP into m. More than `limit` bytes

@@ -54,17 +54,6 @@ progress_start(const char *account, size_t total, uint64_t bytes)
 	log_set_before_write(erase);
 }
 
-static void
-human(uint64_t n, char *buf, size_t size)
-{
-	if (n < 1000 * 1000)
-		snprintf(buf, size, "%.1f KB", (double)n / 1e3);
-	else if (n < 1000ULL * 1000 * 1000)
-		snprintf(buf, size, "%.1f MB", (double)n / 1e6);
-	else
-		snprintf(buf, size, "%.2f GB", (double)n / 1e9);
-}
-
 void
 progress_update(size_t done, uint64_t bytes)
 {
@@ -81,9 +70,9 @@ progress_update(size_t done, uint64_t bytes)
 		return;
 	p.last_draw = now;
 	per_second = (double)bytes * 1000 / (double)elapsed;
-	human(bytes, got, sizeof got);
-	human(p.total_bytes, all, sizeof all);
-	human((uint64_t)per_second, rate, sizeof rate);
+	log_size(bytes, got, sizeof got);
+	log_size(p.total_bytes, all, sizeof all);
+	log_size((uint64_t)per_second, rate, sizeof rate);
 	if (per_second > 0 && p.total_bytes > bytes) {
 		long left = (long)((double)(p.total_bytes - bytes) /
 		    per_second);

@@ -15,6 +15,7 @@
 #include "conn.h"
 #include "dotstuff.h"
 #include "log.h"
+#include "sasl.h"
 #include "smtp.h"
 #include "xmalloc.h"
 
@@ -242,16 +243,6 @@ offers(const struct smtp *s, const char *mech)
 	return false;
 }
 
-static char *
-base64(const char *data, size_t len)
-{
-	char *out = xmalloc(4 * ((len + 2) / 3) + 1);
-
-	EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)data,
-	    (int)len);
-	return out;
-}
-
 static int
 auth_reply(struct smtp *s, struct err *e)
 {
@@ -296,13 +287,7 @@ authenticate(struct smtp *s, struct err *e)
 	ul = strlen(d->user);
 	sl = strlen(secret);
 	if (offers(s, "PLAIN")) {
-		raw = xmalloc(ul + sl + 2);
-		raw[0] = '\0';
-		memcpy(raw + 1, d->user, ul + 1);
-		memcpy(raw + ul + 2, secret, sl);
-		b64 = base64(raw, ul + sl + 2);
-		explicit_bzero(raw, ul + sl + 2);
-		free(raw);
+		b64 = sasl_plain(d->user, secret);
 		raw = xasprintf("AUTH PLAIN %s", b64);
 		send_line(s, raw, 11);
 		freezero_str(raw);
@@ -312,13 +297,13 @@ authenticate(struct smtp *s, struct err *e)
 		send_line(s, "AUTH LOGIN", SIZE_MAX);
 		rc = auth_reply(s, e);
 		if (rc == 1) {
-			b64 = base64(d->user, ul);
+			b64 = sasl_base64(d->user, ul);
 			send_line(s, b64, 0);
 			free(b64);
 			rc = auth_reply(s, e);
 		}
 		if (rc == 1) {
-			b64 = base64(secret, sl);
+			b64 = sasl_base64(secret, sl);
 			send_line(s, b64, 0);
 			freezero_str(b64);
 			rc = auth_reply(s, e);
