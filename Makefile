@@ -23,6 +23,8 @@ ifeq ($(SANITIZE),1)
 BUILD     ?= build-sanitize
 SANFLAGS   = -fsanitize=address,undefined -fno-omit-frame-pointer \
              -fno-sanitize-recover=undefined
+# ASan's shadow memory: the strict memory bounds are the plain build's.
+export MAILFERRY_TEST_RSS_LIMIT_MB = 64
 else
 BUILD     ?= build
 SANFLAGS   =

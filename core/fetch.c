@@ -183,6 +183,14 @@ stop_requested(struct fetch *f)
 	return f->opt->stop != NULL && *f->opt->stop;
 }
 
+/* What a RETR counts for in the byte window: its announced size, which
+ * a lying server may make anything, so bounded. */
+static off_t
+window_cost(const struct server_msg *sm)
+{
+	return sm->size < WINDOW_BYTES ? sm->size : WINDOW_BYTES;
+}
+
 /*
  * Send DELEs and RETRs while the window has room. A pipelined window is
  * refilled once half of it has drained, so commands leave in bursts
@@ -214,7 +222,7 @@ fill_window(struct fetch *f, size_t window)
 			snprintf(cmd, sizeof cmd, "RETR %u", sm->num);
 			pop3_send(f->p, POP3_RETR, sm->num, cmd, SIZE_MAX);
 			f->retr_in_flight++;
-			f->bytes_in_flight += sm->size;
+			f->bytes_in_flight += window_cost(sm);
 			continue;
 		}
 		if (f->next_top < f->ntop) {
@@ -305,7 +313,7 @@ fetch_loop(struct fetch *f, struct err *e)
 		}
 		/* A RETR reply. */
 		f->retr_in_flight--;
-		f->bytes_in_flight -= sm->size;
+		f->bytes_in_flight -= window_cost(sm);
 		if (!r.ok) {
 			log_error("%s: message %u (UID %s) could not be "
 			    "fetched: -ERR %s", f->a->name, r.num,

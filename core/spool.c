@@ -106,6 +106,8 @@ spill(struct spool *s, struct err *e)
 int
 spool_append(struct spool *s, const void *data, size_t len, struct err *e)
 {
+	if (len == 0)
+		return 0;	/* and no memcpy onto a buffer not yet made */
 	if (s->memlen + len > SPOOL_MEMORY_MAX) {
 		if (spill(s, e) == -1)
 			return -1;
