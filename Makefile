@@ -67,7 +67,7 @@ quiet = @printf '  %-6s %s\n' $(1) $(2);
 endif
 
 .PHONY: all check unit integration demo deps clean install uninstall fuzz \
-	valgrind crashtest
+	valgrind crashtest bench deps-bench
 all: $(BUILD)/mailferry $(PLUGINS) $(BUILD)/mailferry-plugin.pc
 
 $(BUILD)/core/%.o: core/%.c
@@ -167,6 +167,13 @@ crashtest: all
 	cd tests/integration && MAILFERRY_CRASH_KILLS=$(CRASH_KILLS) \
 	    MAILFERRY_BIN=$(abspath $(BUILD)/mailferry) \
 	    $(PYTHON) -m pytest -q -s -p no:cacheprovider test_crash.py
+
+# mailferry against mpop, fdm, fetchmail and getmail on one mailbox (as
+# root; BENCH_ARGS=--quick for a five-minute version). Not a test.
+deps-bench:
+	@sh tests/deps.sh bench
+bench: deps-bench all
+	$(PYTHON) bench/run.py --mailferry $(BUILD)/mailferry $(BENCH_ARGS)
 
 check: deps
 	@$(MAKE) --no-print-directory unit
