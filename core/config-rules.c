@@ -14,6 +14,9 @@
 #include "rules.h"
 #include "xmalloc.h"
 
+/* A rule is named by a 16-bit index while a message waits for its
+ * body (the TOP prefilter); far more than anyone writes. */
+#define RULES_MAX	10000
 /* Deeper nesting of all/any/not is surely a mistake. */
 #define COND_DEPTH_MAX	32
 
@@ -270,6 +273,11 @@ cfg_parse_rules(struct cfg_ctx *cx, config_setting_t *s, struct account *a)
 		return;
 	}
 	n = config_setting_length(s);
+	if (n > RULES_MAX) {
+		cfg_report(cx, s, "account \"%s\" has %d rules; at most %d",
+		    a->name, n, RULES_MAX);
+		return;
+	}
 	a->rules = xcalloc((size_t)n + 1, sizeof *a->rules);
 	a->nrules = (size_t)n;
 	for (int i = 0; i < n; i++)

@@ -76,7 +76,7 @@ batch_commit(struct fetch *f, struct err *e)
 	}
 	for (size_t i = 0; i < f->nbatch; i++) {
 		struct staged_msg *sm = &f->batch[i];
-		const char *uid = f->msgs[sm->idx].uid;
+		const char *uid = fetch_uid(f, &f->msgs[sm->idx]);
 
 		for (size_t j = 0; j < sm->nnames && uid != NULL; j++) {
 			struct staged_name *sn = &f->names[sm->first_name + j];
@@ -103,8 +103,9 @@ batch_commit(struct fetch *f, struct err *e)
 		struct staged_msg *sm = &f->batch[i];
 		struct server_msg *msg = &f->msgs[sm->idx];
 
-		if (msg->uid != NULL)
-			uidstore_add(f->store, msg->uid, f->now, sm->skipped);
+		if (msg->uid != STRTAB_NONE)
+			uidstore_add(f->store, fetch_uid(f, msg), f->now,
+			    sm->skipped);
 	}
 	if (uidstore_sync(f->store, e) == -1) {
 		f->journal_unresolved = true;
@@ -193,7 +194,7 @@ batch_recover_journal(struct fetch *f, struct err *e)
 			if (strcmp(uidstore_pending(f->store, j)->uid,
 			    p->uid) == 0)
 				all = delivered[j];
-		if (all && uidstore_find(f->store, p->uid) == NULL)
+		if (all && !uidstore_known(f->store, p->uid))
 			uidstore_add(f->store, p->uid, p->when, false);
 	}
 	rc = uidstore_sync(f->store, e);
@@ -209,13 +210,9 @@ fetch_compact_store(struct fetch *f, bool quit_ok, struct err *e)
 	if (!f->listed || f->journal_unresolved)
 		return uidstore_sync(f->store, e);
 	if (quit_ok)
-		for (size_t i = 0; i < f->nmsgs; i++) {
-			struct server_msg *sm = &f->msgs[i];
-			struct uid_entry *ue;
-
-			if (sm->deleted && sm->uid != NULL &&
-			    (ue = uidstore_find(f->store, sm->uid)) != NULL)
-				ue->keep = false;
-		}
+		for (size_t i = 0; i < f->nmsgs; i++)
+			if (f->msgs[i].deleted && f->msgs[i].uid != STRTAB_NONE)
+				uidstore_forget(f->store,
+				    fetch_uid(f, &f->msgs[i]));
 	return uidstore_compact(f->store, e);
 }

@@ -34,12 +34,13 @@ static bool
 already_there(struct fetch *f, const struct server_msg *sm,
     const struct destination *d)
 {
-	if (sm->uid == NULL || !uidstore_delivered_to(f->store, sm->uid,
-	    d->name))
+	if (sm->uid == STRTAB_NONE || !uidstore_delivered_to(f->store,
+	    fetch_uid(f, sm), d->name))
 		return false;
 	if (log_enabled(LOG_VERBOSE))
 		log_verbose("%s: message %u (UID %s) already reached \"%s\" in "
-		    "an earlier run", f->a->name, sm->num, sm->uid, d->name);
+		    "an earlier run", f->a->name, sm->num, fetch_uid(f, sm),
+		    d->name);
 	return true;
 }
 
@@ -68,13 +69,13 @@ deliver_immediate(struct fetch *f, struct server_msg *sm,
 			/* Every other message would fail the same way. */
 			*e = de;
 			err_prefix(e, "message %u (UID %s), left on the server",
-			    sm->num, fetch_uid_shown(sm));
+			    sm->num, fetch_uid_shown(f, sm));
 			return -1;
 		}
 		if (rc != 0) {
 			log_error("%s: message %u (UID %s): delivery to \"%s\" "
 			    "failed, left on the server: %s", f->a->name,
-			    sm->num, fetch_uid_shown(sm), d->name, de.msg);
+			    sm->num, fetch_uid_shown(f, sm), d->name, de.msg);
 			fetch_note_failure(f, de.cls);
 			return 1;
 		}
@@ -100,7 +101,7 @@ stage_batching(struct fetch *f, struct staged_msg *staged,
 		    d->backend->deliver(d, &f->m, env, &name, e) != 0) {
 			err_prefix(e, "message %u (UID %s): delivery to \"%s\" "
 			    "failed, left on the server", sm->num,
-			    fetch_uid_shown(sm), d->name);
+			    fetch_uid_shown(f, sm), d->name);
 			return -1;
 		}
 		batch_add_name(f, staged, d, name);
@@ -119,10 +120,11 @@ record_partial(struct fetch *f, const struct server_msg *sm,
 {
 	struct err e;
 
-	if (sm->uid == NULL || ndone == 0)
+	if (sm->uid == STRTAB_NONE || ndone == 0)
 		return;
 	for (size_t i = 0; i < ndone; i++)
-		uidstore_partial(f->store, sm->uid, f->now, done[i]->name);
+		uidstore_partial(f->store, fetch_uid(f, sm), f->now,
+		    done[i]->name);
 	err_clear(&e);
 	if (uidstore_sync(f->store, &e) == -1)
 		log_error("%s: %s", f->a->name, e.msg);

@@ -18,10 +18,11 @@
 #include "msg.h"
 #include "plugin.h"
 #include "rules.h"
+#include "strtab.h"
 #include "uidstore.h"
 
 /* Pipelining window: commands in flight, and bytes of RETR replies. */
-#define WINDOW_COMMANDS		64
+#define WINDOW_COMMANDS		256
 #define WINDOW_BYTES		(8 * 1024 * 1024)
 /* Batch commit: at most this many messages or bytes staged. */
 #define BATCH_MESSAGES		64
@@ -37,18 +38,20 @@ enum plan {
 	PLAN_NO_UID,		/* untrackable and keep = true: leave it */
 };
 
+/* What the server holds: one of these per message, kept small (24
+ * bytes) since a mailbox may have a million. */
 struct server_msg {
+	off_t		 size;		/* as LIST announced it */
 	unsigned	 num;
-	off_t		 size;
-	char		*uid;		/* NULL: none usable */
-	enum plan	 plan;
-	bool		 deleted;	/* DELE answered +OK */
-	bool		 listed;	/* named by LIST */
-	/* Decided on its header (TOP) to be delivered: where, and why. */
-	bool		 predecided;
-	struct destination **dests;
-	size_t		 ndests;
-	const struct rule *rule;
+	uint32_t	 uid;		/* in f->uids; STRTAB_NONE: none usable */
+	uint16_t	 rule;		/* predecided: 1 + the rule's index */
+	uint8_t		 plan;		/* enum plan */
+	bool		 deleted : 1;	/* DELE answered +OK */
+	bool		 listed : 1;	/* named by LIST */
+	/* Decided on its header (TOP) to be delivered: to the rule's
+	 * destinations, or the account's. */
+	bool		 predecided : 1;
+	bool		 to_account : 1;
 };
 
 /* A message staged in the current batch, and where. */
@@ -83,14 +86,15 @@ struct fetch {
 	struct uidstore		*store;
 	struct server_msg	*msgs;
 	size_t			 nmsgs, capmsgs;
+	struct strtab		 uids;		/* the messages' UIDs */
 	bool			 listed;	/* the listing is complete */
 
-	size_t			*fetch_list;	/* to RETR */
+	uint32_t		*fetch_list;	/* to RETR (indexes in msgs) */
 	size_t			 nfetch, next_fetch;
-	size_t			*top_list;	/* to look at with TOP first */
+	uint32_t		*top_list;	/* to look at with TOP first */
 	size_t			 ntop, next_top;
 	bool			 prefilter;	/* rules decide on headers */
-	size_t			*delete_queue;
+	uint32_t		*delete_queue;
 	size_t			 ndelete, next_delete;
 	size_t			 retr_in_flight;
 	off_t			 bytes_in_flight;
@@ -117,10 +121,17 @@ fetch_note_failure(struct fetch *f, enum err_class cls)
 		f->worst = cls;
 }
 
+/* A message's UID, or NULL when it has none usable. */
 static inline const char *
-fetch_uid_shown(const struct server_msg *sm)
+fetch_uid(const struct fetch *f, const struct server_msg *sm)
 {
-	return sm->uid != NULL ? sm->uid : "(none)";
+	return strtab_get(&f->uids, sm->uid);
+}
+
+static inline const char *
+fetch_uid_shown(const struct fetch *f, const struct server_msg *sm)
+{
+	return sm->uid != STRTAB_NONE ? fetch_uid(f, sm) : "(none)";
 }
 
 /* fetch-list.c */

@@ -72,7 +72,8 @@ add_msg(struct fetch *f, unsigned num, struct err *e)
 		f->capmsgs = f->capmsgs ? f->capmsgs * 2 : 256;
 		f->msgs = xreallocarray(f->msgs, f->capmsgs, sizeof *f->msgs);
 	}
-	f->msgs[f->nmsgs] = (struct server_msg){ .num = num };
+	f->msgs[f->nmsgs] = (struct server_msg){ .num = num,
+	    .uid = STRTAB_NONE };
 	return &f->msgs[f->nmsgs++];
 }
 
@@ -90,10 +91,8 @@ sort_msgs(struct fetch *f)
 unsorted:
 	qsort(f->msgs, f->nmsgs, sizeof *f->msgs, compare_num);
 	for (size_t i = 0; i < f->nmsgs; i++) {
-		if (o > 0 && f->msgs[o - 1].num == f->msgs[i].num) {
-			free(f->msgs[i].uid);
+		if (o > 0 && f->msgs[o - 1].num == f->msgs[i].num)
 			continue;
-		}
 		f->msgs[o++] = f->msgs[i];
 	}
 	if (o != f->nmsgs)
@@ -146,11 +145,12 @@ read_list(struct fetch *f, struct err *e)
 }
 
 static int
-compare_uid_ptr(const void *a, const void *b)
+compare_uid(const void *a, const void *b, void *arg)
 {
+	const struct fetch *f = arg;
 	const struct server_msg *const *x = a, *const *y = b;
 
-	return strcmp((*x)->uid, (*y)->uid);
+	return strcmp(fetch_uid(f, *x), fetch_uid(f, *y));
 }
 
 /* A UID carried by several messages identifies none of them. */
@@ -161,22 +161,21 @@ drop_repeated_uids(struct fetch *f)
 	size_t n = 0;
 
 	for (size_t i = 0; i < f->nmsgs; i++)
-		if (f->msgs[i].uid != NULL)
+		if (f->msgs[i].uid != STRTAB_NONE)
 			v[n++] = &f->msgs[i];
-	qsort(v, n, sizeof *v, compare_uid_ptr);
+	qsort_r(v, n, sizeof *v, compare_uid, f);
 	for (size_t i = 0; i < n;) {
 		size_t j = i + 1;
 
-		while (j < n && strcmp(v[i]->uid, v[j]->uid) == 0)
+		while (j < n && strcmp(fetch_uid(f, v[i]), fetch_uid(f, v[j]))
+		    == 0)
 			j++;
 		if (j - i > 1) {
 			log_warn("%s: %zu messages share the UID \"%s\"; they "
 			    "are treated as having none", f->a->name, j - i,
-			    v[i]->uid);
-			for (size_t k = i; k < j; k++) {
-				free(v[k]->uid);
-				v[k]->uid = NULL;
-			}
+			    fetch_uid(f, v[i]));
+			for (size_t k = i; k < j; k++)
+				v[k]->uid = STRTAB_NONE;
 		}
 		i = j;
 	}
@@ -226,7 +225,7 @@ read_uidl(struct fetch *f, bool *have_uidl, struct err *e)
 		uid = q + 1;
 		/* Odd UIDs make only their message untrackable. */
 		if (uid_valid(uid, strlen(uid)))
-			sm->uid = xstrdup(uid);
+			sm->uid = strtab_add(&f->uids, uid, strlen(uid));
 		else
 			bad++;
 	}
@@ -254,8 +253,8 @@ need_list(struct fetch *f, bool have_uidl, uint64_t count)
 
 		/* Numbers run 1..n (RFC 1939): a gap is a message UIDL did
 		 * not name. */
-		if (sm->num != i + 1 || sm->uid == NULL ||
-		    uidstore_find(f->store, sm->uid) == NULL)
+		if (sm->num != i + 1 || sm->uid == STRTAB_NONE ||
+		    !uidstore_known(f->store, fetch_uid(f, sm)))
 			return true;
 	}
 	return false;
@@ -304,12 +303,9 @@ fetch_list_messages(struct fetch *f, struct err *e)
 		/* Named by UIDL but not by LIST: not a message. */
 		size_t kept = 0;
 
-		for (size_t i = 0; i < f->nmsgs; i++) {
+		for (size_t i = 0; i < f->nmsgs; i++)
 			if (f->msgs[i].listed)
 				f->msgs[kept++] = f->msgs[i];
-			else
-				free(f->msgs[i].uid);
-		}
 		f->nmsgs = kept;
 	}
 	drop_repeated_uids(f);
@@ -323,12 +319,13 @@ fetch_list_messages(struct fetch *f, struct err *e)
  * tried, but no longer hold back everything after them.
  */
 static void
-last_the_troublesome(struct fetch *f, size_t *list, size_t n)
+last_the_troublesome(struct fetch *f, uint32_t *list, size_t n)
 {
-	size_t *later = xcalloc(n + 1, sizeof *later), o = 0, nlater = 0;
+	uint32_t *later = xcalloc(n + 1, sizeof *later);
+	size_t o = 0, nlater = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		const char *uid = f->msgs[list[i]].uid;
+		const char *uid = fetch_uid(f, &f->msgs[list[i]]);
 
 		if (uid != NULL && uidstore_is_troublesome(f->store, uid))
 			later[nlater++] = list[i];
@@ -344,33 +341,44 @@ void
 fetch_plan(struct fetch *f)
 {
 	struct account *a = f->a;
+	size_t nnew = 0, ndel = 0;
 
 	uidstore_unkeep_all(f->store);
-	f->fetch_list = xcalloc(f->nmsgs, sizeof *f->fetch_list);
-	f->top_list = xcalloc(f->nmsgs, sizeof *f->top_list);
-	f->delete_queue = xcalloc(f->nmsgs, sizeof *f->delete_queue);
 	for (size_t i = 0; i < f->nmsgs; i++) {
 		struct server_msg *sm = &f->msgs[i];
-		struct uid_entry *known = sm->uid != NULL ?
-		    uidstore_find(f->store, sm->uid) : NULL;
+		const char *uid = fetch_uid(f, sm);
+		time_t fetched;
+		bool skipped, known = uid != NULL &&
+		    uidstore_recall(f->store, uid, &fetched, &skipped);
 
-		if (sm->uid != NULL)
-			uidstore_keep_partials(f->store, sm->uid);
-		if (known != NULL) {
-			known->keep = true;
-			if (known->skipped)
+		if (uid != NULL)
+			uidstore_keep_partials(f->store, uid);
+		if (known) {
+			if (skipped)
 				sm->plan = PLAN_NONE;
 			else if (!a->keep || (a->keep_days > 0 && f->now -
-			    known->fetched >= (time_t)a->keep_days * 86400))
+			    fetched >= (time_t)a->keep_days * 86400))
 				sm->plan = PLAN_DELETE;
 			else
 				sm->plan = PLAN_NONE;
-		} else if (sm->uid == NULL && a->keep)
+		} else if (uid == NULL && a->keep)
 			sm->plan = PLAN_NO_UID;
 		else if (a->max_size > 0 && sm->size > a->max_size)
 			sm->plan = PLAN_TOO_BIG;
 		else
 			sm->plan = PLAN_FETCH;
+
+		nnew += sm->plan == PLAN_FETCH;
+		ndel += sm->plan == PLAN_DELETE;
+	}
+	/* Queues as long as they can get: a new message may be fetched
+	 * (once whole, maybe after TOP) and deleted; a known one deleted. */
+	f->fetch_list = xcalloc(nnew + 1, sizeof *f->fetch_list);
+	f->top_list = xcalloc(f->prefilter ? nnew + 1 : 1,
+	    sizeof *f->top_list);
+	f->delete_queue = xcalloc(nnew + ndel + 1, sizeof *f->delete_queue);
+	for (size_t i = 0; i < f->nmsgs; i++) {
+		struct server_msg *sm = &f->msgs[i];
 
 		switch (sm->plan) {
 		case PLAN_FETCH:
@@ -389,7 +397,7 @@ fetch_plan(struct fetch *f)
 			if (log_enabled(LOG_VERBOSE))
 				log_verbose("%s: message %u (UID %s, %jd bytes) "
 				    "is over max_size; left on the server",
-				    a->name, sm->num, fetch_uid_shown(sm),
+				    a->name, sm->num, fetch_uid_shown(f, sm),
 				    (intmax_t)sm->size);
 			break;
 		case PLAN_NO_UID:

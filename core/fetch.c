@@ -32,9 +32,9 @@ mark_troublesome(struct fetch *f, const struct server_msg *sm)
 {
 	struct err e;
 
-	if (sm->uid == NULL || f->opt->dry_run)
+	if (sm->uid == STRTAB_NONE || f->opt->dry_run)
 		return;
-	uidstore_troublesome(f->store, sm->uid, f->now);
+	uidstore_troublesome(f->store, fetch_uid(f, sm), f->now);
 	err_clear(&e);
 	(void)uidstore_sync(f->store, &e);
 }
@@ -52,7 +52,7 @@ read_message(struct fetch *f, struct server_msg *sm, struct err *e)
 	limit = sm->size < INT64_MAX / 4 ? sm->size * 2 + 1024 * 1024 :
 	    INT64_MAX;
 	if (pop3_read_message(f->p, &f->m, limit, e) == -1) {
-		err_prefix(e, "message %u (UID %s)", sm->num, fetch_uid_shown(sm));
+		err_prefix(e, "message %u (UID %s)", sm->num, fetch_uid_shown(f, sm));
 		f->st.failed++;
 		mark_troublesome(f, sm);
 		return -1;
@@ -69,14 +69,14 @@ report_decision(struct fetch *f, const struct server_msg *sm,
 
 	if (v->why[0] != '\0' && v->kind != VERDICT_DEFER)
 		log_warn("%s: message %u (UID %s): %s", f->a->name, sm->num,
-		    fetch_uid_shown(sm), v->why);
+		    fetch_uid_shown(f, sm), v->why);
 	/* A dry run is for seeing what would happen: always say it. */
 	if (!f->opt->dry_run && !log_enabled(LOG_VERBOSE))
 		return;
 	fetch_describe_dests(v, where, sizeof where);
 	(f->opt->dry_run ? log_info : log_verbose)(
 	    "%s: message %u (UID %s, %jd bytes)%s%s%s%s: %s%s%s",
-	    f->a->name, sm->num, fetch_uid_shown(sm), (intmax_t)sm->size,
+	    f->a->name, sm->num, fetch_uid_shown(f, sm), (intmax_t)sm->size,
 	    v->rule ? ", rule \"" : "", v->rule ? v->rule->name : "",
 	    v->rule ? "\"" : "", on_header ? " (on its header)" : "",
 	    f->opt->dry_run ? "would " : "",
@@ -112,7 +112,7 @@ act(struct fetch *f, size_t idx, const struct verdict *v,
 		break;
 	case VERDICT_DEFER:
 		log_warn("%s: message %u (UID %s) left on the server for the "
-		    "next run: %s", f->a->name, sm->num, fetch_uid_shown(sm), v->why);
+		    "next run: %s", f->a->name, sm->num, fetch_uid_shown(f, sm), v->why);
 		f->st.failed++;
 		fetch_note_failure(f, ERR_TEMP);
 		break;
@@ -132,10 +132,19 @@ process_message(struct fetch *f, size_t idx, struct err *e)
 
 	if (read_message(f, sm, e) == -1)
 		return -1;
-	mf_message_init(&pm, &f->m, f->cfg, f->a, sm->uid, sm->size);
+	mf_message_init(&pm, &f->m, f->cfg, f->a, fetch_uid(f, sm), sm->size);
 	if (sm->predecided) {
-		v = (struct verdict){ .kind = VERDICT_DELIVER, .dests = sm->dests,
-		    .ndests = sm->ndests, .rule = sm->rule };
+		const struct rule *r = sm->rule > 0 ?
+		    &f->a->rules[sm->rule - 1] : NULL;
+
+		v = (struct verdict){ .kind = VERDICT_DELIVER, .rule = r };
+		if (r == NULL || sm->to_account || r->ndeliver == 0) {
+			v.dests = f->a->deliver;
+			v.ndests = f->a->ndeliver;
+		} else {
+			v.dests = r->deliver;
+			v.ndests = r->ndeliver;
+		}
 	} else {
 		rules_run(f->a, &pm, &v, NULL);
 		report_decision(f, sm, &v, false);
@@ -160,15 +169,15 @@ process_header(struct fetch *f, size_t idx, struct err *e)
 
 	if (read_message(f, sm, e) == -1)
 		return -1;
-	mf_message_init(&pm, &f->m, f->cfg, f->a, sm->uid, sm->size);
+	mf_message_init(&pm, &f->m, f->cfg, f->a, fetch_uid(f, sm), sm->size);
 	rules_run(f->a, &pm, &v, NULL);
 	report_decision(f, sm, &v, true);
 	if (v.kind == VERDICT_DELIVER) {
 		sm->predecided = true;
-		sm->dests = v.dests;
-		sm->ndests = v.ndests;
-		sm->rule = v.rule;
-		f->fetch_list[f->nfetch++] = idx;
+		sm->rule = v.rule != NULL ? (uint16_t)(v.rule - f->a->rules + 1) :
+		    0;
+		sm->to_account = v.dests == f->a->deliver;
+		f->fetch_list[f->nfetch++] = (uint32_t)idx;
 	} else
 		rc = act(f, idx, &v, &pm, e);
 	mf_message_clear(&pm);
@@ -250,7 +259,7 @@ dele_answered(struct fetch *f, const struct pop3_reply *r)
 		return;
 	}
 	log_error("%s: DELE %u (UID %s) refused, the message stays on the "
-	    "server: -ERR %s", f->a->name, r->num, fetch_uid_shown(sm), r->text);
+	    "server: -ERR %s", f->a->name, r->num, fetch_uid_shown(f, sm), r->text);
 	fetch_note_failure(f, ERR_TEMP);
 }
 
@@ -266,7 +275,7 @@ name_lost_message(struct fetch *f, struct err *e)
 	    (cmd != POP3_RETR && cmd != POP3_TOP) ||
 	    (sm = fetch_find_msg(f, num)) == NULL)
 		return;
-	err_prefix(e, "message %u (UID %s)", sm->num, fetch_uid_shown(sm));
+	err_prefix(e, "message %u (UID %s)", sm->num, fetch_uid_shown(f, sm));
 	f->st.failed++;
 	mark_troublesome(f, sm);
 }
@@ -302,7 +311,7 @@ fetch_loop(struct fetch *f, struct err *e)
 		if (r.cmd == POP3_TOP) {
 			if (!r.ok)	/* TOP after all not: fetch it whole */
 				f->fetch_list[f->nfetch++] =
-				    (size_t)(sm - f->msgs);
+				    (uint32_t)(sm - f->msgs);
 			else if (process_header(f, (size_t)(sm - f->msgs),
 			    e) == -1)
 				return -1;
@@ -317,7 +326,7 @@ fetch_loop(struct fetch *f, struct err *e)
 		if (!r.ok) {
 			log_error("%s: message %u (UID %s) could not be "
 			    "fetched: -ERR %s", f->a->name, r.num,
-			    fetch_uid_shown(sm), r.text);
+			    fetch_uid_shown(f, sm), r.text);
 			f->st.failed++;
 			fetch_note_failure(f, ERR_TEMP);
 			continue;
@@ -491,8 +500,7 @@ done:
 	uidstore_close(f.store);
 	unlock_account(lock_fd);
 	msg_free(&f.m);
-	for (size_t i = 0; i < f.nmsgs; i++)
-		free(f.msgs[i].uid);
+	strtab_free(&f.uids);
 	free(f.msgs);
 	free(f.fetch_list);
 	free(f.top_list);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "strtab.h"
 #include "uidstore.h"
 #include "xmalloc.h"
 
@@ -22,11 +23,16 @@
  * destination name no configuration can have. */
 #define TROUBLE		"-"
 
-struct arena_chunk {
-	struct arena_chunk	*next;
-	size_t			 used;
-	char			 data[];
+/* One recorded UID, eight bytes: its name in the string table, two
+ * flags, and when it was fetched (seconds since 1970, to 2106). */
+struct slot {
+	uint32_t	ref;		/* (offset + 1) << 2 | flags; 0: free */
+	uint32_t	fetched;
 };
+
+#define SLOT_KEEP	0x1		/* survives the next compaction */
+#define SLOT_SKIPPED	0x2		/* a rule said: leave it */
+#define SLOT_OFFSET(r)	((r >> 2) - 1)
 
 struct partial {
 	char		*uid;
@@ -40,12 +46,11 @@ struct uidstore {
 	char		*dir;
 	int		 fd;		/* the log, opened for appending */
 
-	struct uid_entry *slots;	/* open addressing, uid NULL = free */
+	struct slot	*slots;		/* open addressing */
 	size_t		 nslots, count;
+	struct strtab	 names;
 	size_t		 log_lines;	/* lines in the file now */
 	bool		 changed;	/* compaction would change the file */
-
-	struct arena_chunk *arena;
 
 	struct uid_pending *pending;
 	size_t		 npending;
@@ -68,25 +73,6 @@ uid_valid(const char *uid, size_t len)
 	return true;
 }
 
-static char *
-arena_strdup(struct uidstore *s, const char *str)
-{
-	size_t len = strlen(str) + 1;
-	struct arena_chunk *c = s->arena;
-	char *p;
-
-	if (c == NULL || c->used + len > ARENA_CHUNK) {
-		c = xmalloc(sizeof *c + ARENA_CHUNK);
-		c->next = s->arena;
-		c->used = 0;
-		s->arena = c;
-	}
-	p = c->data + c->used;
-	memcpy(p, str, len);
-	c->used += len;
-	return p;
-}
-
 static uint64_t
 hash_uid(const char *uid)
 {
@@ -97,12 +83,19 @@ hash_uid(const char *uid)
 	return h;
 }
 
-static struct uid_entry *
-slot_for(struct uid_entry *slots, size_t nslots, const char *uid)
+static const char *
+slot_uid(const struct uidstore *s, const struct slot *sl)
+{
+	return s->names.buf + SLOT_OFFSET(sl->ref);
+}
+
+static struct slot *
+slot_for(const struct uidstore *s, struct slot *slots, size_t nslots,
+    const char *uid)
 {
 	size_t i = (size_t)hash_uid(uid) & (nslots - 1);
 
-	while (slots[i].uid != NULL && strcmp(slots[i].uid, uid) != 0)
+	while (slots[i].ref != 0 && strcmp(slot_uid(s, &slots[i]), uid) != 0)
 		i = (i + 1) & (nslots - 1);
 	return &slots[i];
 }
@@ -111,49 +104,75 @@ static void
 grow_table(struct uidstore *s)
 {
 	size_t nslots = s->nslots ? s->nslots * 2 : 1024;
-	struct uid_entry *slots = xcalloc(nslots, sizeof *slots);
+	struct slot *slots = xcalloc(nslots, sizeof *slots);
 
 	for (size_t i = 0; i < s->nslots; i++)
-		if (s->slots[i].uid != NULL)
-			*slot_for(slots, nslots, s->slots[i].uid) = s->slots[i];
+		if (s->slots[i].ref != 0)
+			*slot_for(s, slots, nslots, slot_uid(s,
+			    &s->slots[i])) = s->slots[i];
 	free(s->slots);
 	s->slots = slots;
 	s->nslots = nslots;
 }
 
-struct uid_entry *
-uidstore_find(struct uidstore *s, const char *uid)
+static struct slot *
+find(const struct uidstore *s, const char *uid)
 {
-	struct uid_entry *e;
+	struct slot *sl;
 
 	if (s->nslots == 0)
 		return NULL;
-	e = slot_for(s->slots, s->nslots, uid);
-	return e->uid != NULL ? e : NULL;
+	sl = slot_for(s, s->slots, s->nslots, uid);
+	return sl->ref != 0 ? sl : NULL;
 }
 
-static struct uid_entry *
+static void
 insert(struct uidstore *s, const char *uid, time_t when, bool skipped)
 {
-	struct uid_entry *e;
+	struct slot *sl;
 
-	if ((s->count + 1) * 10 >= s->nslots * 7)
+	/* Linear probing stays short up to 80 % full. */
+	if ((s->count + 1) * 10 >= s->nslots * 8)
 		grow_table(s);
-	e = slot_for(s->slots, s->nslots, uid);
-	if (e->uid == NULL) {
-		e->uid = arena_strdup(s, uid);
+	sl = slot_for(s, s->slots, s->nslots, uid);
+	if (sl->ref == 0) {
+		uint32_t off = strtab_add(&s->names, uid, strlen(uid));
+
+		sl->ref = (off + 1) << 2;
 		s->count++;
 	}
-	e->fetched = when;
-	e->skipped = skipped;
-	e->keep = true;
-	return e;
+	sl->ref = (sl->ref & ~3u) | SLOT_KEEP | (skipped ? SLOT_SKIPPED : 0);
+	sl->fetched = when < 0 ? 0 : when > (time_t)UINT32_MAX ? UINT32_MAX :
+	    (uint32_t)when;
 }
 
-size_t
-uidstore_count(const struct uidstore *s)
+bool
+uidstore_recall(struct uidstore *s, const char *uid, time_t *fetched,
+    bool *skipped)
 {
-	return s->count;
+	struct slot *sl = find(s, uid);
+
+	if (sl == NULL)
+		return false;
+	sl->ref |= SLOT_KEEP;
+	*fetched = (time_t)sl->fetched;
+	*skipped = sl->ref & SLOT_SKIPPED;
+	return true;
+}
+
+bool
+uidstore_known(const struct uidstore *s, const char *uid)
+{
+	return find(s, uid) != NULL;
+}
+
+void
+uidstore_forget(struct uidstore *s, const char *uid)
+{
+	struct slot *sl = find(s, uid);
+
+	if (sl != NULL)
+		sl->ref &= ~(uint32_t)SLOT_KEEP;
 }
 
 static void
@@ -438,12 +457,7 @@ uidstore_close(struct uidstore *s)
 		return;
 	if (s->fd != -1)
 		close(s->fd);
-	while (s->arena != NULL) {
-		struct arena_chunk *next = s->arena->next;
-
-		free(s->arena);
-		s->arena = next;
-	}
+	strtab_free(&s->names);
 	for (size_t i = 0; i < s->npending; i++) {
 		free(s->pending[i].uid);
 		free(s->pending[i].dest);
@@ -495,7 +509,7 @@ queue_record(struct uidstore *s, const char *fmt, ...)
 	s->log_lines++;
 }
 
-struct uid_entry *
+void
 uidstore_add(struct uidstore *s, const char *uid, time_t when, bool skipped)
 {
 	if (s->log_lines == 0)
@@ -503,7 +517,7 @@ uidstore_add(struct uidstore *s, const char *uid, time_t when, bool skipped)
 	queue_record(s, "%c %s %jd\n", skipped ? 'S' : '+', uid,
 	    (intmax_t)when);
 	partials_drop(s, uid);
-	return insert(s, uid, when, skipped);
+	insert(s, uid, when, skipped);
 }
 
 void
@@ -578,7 +592,7 @@ void
 uidstore_unkeep_all(struct uidstore *s)
 {
 	for (size_t i = 0; i < s->nslots; i++)
-		s->slots[i].keep = false;
+		s->slots[i].ref &= ~(uint32_t)SLOT_KEEP;
 	for (size_t i = 0; i < s->npartials; i++)
 		s->partials[i].keep = false;
 }
@@ -592,7 +606,7 @@ uidstore_compact(struct uidstore *s, struct err *e)
 	size_t kept = 0;
 
 	for (size_t i = 0; i < s->nslots; i++)
-		if (s->slots[i].uid != NULL && s->slots[i].keep)
+		if (s->slots[i].ref & SLOT_KEEP)
 			kept++;
 	for (size_t i = 0; i < s->npartials; i++)
 		if (!s->partials[i].keep)
@@ -613,9 +627,10 @@ uidstore_compact(struct uidstore *s, struct err *e)
 	fp = fdopen(fd, "w");
 	fprintf(fp, "%s\n", STORE_MAGIC);
 	for (size_t i = 0; i < s->nslots; i++)
-		if (s->slots[i].uid != NULL && s->slots[i].keep)
-			fprintf(fp, "%c %s %jd\n", s->slots[i].skipped ?
-			    'S' : '+', s->slots[i].uid,
+		if (s->slots[i].ref & SLOT_KEEP)
+			fprintf(fp, "%c %s %jd\n",
+			    (s->slots[i].ref & SLOT_SKIPPED) ? 'S' : '+',
+			    slot_uid(s, &s->slots[i]),
 			    (intmax_t)s->slots[i].fetched);
 	for (size_t i = 0; i < s->npartials; i++) {
 		struct partial *pa = &s->partials[i];

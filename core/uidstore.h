@@ -33,13 +33,6 @@
 
 #define UID_MAX_LEN	255
 
-struct uid_entry {
-	const char	*uid;
-	time_t		 fetched;
-	bool		 skipped;	/* a rule said: leave it on the server */
-	bool		 keep;		/* survives the next compaction */
-};
-
 struct uid_pending {
 	char		*uid;
 	time_t		 when;
@@ -59,8 +52,13 @@ struct uidstore *uidstore_open(const char *dir, const char *account,
 void uidstore_close(struct uidstore *s);
 const char *uidstore_path(const struct uidstore *s);
 
-struct uid_entry *uidstore_find(struct uidstore *s, const char *uid);
-size_t uidstore_count(const struct uidstore *s);
+/* Is the UID recorded? If so, when it was fetched and whether a rule
+ * skipped it; and it is kept at the next compaction. */
+bool uidstore_recall(struct uidstore *s, const char *uid, time_t *fetched,
+    bool *skipped);
+bool uidstore_known(const struct uidstore *s, const char *uid);
+/* Drop the UID at the next compaction (its message left the server). */
+void uidstore_forget(struct uidstore *s, const char *uid);
 
 /* Interrupted deliveries found at load time. */
 size_t uidstore_npending(const struct uidstore *s);
@@ -69,8 +67,8 @@ const struct uid_pending *uidstore_pending(const struct uidstore *s,
 
 /* Queue a "+" (or "S") record and add the UID in memory, or queue a
  * "P" record. */
-struct uid_entry *uidstore_add(struct uidstore *s, const char *uid,
-    time_t when, bool skipped);
+void uidstore_add(struct uidstore *s, const char *uid, time_t when,
+    bool skipped);
 void uidstore_journal(struct uidstore *s, const char *uid, time_t when,
     const char *dest, const char *name);
 /* Partial delivery: a message that reached `dest` while another of its
@@ -92,7 +90,7 @@ int uidstore_sync(struct uidstore *s, struct err *e);
 bool uidstore_dirty(const struct uidstore *s);
 
 /* Mark every entry to be dropped by the next compaction; the caller then
- * marks those still on the server with entry->keep = true. */
+ * recalls those still on the server (uidstore_recall). */
 void uidstore_unkeep_all(struct uidstore *s);
 /* Rewrite the store with the kept entries only, crash-safely. Skipped
  * when nothing would change. */

@@ -1,0 +1,39 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "strtab.h"
+#include "xmalloc.h"
+
+uint32_t
+strtab_add(struct strtab *t, const char *s, size_t len)
+{
+	uint32_t off;
+
+	if (t->len + len + 1 > t->cap) {
+		size_t cap = t->cap ? t->cap : 4096;
+
+		while (cap < t->len + len + 1)
+			cap *= 2;
+		/* Offsets are 32 bits; a caller bounds what it adds well
+		 * below that (a million UIDs of at most 255 bytes). */
+		if (cap >= STRTAB_NONE) {
+			fprintf(stderr, "mailferry: string table overflow\n");
+			abort();
+		}
+		t->buf = xreallocarray(t->buf, cap, 1);
+		t->cap = cap;
+	}
+	off = (uint32_t)t->len;
+	memcpy(t->buf + t->len, s, len);
+	t->buf[t->len + len] = '\0';
+	t->len += len + 1;
+	return off;
+}
+
+void
+strtab_free(struct strtab *t)
+{
+	free(t->buf);
+	memset(t, 0, sizeof *t);
+}
