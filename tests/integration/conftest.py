@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "lib"))
 import certs                                            # noqa: E402
 import dovecot as dovecot_lib                           # noqa: E402
 from harness import mailferry_path                      # noqa: E402
+from sentinel import Sentinel                           # noqa: E402
 # Part of the harness API; tests import them with `from harness import ...`.
 from harness import run_mailferry, write_config         # noqa: E402,F401
 
@@ -86,3 +87,11 @@ def mailferry_bin():
         return mailferry_path()
     except FileNotFoundError as e:
         pytest.fail(str(e), pytrace=False)
+
+
+@pytest.fixture
+def sentinel():
+    """A port where nothing may connect; see lib/sentinel.py."""
+    s = Sentinel()
+    yield s
+    s.close()

@@ -21,7 +21,6 @@ private tmux server.
 
 import base64
 import collections
-import hashlib
 import os
 import poplib
 import random
@@ -36,6 +35,7 @@ import mfconf
 from daemonkit import (DelayProxy, MailferryDaemon, Tmux, summary_lines,
                        wait_until)
 from harness import mailferry_path, run_mailferry, write_config
+from msgcheck import digest
 
 EX_OK = 0
 STORE_MAGIC = "mailferry-uids 1"
@@ -67,10 +67,6 @@ class World:
 
     def daemon(self, interval=3600, *args):
         return MailferryDaemon(self.conf, interval, *args, dir=self.dir)
-
-
-def digest(m):
-    return hashlib.sha256(m).hexdigest()
 
 
 def subject_of(m):

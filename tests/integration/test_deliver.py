@@ -23,7 +23,6 @@ server fails a test in seconds rather than minutes.
 import collections
 import email.parser
 import email.policy
-import hashlib
 import json
 import mailbox
 import os
@@ -40,6 +39,7 @@ import pytest
 import mailgen
 import mfconf
 from harness import mailferry_path, run_mailferry, write_config
+from msgcheck import digest
 from postfix import Postfix, split_added_headers
 from smtpsink import SmtpSink, server_tls_context
 
@@ -115,10 +115,6 @@ def run_expect(world, rc_expected, new, delivered, failed, *args):
         "summary %r, expected %d new, %d delivered, %d failed\n%s"
         % (got, new, delivered, failed, outcome(rc, out, err)))
     return out, err
-
-
-def digest(m):
-    return hashlib.sha256(m).hexdigest()
 
 
 def subject(m):

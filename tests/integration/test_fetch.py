@@ -7,7 +7,6 @@ runs the real binary (MAILFERRY_BIN).
 """
 
 import base64
-import collections
 import fcntl
 import hashlib
 import os
@@ -23,6 +22,7 @@ import mailgen
 import mfconf
 from dovecot import Dovecot
 from harness import mailferry_path, run_mailferry, write_config
+from msgcheck import assert_same_messages, describe, digest
 
 EX_OK, EX_USAGE, EX_UNAVAILABLE = 0, 64, 69
 EX_TEMPFAIL, EX_NOPERM, EX_CONFIG = 75, 77, 78
@@ -88,33 +88,6 @@ def delivered(maildir):
         with open(os.path.join(new, name), "rb") as f:
             out.append(f.read())
     return out
-
-
-def digest(m):
-    return hashlib.sha256(m).hexdigest()
-
-
-def describe(m):
-    """A short identification of a message for assertion messages."""
-    subj = re.search(rb"^Subject: ([^\n]{0,60})", m, re.M)
-    return "%d bytes, %s" % (len(m), subj.group(1).decode(errors="replace")
-                              if subj else "no Subject")
-
-
-def assert_same_messages(got, expected, what):
-    """GOT and EXPECTED (lists of bytes) are the same multiset."""
-    g = collections.Counter(map(digest, got))
-    e = collections.Counter(map(digest, expected))
-    if g == e:
-        return
-    by_digest = {digest(m): m for m in list(got) + list(expected)}
-    missing = list((e - g).elements())
-    extra = list((g - e).elements())
-    lines = ["%s: %d messages, expected %d; %d missing, %d unexpected"
-             % (what, len(got), len(expected), len(missing), len(extra))]
-    lines += ["  missing:    " + describe(by_digest[d]) for d in missing[:5]]
-    lines += ["  unexpected: " + describe(by_digest[d]) for d in extra[:5]]
-    raise AssertionError("\n".join(lines))
 
 
 def store_path(state_dir, account):
@@ -593,43 +566,6 @@ def test_certificate_from_unknown_ca_is_refused(dovecot, tmp_path, tls):
 
 # ---- 11. malformed configuration ------------------------------------------
 
-class Sentinel:
-    """A listening socket that records whether anything connected."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-
-    def connections(self):
-        self.sock.setblocking(False)
-        n = 0
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except BlockingIOError:
-                return n
-            conn.close()
-            n += 1
-
-    def close(self):
-        self.sock.close()
-
-
-@pytest.fixture
-def sentinel():
-    s = Sentinel()
-    yield s
-    s.close()
-
-
-def _sentinel_account(sentinel, **extra):
-    return mfconf.account("alice", None, server="127.0.0.1",
-                          port=sentinel.port, password="alice-secret",
-                          **extra)
-
-
 def _break_config(text, kind):
     """TEXT with one KIND of mistake; returns (text, the line it is on)."""
     lines = text.split("\n")
@@ -673,7 +609,7 @@ def test_malformed_config_exits_78_with_line(tmp_path, sentinel, kind):
     # terminators are optional), so the syntax errors here are a missing
     # "=" and a missing "," between two groups of the accounts list.
     s = Setup(tmp_path)
-    good = s.write([_sentinel_account(sentinel)])
+    good = s.write([sentinel.account()])
     text, line = _break_config(good, kind)
     write_config(s.conf, text)
     rc, out, err = s.run()
@@ -697,7 +633,7 @@ def test_malformed_config_exits_78_with_line(tmp_path, sentinel, kind):
 def test_config_with_password_readable_by_others_is_refused(tmp_path,
                                                              sentinel, mode):
     s = Setup(tmp_path)
-    s.write([_sentinel_account(sentinel)], timeout=2)
+    s.write([sentinel.account()], timeout=2)
     os.chmod(s.conf, mode)
     rc, out, err = s.run()
     assert rc == EX_CONFIG, outcome(rc, out, err)

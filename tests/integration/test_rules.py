@@ -10,7 +10,6 @@ lib/mfconf.py) into tmp_path and runs the real binary (MAILFERRY_BIN).
 import base64
 import os
 import re
-import socket
 
 import pytest
 
@@ -55,43 +54,6 @@ def offline_account(**extra):
 def deliver_all(dovecot, msgs, user="alice"):
     for m in msgs:
         dovecot.deliver(user, m)
-
-
-class Sentinel:
-    """A listening socket that records whether anything connected."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-
-    def connections(self):
-        self.sock.setblocking(False)
-        n = 0
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except BlockingIOError:
-                return n
-            conn.close()
-            n += 1
-
-    def close(self):
-        self.sock.close()
-
-
-@pytest.fixture
-def sentinel():
-    s = Sentinel()
-    yield s
-    s.close()
-
-
-def sentinel_account(sentinel, **extra):
-    return mfconf.account("alice", None, server="127.0.0.1",
-                          port=sentinel.port, password="alice-secret",
-                          **extra)
 
 
 # ---- 1. drop-test-messages against a real server --------------------------
@@ -315,7 +277,7 @@ JUNK = {
 @pytest.mark.parametrize("kind", sorted(JUNK))
 def test_test_message_refuses_non_messages(tmp_path, sentinel, kind):
     w = World(tmp_path)
-    w.write([sentinel_account(sentinel, rules=include("drop-test-messages"))])
+    w.write([sentinel.account(rules=include("drop-test-messages"))])
     path = tmp_path / ("junk-%s.eml" % kind)
     path.write_bytes(JUNK[kind])
     rc, out, err = w.test_message(path)
@@ -327,7 +289,7 @@ def test_test_message_refuses_non_messages(tmp_path, sentinel, kind):
 
 def test_test_message_on_a_missing_file(tmp_path, sentinel):
     w = World(tmp_path)
-    w.write([sentinel_account(sentinel)])
+    w.write([sentinel.account()])
     rc, out, err = w.test_message(tmp_path / "nosuch.eml")
     assert rc != EX_OK, outcome(rc, out, err)
     assert "nosuch.eml" in err, err
@@ -336,7 +298,7 @@ def test_test_message_on_a_missing_file(tmp_path, sentinel):
 def test_test_message_names_the_matching_rule_and_touches_nothing(
         tmp_path, sentinel):
     w = World(tmp_path, dests=("inbox", "lists", "quarantine"))
-    w.write([sentinel_account(sentinel, keep=False,
+    w.write([sentinel.account(keep=False,
                               rules=include(*RULE_SETS))])
     sample = SAMPLES_DIR / "mailing-lists" / "match-list-id.eml"
     before = sample.read_bytes()
@@ -389,7 +351,7 @@ def test_check_config_bad_regex_points_at_the_rule(tmp_path, sentinel,
         {"name": "also-fine", "match": {"body": "x+"}, "deliver": "inbox"},
     ]
     w = World(tmp_path)
-    text = w.write([sentinel_account(sentinel, rules=rules)])
+    text = w.write([sentinel.account(rules=rules)])
     first, last = _rule_lines(text, "broken")
     for args in (("--check-config",), ()):
         rc, out, err = w.run(*args)
@@ -415,7 +377,7 @@ def test_check_config_bad_regex_in_an_included_rule_file(tmp_path, sentinel):
         '  match = { body = "x)"; };\n'
         '  action = "delete"; }\n')
     w = World(tmp_path)
-    w.write([sentinel_account(sentinel, rules=raw(
+    w.write([sentinel.account(rules=raw(
         '@include "%s"' % rules_file))])
     rc, out, err = w.run("--check-config")
     assert rc == EX_CONFIG, outcome(rc, out, err)
@@ -431,10 +393,10 @@ def test_check_config_missing_plugin(tmp_path, sentinel, where):
     if where == "rule":
         rules = [{"name": "spam", "plugin": "no-such-plugin",
                   "args": {"command": "/bin/true"}}]
-        text = w.write([sentinel_account(sentinel, rules=rules)])
+        text = w.write([sentinel.account(rules=rules)])
         line = mfconf.line_of(text, 'plugin = "no-such-plugin"')
     else:
-        text = w.write([sentinel_account(sentinel)],
+        text = w.write([sentinel.account()],
                        plugins=[{"name": "no-such-plugin",
                                  "options": {"x": 1}}])
         line = mfconf.line_of(text, '"no-such-plugin"')
@@ -459,7 +421,7 @@ def test_check_config_valid_with_rules_and_plugins(tmp_path, sentinel):
         'match_status = 1; timeout = 5; }; deliver = "junk"; }',
     ] + ['@include "%s"' % (RULES_DIR / ("%s.rules" % s))
          for s in RULE_SETS]))
-    w.write([sentinel_account(sentinel, rules=rules)],
+    w.write([sentinel.account(rules=rules)],
             plugins=[{"name": "dedup", "options": {"window_days": 30}}])
     rc, out, err = w.run("--check-config")
     assert rc == EX_OK, outcome(rc, out, err)

@@ -25,7 +25,6 @@ the SHA-256 of those bytes; Message-IDs only name messages in reports.
 """
 
 import collections
-import hashlib
 import mailbox
 import os
 import random
@@ -40,6 +39,7 @@ from dataclasses import dataclass, field
 
 import mailgen
 from harness import mailferry_path
+from msgcheck import digest
 
 __all__ = ["EX_OK", "EX_TEMPFAIL", "env_int", "digest", "message_id",
            "describe", "unquote_mboxrd", "Result", "Run", "start",
@@ -71,10 +71,6 @@ def env_int(name, default, minimum=0):
 
 
 # ---- messages ---------------------------------------------------------------
-
-def digest(m):
-    return hashlib.sha256(m).hexdigest()
-
 
 _MSGID_RE = re.compile(rb"^Message-ID:[ \t]*(\S+)", re.I | re.M)
 

@@ -11,8 +11,6 @@ server, in the Maildirs and in the UID store.
     w.delivered("inbox")        # [bytes, ...] in Maildir/new
 """
 
-import collections
-import hashlib
 import os
 import poplib
 import re
@@ -22,6 +20,8 @@ from pathlib import Path
 
 import mfconf
 from harness import REPO, mailferry_path, run_mailferry, write_config
+# Re-exported: the rule and plugin tests import them from here.
+from msgcheck import assert_same_messages, describe, digest  # noqa: F401
 
 __all__ = ["EX_OK", "EX_DATAERR", "EX_TEMPFAIL", "EX_CONFIG", "RULES_DIR",
            "SAMPLES_DIR", "plugin_dir", "raw", "render", "World", "outcome",
@@ -179,32 +179,6 @@ def assert_counts(out, account, new, delivered, deleted=0, failed=0):
 
 
 # ---- messages -----------------------------------------------------------
-
-def digest(m):
-    return hashlib.sha256(m).hexdigest()
-
-
-def describe(m):
-    subj = re.search(rb"^Subject: ([^\n]{0,60})", m, re.M | re.I)
-    return "%d bytes, %s" % (len(m), subj.group(1).decode(errors="replace")
-                              if subj else "no Subject")
-
-
-def assert_same_messages(got, expected, what):
-    """GOT and EXPECTED (lists of bytes) are the same multiset."""
-    g = collections.Counter(map(digest, got))
-    e = collections.Counter(map(digest, expected))
-    if g == e:
-        return
-    by_digest = {digest(m): m for m in list(got) + list(expected)}
-    missing = list((e - g).elements())
-    extra = list((g - e).elements())
-    lines = ["%s: %d messages, expected %d; %d missing, %d unexpected"
-             % (what, len(got), len(expected), len(missing), len(extra))]
-    lines += ["  missing:    " + describe(by_digest[d]) for d in missing[:8]]
-    lines += ["  unexpected: " + describe(by_digest[d]) for d in extra[:8]]
-    raise AssertionError("\n".join(lines))
-
 
 def pop3_size(m):
     """The size a POP3 LIST reports for M (LF form): CRLF line endings."""
