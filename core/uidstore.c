@@ -18,7 +18,6 @@
 #include "xmalloc.h"
 
 #define STORE_MAGIC	"mailferry-uids 1"
-#define ARENA_CHUNK	(64 * 1024)
 /* Troublesome messages are kept with the partial records, under a
  * destination name no configuration can have. */
 #define TROUBLE		"-"
@@ -33,6 +32,8 @@ struct slot {
 #define SLOT_KEEP	0x1		/* survives the next compaction */
 #define SLOT_SKIPPED	0x2		/* a rule said: leave it */
 #define SLOT_OFFSET(r)	((r >> 2) - 1)
+/* 30 bits of offset: a gigabyte of UIDs, four million of the longest. */
+#define SLOT_OFFSET_MAX	((UINT32_MAX >> 2) - 1)
 
 struct partial {
 	char		*uid;
@@ -138,6 +139,11 @@ insert(struct uidstore *s, const char *uid, time_t when, bool skipped)
 	if (sl->ref == 0) {
 		uint32_t off = strtab_add(&s->names, uid, strlen(uid));
 
+		if (off >= SLOT_OFFSET_MAX) {
+			fprintf(stderr, "mailferry: %s: too many UIDs\n",
+			    s->path);
+			abort();
+		}
 		sl->ref = (off + 1) << 2;
 		s->count++;
 	}

@@ -26,6 +26,7 @@ import poplib
 import random
 import re
 import signal
+import socket
 import time
 
 import pytest
@@ -736,3 +737,65 @@ def test_log_lines_do_not_mix_with_the_progress_line(dovecot, slow_mailbox,
         assert len(progress_matches(s)) <= 1, s
     assert not progress_matches(final), final
     assert len(summary_lines(final, "alice")) == 1, final
+
+
+# ---- syslog ---------------------------------------------------------------
+
+@pytest.fixture
+def dev_log():
+    """A datagram socket at /dev/log standing in for syslogd. Only where
+    the machine has no syslog of its own and the tests may create one
+    (as root, as in CI); elsewhere the lines would go to the real one."""
+    if os.path.exists("/dev/log"):
+        pytest.skip("/dev/log exists: its syslog daemon would get the lines")
+    if not os.access("/dev", os.W_OK):
+        pytest.skip("cannot create /dev/log")
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind("/dev/log")
+    try:
+        yield s
+    finally:
+        s.close()
+        os.unlink("/dev/log")
+
+
+def syslog_records(sock):
+    """[(facility, severity, text)] of the datagrams waiting on SOCK."""
+    out = []
+    sock.setblocking(False)
+    while True:
+        try:
+            data = sock.recv(65536)
+        except BlockingIOError:
+            return out
+        m = re.match(rb"<(\d+)>(.*)", data, re.S)
+        assert m, "not a syslog datagram: %r" % data
+        pri = int(m.group(1))
+        out.append((pri >> 3, pri & 7, m.group(2).decode(errors="replace")))
+
+
+LOG_MAIL = 2
+
+
+def test_syslog_gets_every_line_with_facility_mail(dovecot, tmp_path,
+                                                    dev_log):
+    w = World(tmp_path)
+    w.write([mfconf.account("alice", dovecot, keep=True)])
+    deliver_all(dovecot, [mailgen.message(subject="to syslog %d" % i)
+                          for i in range(2)])
+
+    rc, out, err = run_mailferry(w.conf, "--syslog", "-v")
+    assert rc == EX_OK, err
+    recs = syslog_records(dev_log)
+    texts = [t for _, _, t in recs]
+    assert recs, "nothing reached /dev/log; stderr: %s" % err
+    for facility, _, text in recs:
+        assert facility == LOG_MAIL, "facility %d: %r" % (facility, text)
+        assert re.search(r"mailferry\[\d+\]: ", text), text
+        assert dovecot.users["alice"] not in text
+    # One line per message at -v, and the account's summary line.
+    assert sum("delivering to inbox" in t for t in texts) == 2, texts
+    assert any("alice: 2 new, 2 delivered" in t for t in texts), texts
+    # Nothing of it on the terminal: syslog replaces stderr.
+    assert "delivering" not in err and "2 new" not in err + out, err
+    assert subjects(w.maildir) == ["to syslog 0", "to syslog 1"]
