@@ -5,7 +5,8 @@
 - The example plugin in mailferry-plugin(3) compiles with -Wall -Wextra
   -Werror, and the configuration shown next to it loads it: running
   --test-message on the page's sample message prints what the page says.
-- Every complete configuration in the pages passes --check-config.
+- Every complete configuration in the pages, and README.md's, passes
+  --check-config.
 - Every command-line option and configuration key the code knows is
   documented.
 
@@ -251,6 +252,34 @@ def test_example_configuration_passes_check_config(page, name, text, binary,
     assert r.returncode == 0, "%s example %s:\n%s%s" % (page, name, r.stdout,
                                                          r.stderr)
     assert ": OK: " in r.stdout
+    assert "warning" not in r.stderr, r.stderr
+
+
+def readme_configurations():
+    """README.md's configuration: the first fenced block, and the same
+    with the second block's destinations added to it."""
+    blocks = re.findall(r"^```\n(.*?)^```", (REPO / "README.md").read_text(),
+                        re.S | re.M)
+    assert len(blocks) >= 2 and "destinations = {" in blocks[1], \
+        "README.md: expected the configuration and the destinations blocks"
+    main, more = blocks[0], blocks[1]
+    extra = more.split("destinations = {\n", 1)[1].rsplit("};", 1)[0]
+    return {"consolidate": main,
+            "destinations": main.replace("destinations = {\n",
+                                         "destinations = {\n" + extra, 1)}
+
+
+@pytest.mark.parametrize("name", ["consolidate", "destinations"])
+def test_readme_configuration_passes_check_config(name, binary, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    text = readme_configurations()[name].replace(INSTALLED_RULES_DIR,
+                                                 str(REPO / "rules"))
+    conf = write_private(tmp_path / "readme.conf", text)
+    r = run([binary, "-f", conf, "--check-config"], env=isolated_env(home))
+    assert r.returncode == 0, "README.md %s:\n%s%s" % (name, r.stdout,
+                                                       r.stderr)
+    assert ": OK: 2 accounts" in r.stdout, r.stdout
     assert "warning" not in r.stderr, r.stderr
 
 
