@@ -37,7 +37,8 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 ALL_CFLAGS = -std=c11 $(WARNINGS) $(CFLAGS) $(SANFLAGS) $(PKG_CFLAGS) \
              -D_GNU_SOURCE -Icore -Iplugins -MMD -MP \
              -DMAILFERRY_VERSION='"$(VERSION)"' \
-             -DPLUGIN_DIR='"$(PLUGINDIR)"'
+             -DPLUGIN_DIR='"$(PLUGINDIR)"' \
+             -DEXAMPLES_DIR='"$(DATADIR)/examples"'
 ALL_LDFLAGS= $(LDFLAGS) $(SANFLAGS)
 LDLIBS     = $(PKG_LIBS) -ldl
 
@@ -88,7 +89,7 @@ $(BUILD)/plugins/%.so: plugins/%.c plugins/mailferry/plugin.h
 
 # The paths and version compiled in: anything using them is rebuilt when
 # they change (make, then make install PREFIX=/opt/x).
-PATHS_NOW = $(VERSION) $(PREFIX) $(PLUGINDIR) $(INCLUDEDIR)
+PATHS_NOW = $(VERSION) $(PREFIX) $(PLUGINDIR) $(INCLUDEDIR) $(DATADIR)
 $(BUILD)/paths.stamp: FORCE
 	@mkdir -p $(BUILD)
 	@echo '$(PATHS_NOW)' | cmp -s - $@ || echo '$(PATHS_NOW)' > $@

@@ -323,15 +323,20 @@ default_state_dir(void)
 }
 
 char *
-config_default_path(void)
+config_xdg_path(void)
 {
 	const char *xdg = getenv("XDG_CONFIG_HOME");
-	char *path;
 
 	if (xdg != NULL && xdg[0] == '/')
-		path = xasprintf("%s/mailferry/mailferry.conf", xdg);
-	else
-		path = expand_path("~/.config/mailferry/mailferry.conf");
+		return xasprintf("%s/mailferry/mailferry.conf", xdg);
+	return expand_path("~/.config/mailferry/mailferry.conf");
+}
+
+char *
+config_default_path(void)
+{
+	char *path = config_xdg_path();
+
 	if (access(path, F_OK) == 0)
 		return path;
 	free(path);

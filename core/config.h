@@ -104,6 +104,9 @@ struct config {
 
 /* The default configuration file: $XDG_CONFIG_HOME/mailferry/mailferry.conf
  * if it exists, else ~/.mailferry.conf. */
+/* $XDG_CONFIG_HOME/mailferry/mailferry.conf (or under ~/.config). */
+char *config_xdg_path(void);
+/* That one if it exists, else ~/.mailferry.conf. */
 char *config_default_path(void);
 
 /* Read and check `path`. Every problem is printed as FILE:LINE: ...;

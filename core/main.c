@@ -18,6 +18,7 @@
 #include "deliver.h"
 #include "err.h"
 #include "fetch.h"
+#include "fsutil.h"
 #include "daemon.h"
 #include "log.h"
 #include "plugin.h"
@@ -259,6 +260,20 @@ check_config(struct config *cfg)
 	return EX_OK;
 }
 
+/* A first run without any configuration: say where one goes. */
+static void
+no_configuration(void)
+{
+	char *xdg = config_xdg_path();
+	char *home = expand_path("~/.mailferry.conf");
+
+	log_error("no configuration: create %s (or %s, or name one with "
+	    "-f FILE); mailferry.conf(5) describes it, and %s/mailferry.conf "
+	    "is a commented example", xdg, home, EXAMPLES_DIR);
+	free(xdg);
+	free(home);
+}
+
 /* Syslog with --syslog, and by default in daemon mode, when there is a
  * syslog to talk to: without /dev/log every line would be lost. */
 static bool
@@ -352,8 +367,15 @@ main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	OPENSSL_init_ssl(0, NULL);
 
-	if (o.config_path == NULL)
+	if (o.config_path == NULL) {
 		o.config_path = config_default_path();
+		if (access(o.config_path, F_OK) == -1 && errno == ENOENT) {
+			no_configuration();
+			free(o.config_path);
+			free(o.accounts);
+			return EX_CONFIG;
+		}
+	}
 	cfg = config_load(o.config_path);
 	if (cfg == NULL) {
 		free(o.config_path);

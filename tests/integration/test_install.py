@@ -331,6 +331,27 @@ def test_installed_example_passes_check_config_with_installed_files(
     check_example(installed / "usr/local/bin/mailferry", text, tmp_path)
 
 
+def test_first_run_without_configuration_says_where_it_goes(installed,
+                                                            tmp_path):
+    """No -f and no configuration file: exit 78 with a message naming
+    both places one is looked for and the installed example, which
+    exists there."""
+    home = tmp_path / "home"
+    home.mkdir()
+    r = run([installed / "usr/local/bin/mailferry"],
+            env=isolated_env(home))
+    assert r.returncode == 78, outcome(r)
+    assert r.stdout == "", outcome(r)
+    err = r.stderr
+    assert err.count("\n") == 1, "not one line:\n" + err
+    assert "no configuration" in err, err
+    assert str(home / ".config/mailferry/mailferry.conf") in err, err
+    assert str(home / ".mailferry.conf") in err, err
+    example = PREFIX + "/share/mailferry/examples/mailferry.conf"
+    assert example in err, err
+    assert installed_path(installed, example).is_file()
+
+
 # ---- 4. systemd units -----------------------------------------------------
 
 def test_systemd_units_verify(installed, tmp_path):

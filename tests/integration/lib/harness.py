@@ -13,8 +13,9 @@ REPO = Path(__file__).resolve().parents[3]
 
 
 def mailferry_path():
-    """The binary under test: $MAILFERRY_BIN, else <repo>/mailferry."""
-    path = Path(os.environ.get("MAILFERRY_BIN") or REPO / "mailferry")
+    """The binary under test: $MAILFERRY_BIN, else <repo>/build/mailferry."""
+    path = Path(os.environ.get("MAILFERRY_BIN")
+                or REPO / "build" / "mailferry")
     if not (path.is_file() and os.access(path, os.X_OK)):
         raise FileNotFoundError(
             "mailferry binary not found at %s: run `make` in %s first "
