@@ -17,9 +17,20 @@
 #include "xmalloc.h"
 
 void
+fetch_queue_push(uint32_t *queue, size_t *n, size_t cap, size_t idx)
+{
+	if (*n >= cap || idx >= UINT32_MAX) {
+		fprintf(stderr, "mailferry: internal error: a message queue "
+		    "overflowed\n");
+		abort();
+	}
+	queue[(*n)++] = (uint32_t)idx;
+}
+
+void
 fetch_queue_delete(struct fetch *f, size_t idx)
 {
-	f->delete_queue[f->ndelete++] = idx;
+	fetch_queue_push(f->delete_queue, &f->ndelete, f->cap_delete, idx);
 }
 
 static void

@@ -89,13 +89,14 @@ struct fetch {
 	struct strtab		 uids;		/* the messages' UIDs */
 	bool			 listed;	/* the listing is complete */
 
-	uint32_t		*fetch_list;	/* to RETR (indexes in msgs) */
-	size_t			 nfetch, next_fetch;
+	/* Queues of indexes in msgs, sized by fetch_plan(). */
+	uint32_t		*fetch_list;	/* to RETR */
+	size_t			 nfetch, next_fetch, cap_fetch;
 	uint32_t		*top_list;	/* to look at with TOP first */
-	size_t			 ntop, next_top;
+	size_t			 ntop, next_top, cap_top;
 	bool			 prefilter;	/* rules decide on headers */
 	uint32_t		*delete_queue;
-	size_t			 ndelete, next_delete;
+	size_t			 ndelete, next_delete, cap_delete;
 	size_t			 retr_in_flight;
 	off_t			 bytes_in_flight;
 	size_t			 nprocessed;	/* for the progress line */
@@ -137,6 +138,9 @@ fetch_uid_shown(const struct fetch *f, const struct server_msg *sm)
 /* fetch-list.c */
 /* LIST and UIDL: fills f->msgs, sorted by number. */
 int fetch_list_messages(struct fetch *f, struct err *e);
+/* Append message IDX to a queue; fetch_plan() sized each for the most
+ * it can hold, so overrunning one is a bug, stopped here. */
+void fetch_queue_push(uint32_t *queue, size_t *n, size_t cap, size_t idx);
 /* What this run does with each listed message (fills the queues). */
 void fetch_plan(struct fetch *f);
 struct server_msg *fetch_find_msg(struct fetch *f, unsigned num);

@@ -373,24 +373,29 @@ fetch_plan(struct fetch *f)
 	}
 	/* Queues as long as they can get: a new message may be fetched
 	 * (once whole, maybe after TOP) and deleted; a known one deleted. */
-	f->fetch_list = xcalloc(nnew + 1, sizeof *f->fetch_list);
-	f->top_list = xcalloc(f->prefilter ? nnew + 1 : 1,
-	    sizeof *f->top_list);
-	f->delete_queue = xcalloc(nnew + ndel + 1, sizeof *f->delete_queue);
+	f->cap_fetch = nnew;
+	f->cap_top = f->prefilter ? nnew : 0;
+	f->cap_delete = nnew + ndel;
+	f->fetch_list = xcalloc(f->cap_fetch + 1, sizeof *f->fetch_list);
+	f->top_list = xcalloc(f->cap_top + 1, sizeof *f->top_list);
+	f->delete_queue = xcalloc(f->cap_delete + 1,
+	    sizeof *f->delete_queue);
 	for (size_t i = 0; i < f->nmsgs; i++) {
 		struct server_msg *sm = &f->msgs[i];
 
 		switch (sm->plan) {
 		case PLAN_FETCH:
 			if (f->prefilter)
-				f->top_list[f->ntop++] = i;
+				fetch_queue_push(f->top_list, &f->ntop,
+				    f->cap_top, i);
 			else
-				f->fetch_list[f->nfetch++] = i;
+				fetch_queue_push(f->fetch_list, &f->nfetch,
+				    f->cap_fetch, i);
 			f->st.new++;
 			break;
 		case PLAN_DELETE:
 			if (!f->opt->dry_run)
-				f->delete_queue[f->ndelete++] = i;
+				fetch_queue_delete(f, i);
 			break;
 		case PLAN_TOO_BIG:
 			f->st.too_big++;

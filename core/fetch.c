@@ -177,7 +177,8 @@ process_header(struct fetch *f, size_t idx, struct err *e)
 		sm->rule = v.rule != NULL ? (uint16_t)(v.rule - f->a->rules + 1) :
 		    0;
 		sm->to_account = v.dests == f->a->deliver;
-		f->fetch_list[f->nfetch++] = (uint32_t)idx;
+		fetch_queue_push(f->fetch_list, &f->nfetch,
+		    f->cap_fetch, idx);
 	} else
 		rc = act(f, idx, &v, &pm, e);
 	mf_message_clear(&pm);
@@ -310,8 +311,9 @@ fetch_loop(struct fetch *f, struct err *e)
 
 		if (r.cmd == POP3_TOP) {
 			if (!r.ok)	/* TOP after all not: fetch it whole */
-				f->fetch_list[f->nfetch++] =
-				    (uint32_t)(sm - f->msgs);
+				fetch_queue_push(f->fetch_list,
+				    &f->nfetch, f->cap_fetch,
+				    (size_t)(sm - f->msgs));
 			else if (process_header(f, (size_t)(sm - f->msgs),
 			    e) == -1)
 				return -1;
