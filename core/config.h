@@ -102,11 +102,10 @@ struct config {
 	size_t		 nplugins;
 };
 
-/* The default configuration file: $XDG_CONFIG_HOME/mailferry/mailferry.conf
- * if it exists, else ~/.mailferry.conf. */
 /* $XDG_CONFIG_HOME/mailferry/mailferry.conf (or under ~/.config). */
 char *config_xdg_path(void);
-/* That one if it exists, else ~/.mailferry.conf. */
+/* The default configuration file: that one if it exists, else
+ * ~/.mailferry.conf. */
 char *config_default_path(void);
 
 /* Read and check `path`. Every problem is printed as FILE:LINE: ...;
