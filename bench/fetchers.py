@@ -289,7 +289,15 @@ class Mpop(Fetcher):
         return ["mpop", "-C", rc, "-q", *names], {}
 
 
-class Fdm(Fetcher):
+class MaildirPeer(Fetcher):
+    """A peer compared only on plain fetches into a Maildir."""
+
+    def check_job(self, job):
+        if job.deliver != "maildir" or job.rules:
+            raise NotSupported("not compared")
+
+
+class Fdm(MaildirPeer):
     name = "fdm"
     package = "fdm"
     binary = "fdm"
@@ -297,12 +305,6 @@ class Fdm(Fetcher):
             "maildir, set no-received; TLS with verify-certificates and "
             "SSL_CERT_FILE=the test CA (fdm checks the chain, it has no "
             "option for a CA file)")
-
-    def check_job(self, job):
-        if job.deliver != "maildir":
-            raise NotSupported("not compared")
-        if job.rules:
-            raise NotSupported("not compared")
 
     def prepare(self, run, job):
         _make_maildir(run.maildir)
@@ -364,7 +366,7 @@ class Fetchmail(Fetcher):
                 "--pidfile", run.path("fetchmail.pid"), "-s"], {}
 
 
-class Getmail(Fetcher):
+class Getmail(MaildirPeer):
     name = "getmail"
     package = "getmail6"
     binary = "getmail"
@@ -373,12 +375,6 @@ class Getmail(Fetcher):
             "Maildir destination, read_all false, delete false, "
             "delivered_to false, received false; it always adds a "
             "Return-Path field, which the check removes first")
-
-    def check_job(self, job):
-        if job.deliver != "maildir":
-            raise NotSupported("not compared")
-        if job.rules:
-            raise NotSupported("not compared")
 
     def prepare(self, run, job):
         _make_maildir(run.maildir)

@@ -23,7 +23,7 @@ import certs
 import mailgen
 import mfconf
 from fakepop3 import FakePOP3, Fault, Message
-from harness import run_mailferry, write_config
+from harness import Result, run_mailferry, write_config
 
 EX_OK, EX_UNAVAILABLE, EX_TEMPFAIL, EX_NOPERM, EX_CONFIG = 0, 69, 75, 77, 78
 
@@ -78,15 +78,6 @@ def _no_stray_threads():
 
 
 # ---- helpers ----------------------------------------------------------------
-
-class Result:
-    def __init__(self, rc, out, err, elapsed):
-        self.rc, self.out, self.err, self.elapsed = rc, out, err, elapsed
-
-    def __str__(self):
-        return "exit %s after %.1f s\n--- stdout ---\n%s--- stderr ---\n%s" % (
-            self.rc, self.elapsed, self.out, self.err[-4000:])
-
 
 class World:
     def __init__(self, tmp_path):

@@ -38,7 +38,6 @@ Run with -s to see a summary line per destination kind.
 """
 
 import os
-import poplib
 import random
 import shutil
 import time
@@ -315,10 +314,8 @@ class Round:
 
 def empty_server(dovecot):
     """Delete alice's mail through POP3 (after a failed round)."""
-    pop = poplib.POP3("127.0.0.1", dovecot.pop3_port, timeout=10)
+    pop = dovecot.pop3()
     try:
-        pop.user("alice")
-        pop.pass_(dovecot.users["alice"])
         count, _ = pop.stat()
         for i in range(1, count + 1):
             pop.dele(i)

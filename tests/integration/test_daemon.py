@@ -22,7 +22,6 @@ private tmux server.
 import base64
 import collections
 import os
-import poplib
 import random
 import re
 import signal
@@ -124,14 +123,7 @@ def store_lines(state_dir, account):
 def server_uid_map(dovecot, user="alice"):
     """{content digest: UID} of the messages on the server now, by a
     read-only POP3 session (UIDL; message n is Dovecot's n-th file)."""
-    pop = poplib.POP3("127.0.0.1", dovecot.pop3_port, timeout=10)
-    try:
-        pop.user(user)
-        pop.pass_(dovecot.users[user])
-        _, lines, _ = pop.uidl()
-    finally:
-        pop.quit()
-    uids = [line.split()[1].decode() for line in lines]
+    uids = dovecot.uids(user)
     stored = dovecot.stored_messages(user)
     assert len(uids) == len(stored), "UIDL lists %d, the Maildir holds %d" \
         % (len(uids), len(stored))

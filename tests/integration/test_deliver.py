@@ -26,7 +26,6 @@ import email.policy
 import json
 import mailbox
 import os
-import poplib
 import re
 import signal
 import socket
@@ -192,28 +191,11 @@ def without_header(m, name):
     return head.rstrip(b"\n") + sep + body if sep else head
 
 
-def pop3(dovecot, user="alice"):
-    p = poplib.POP3("127.0.0.1", dovecot.pop3_port, timeout=10)
-    p.user(user)
-    p.pass_(dovecot.users[user])
-    return p
-
-
-def server_uids(dovecot, user="alice"):
-    """UIDs on the server in message order (no RETR, no DELE)."""
-    p = pop3(dovecot, user)
-    try:
-        _, lines, _ = p.uidl()
-    finally:
-        p.quit()
-    return [l.split()[1].decode() for l in lines]
-
-
 def load(dovecot, msgs, user="alice"):
     """Deliver MSGS to USER; return {digest: UID} for them."""
     for m in msgs:
         dovecot.deliver(user, m)
-    uids = server_uids(dovecot, user)
+    uids = dovecot.uids(user)
     stored = dovecot.stored_messages(user)
     assert len(uids) == len(stored)
     return {digest(m): u for m, u in zip(stored, uids)}

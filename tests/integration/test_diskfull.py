@@ -19,7 +19,6 @@ mounts (root only; skipped elsewhere).
 """
 
 import os
-import poplib
 import re
 
 import pytest
@@ -112,6 +111,19 @@ def check(msgs, got, on_server, problems, max_duplicates=0):
     return t
 
 
+def all_gone_from_server(dovecot, state, problems):
+    """After a completed run with keep = false: nothing on the server and
+    nothing in the UID store."""
+    left = server_messages(dovecot)
+    if left:
+        problems.append("%d messages still on the server with keep = "
+                        "false, e.g. %s" % (len(left), describe(left[0])))
+    recs = store_records(state)
+    if recs:
+        problems.append("the UID store still holds %d records with the "
+                        "server empty: %s" % (len(recs), recs[:3]))
+
+
 def error_lines(stderr):
     return [l for l in stderr.splitlines() if l.strip()]
 
@@ -162,17 +174,10 @@ def test_destination_disk_fills_mid_run(kind, count, size, dovecot,
     problems = []
     got = dest_messages(kind, path, problems)
     t = check(msgs, got, [], problems)
-    left = server_messages(dovecot)
-    if left:
-        problems.append("%d messages still on the server with keep = "
-                        "false, e.g. %s" % (len(left), describe(left[0])))
+    all_gone_from_server(dovecot, state, problems)
     if t.delivered != count:
         problems.append("%d of %d messages delivered" % (t.delivered,
                                                          count))
-    recs = store_records(state)
-    if recs:
-        problems.append("the UID store still holds %d records with the "
-                        "server empty: %s" % (len(recs), recs[:3]))
     assert not problems, "after the second run:\n  %s\nfirst run:\n%s\n" \
         "second run:\n%s" % ("\n  ".join(problems), res.outcome(),
                              res2.outcome())
@@ -187,10 +192,8 @@ def test_destination_disk_fills_mid_run(kind, count, size, dovecot,
 def server_uids(dovecot):
     """{UID: Message-ID} of alice's mailbox, through POP3 (UIDL, TOP n 0);
     read-only: the session ends with QUIT but deletes nothing."""
-    pop = poplib.POP3("127.0.0.1", dovecot.pop3_port, timeout=10)
+    pop = dovecot.pop3()
     try:
-        pop.user("alice")
-        pop.pass_(dovecot.users["alice"])
         _, lines, _ = pop.uidl()
         out = {}
         for line in lines:
@@ -289,14 +292,7 @@ def test_state_dir_disk_full(case, dovecot, tmp_path, tmpfs):
     problems = []
     got = dest_messages("maildir", maildir, problems)
     t = check(msgs, got, [], problems, max_duplicates=1)
-    left = server_messages(dovecot)
-    if left:
-        problems.append("%d messages still on the server with keep = "
-                        "false, e.g. %s" % (len(left), describe(left[0])))
-    recs = store_records(state)
-    if recs:
-        problems.append("the UID store still holds %d records with the "
-                        "server empty: %s" % (len(recs), recs[:3]))
+    all_gone_from_server(dovecot, state, problems)
     assert not problems, "after the second run:\n  %s\nfirst run:\n%s\n" \
         "second run:\n%s" % ("\n  ".join(problems), res.outcome(),
                              res2.outcome())

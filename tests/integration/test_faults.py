@@ -31,7 +31,7 @@ import pytest
 import mailgen
 import mfconf
 from fakepop3 import TEN_MB, FakePOP3, Fault, Message
-from harness import mailferry_path, retr, run_mailferry, write_config
+from harness import Result, mailferry_path, retr, run_mailferry, write_config
 
 EX_OK, EX_UNAVAILABLE, EX_TEMPFAIL, EX_NOPERM, EX_CONFIG = 0, 69, 75, 77, 78
 
@@ -141,15 +141,6 @@ class World:
         for root, dirs, files in os.walk(self.dir):
             for f in files:
                 yield os.path.join(root, f)
-
-
-class Result:
-    def __init__(self, rc, out, err, elapsed):
-        self.rc, self.out, self.err, self.elapsed = rc, out, err, elapsed
-
-    def __str__(self):
-        return "exit %s after %.1f s\n--- stdout ---\n%s--- stderr ---\n%s" % (
-            self.rc, self.elapsed, self.out, self.err[-4000:])
 
 
 def explain(res, srv):

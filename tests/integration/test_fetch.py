@@ -10,7 +10,6 @@ import base64
 import fcntl
 import hashlib
 import os
-import poplib
 import re
 import socket
 import subprocess
@@ -130,24 +129,6 @@ def store_records(state_dir, account):
     return [l for l in lines[1:] if l.strip()] if lines else []
 
 
-def pop3(dovecot, user="alice"):
-    pop = poplib.POP3("127.0.0.1", dovecot.pop3_port, timeout=10)
-    pop.user(user)
-    pop.pass_(dovecot.users[user])
-    return pop
-
-
-def server_uids(dovecot, user="alice"):
-    """The UIDs on the server, in message-number order (a read-only
-    session: no RETR, no DELE)."""
-    pop = pop3(dovecot, user)
-    try:
-        _, lines, _ = pop.uidl()
-    finally:
-        pop.quit()
-    return [line.split()[1].decode() for line in lines]
-
-
 def summary(out, account):
     """The one summary line for ACCOUNT on stdout, as a match object with
     groups new, delivered, deleted, failed and the rest of the line."""
@@ -205,7 +186,7 @@ def test_bulk_fetch_is_byte_exact(dovecot, tmp_path):
     for m in msgs:
         dovecot.deliver("alice", m)
     expected = dovecot.stored_messages("alice")
-    uids = server_uids(dovecot)
+    uids = dovecot.uids()
 
     s = Setup(tmp_path)
     s.write([mfconf.account("alice", dovecot)])
@@ -296,7 +277,7 @@ def test_keep_false_deletes_after_delivery(dovecot, tmp_path):
     for m in mailgen.generate(150, seed="nokeep"):
         dovecot.deliver("alice", m)
     expected = dovecot.stored_messages("alice")
-    uids = server_uids(dovecot)
+    uids = dovecot.uids()
 
     s = Setup(tmp_path)
     s.write([mfconf.account("alice", dovecot, keep=False)])
@@ -383,7 +364,7 @@ def test_keep_days_deletes_only_old_enough_messages(dovecot, tmp_path):
             for i in range(5)]
     for m in msgs:
         dovecot.deliver("alice", m)
-    uids = server_uids(dovecot)
+    uids = dovecot.uids()
     assert len(uids) == 5
 
     s = Setup(tmp_path)
@@ -413,7 +394,7 @@ def test_keep_days_deletes_only_old_enough_messages(dovecot, tmp_path):
     out = run_ok(s)
     summ = assert_counts(out, "alice", 0, 0)
     assert "2 removed from the server" in summ["rest"], summ.group(0)
-    remaining = server_uids(dovecot)
+    remaining = dovecot.uids()
     assert remaining == [u for u in uids if u not in old], (
         "expected exactly UIDs %s deleted; the server now has %s of %s"
         % (sorted(old), remaining, uids))

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import REPO, mailferry_path
+from harness import REPO, isolated_env, mailferry_path, write_config
 
 PREFIX = "/usr/local"
 UNITS = ("mailferry.service", "mailferry-oneshot.service", "mailferry.timer")
@@ -64,22 +64,6 @@ def files_under(root):
         for n in names:
             out.add(os.path.relpath(os.path.join(dirpath, n), root))
     return out
-
-
-def isolated_env(home, **extra):
-    """The environment with HOME as ~ and no XDG_* variables."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("XDG_")}
-    env["HOME"] = str(home)
-    env.update(extra)
-    return env
-
-
-def write_private(path, text):
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        os.fchmod(fd, 0o600)
-        f.write(text)
-    return path
 
 
 def page_examples(page_path):
@@ -256,7 +240,7 @@ def test_plugin_builds_with_pkg_config_and_loads(installed, tmp_path):
                         'plugin_dir = "%s";' % plugin_dir, config,
                         flags=re.M)
     assert n == 1, config
-    conf = write_private(tmp_path / "mailferry.conf", config)
+    conf = write_config(tmp_path / "mailferry.conf", config)
     env = isolated_env(home)
 
     r = run([binary, "-f", conf, "--check-config"], env=env)
@@ -296,7 +280,7 @@ def adapt_example(text, plugin_dir, rules_dir):
 def check_example(binary, text, tmp_path):
     home = tmp_path / "home"
     home.mkdir()
-    conf = write_private(tmp_path / "mailferry.conf", text)
+    conf = write_config(tmp_path / "mailferry.conf", text)
     r = run([binary, "-f", conf, "--check-config"], env=isolated_env(home))
     assert r.returncode == 0, outcome(r)
     assert re.search(r"^%s: OK: 2 accounts, 6 destinations, [12] plugins?$"

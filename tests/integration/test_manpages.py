@@ -28,6 +28,8 @@ from pathlib import Path
 
 import pytest
 
+from harness import isolated_env, write_config
+
 REPO = Path(__file__).resolve().parents[2]
 MAN = REPO / "man"
 PAGES = ["mailferry.1", "mailferry.conf.5", "mailferry-plugin.3"]
@@ -107,23 +109,6 @@ def all_examples(kind):
             for (k, name), text in examples(page).items() if k == kind]
 
 
-def write_private(path, text):
-    """Write TEXT with mode 0600, as a file holding a password must be."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        os.fchmod(fd, 0o600)
-        f.write(text)
-    return path
-
-
-def isolated_env(home):
-    """An environment whose ~ is HOME, with no XDG directories."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("XDG_")}
-    env["HOME"] = str(home)
-    return env
-
-
 def run(cmd, env=None, cwd=None, timeout=60):
     return subprocess.run([str(c) for c in cmd], env=env, cwd=cwd,
                           stdin=subprocess.DEVNULL, capture_output=True,
@@ -191,7 +176,7 @@ def test_example_plugin_compiles_loads_and_works(page, name, source,
 
     conf_dir = home / ".config" / "mailferry"
     conf_dir.mkdir(parents=True)
-    conf = write_private(conf_dir / "mailferry.conf", config)
+    conf = write_config(conf_dir / "mailferry.conf", config)
     env = isolated_env(home)
 
     r = run([binary, "-f", conf, "--check-config"], env=env)
@@ -247,7 +232,7 @@ def test_example_configuration_passes_check_config(page, name, text, binary,
     text = text.replace('"%s"' % INSTALLED_PLUGIN_DIR,
                         '"%s"' % build_plugin_dir())
     text = text.replace(INSTALLED_RULES_DIR, str(REPO / "rules"))
-    conf = write_private(tmp_path / ("%s.conf" % name), text)
+    conf = write_config(tmp_path / ("%s.conf" % name), text)
     r = run([binary, "-f", conf, "--check-config"], env=isolated_env(home))
     assert r.returncode == 0, "%s example %s:\n%s%s" % (page, name, r.stdout,
                                                          r.stderr)
@@ -275,7 +260,7 @@ def test_readme_configuration_passes_check_config(name, binary, tmp_path):
     home.mkdir()
     text = readme_configurations()[name].replace(INSTALLED_RULES_DIR,
                                                  str(REPO / "rules"))
-    conf = write_private(tmp_path / "readme.conf", text)
+    conf = write_config(tmp_path / "readme.conf", text)
     r = run([binary, "-f", conf, "--check-config"], env=isolated_env(home))
     assert r.returncode == 0, "README.md %s:\n%s%s" % (name, r.stdout,
                                                        r.stderr)

@@ -23,7 +23,7 @@ from harness import REPO
 from rulestest import (EX_CONFIG, EX_OK, EX_TEMPFAIL, PLUGIN_H, World,
                        assert_counts, assert_same_messages, compile_plugin,
                        copy_plugins, describe, outcome, result_line,
-                       server_uids, summary)
+                       summary)
 
 # SPEC 2 names no exit status for a run that left a message for the next
 # one: a transient failure (75) fits, 0 is tolerated; anything else (a
@@ -76,7 +76,7 @@ def unrecorded(w, dovecot, msgs, account="alice", user="alice"):
     on_server = dovecot.stored_messages(user)
     for m in msgs:
         assert m in on_server, "not on the server any more: " + describe(m)
-    uids = server_uids(dovecot, user)
+    uids = dovecot.uids(user)
     by_uid = dict(zip(uids, on_server))
     stored = w.store(account)
     for u, m in by_uid.items():
@@ -97,7 +97,7 @@ def test_headers_plugin_add_set_remove(dovecot, ca, tmp_path):
     other = mailgen.message(subject="second", headers={"X-Spam-Flag": "NO"})
     dovecot.deliver("alice", m)
     dovecot.deliver("alice", other)
-    uids = server_uids(dovecot)
+    uids = dovecot.uids()
 
     w = World(tmp_path)
     rules = [{"name": "tag", "plugin": "headers", "args": {
@@ -429,7 +429,7 @@ def test_dedup_across_two_accounts(dovecot, ca, tmp_path, keep):
     if keep:
         # The skipped duplicates stay, remembered.
         assert dovecot.count("bob") == 4
-        assert set(server_uids(dovecot, "bob")) == w.store("bob")
+        assert set(dovecot.uids("bob")) == w.store("bob")
 
 
 def test_dedup_parallel_accounts(dovecot, ca, tmp_path):

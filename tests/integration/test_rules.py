@@ -18,7 +18,7 @@ import mfconf
 from rulestest import (EX_CONFIG, EX_DATAERR, EX_OK, EX_TEMPFAIL, RULES_DIR,
                        SAMPLES_DIR, World, assert_counts,
                        assert_same_messages, describe, include, outcome,
-                       pop3_size, raw, result_line, server_uids, summary)
+                       pop3_size, raw, result_line, summary)
 
 RULE_SETS = sorted(p.stem for p in RULES_DIR.glob("*.rules"))
 
@@ -83,7 +83,7 @@ def test_drop_test_messages_deletes_from_server_even_with_keep(
     for i in range(max(len(tests), len(normal))):
         order += normal[i:i + 1] + tests[i:i + 1]
     deliver_all(dovecot, order)
-    uids = server_uids(dovecot)
+    uids = dovecot.uids()
     test_uids = {u for u, m in zip(uids, order) if m in tests}
     normal_uids = set(uids) - test_uids
 
@@ -97,7 +97,7 @@ def test_drop_test_messages_deletes_from_server_even_with_keep(
     assert_same_messages(w.delivered(), normal, "Maildir after the run")
     assert_same_messages(dovecot.stored_messages("alice"), normal,
                          "server mailbox after the run (keep = true)")
-    assert set(server_uids(dovecot)) == normal_uids
+    assert set(dovecot.uids()) == normal_uids
     # -v: one line per message, the deleted ones naming the deciding rule.
     for n, m in enumerate(order, 1):
         lines = [l for l in err.splitlines()
@@ -522,7 +522,7 @@ def test_skip_leaves_it_on_the_server_and_remembers_it(dovecot, ca,
     normal = [mailgen.message(subject="normal %d" % i) for i in range(3)]
     deliver_all(dovecot, [normal[0], skipped[0], normal[1], skipped[1],
                           normal[2]])
-    uids = server_uids(dovecot)
+    uids = dovecot.uids()
     skipped_uids = {uids[1], uids[3]}
     w = World(tmp_path)
     w.write([account(dovecot, ca, keep=keep, rules=[

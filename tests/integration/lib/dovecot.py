@@ -17,6 +17,7 @@ the same server back; close() also removes the directory.
 import atexit
 import itertools
 import os
+import poplib
 import re
 import shutil
 import signal
@@ -488,3 +489,20 @@ service lmtp {{
 
     def count(self, user):
         return len(self._files(user))
+
+    def pop3(self, user="alice"):
+        """A plain-text POP3 session logged in as USER (the caller QUITs)."""
+        pop = poplib.POP3("127.0.0.1", self.pop3_port, timeout=10)
+        pop.user(user)
+        pop.pass_(self.users[user])
+        return pop
+
+    def uids(self, user="alice"):
+        """USER's UIDs in message-number order, by UIDL alone: no RETR,
+        no DELE."""
+        pop = self.pop3(user)
+        try:
+            _, lines, _ = pop.uidl()
+        finally:
+            pop.quit()
+        return [line.split()[1].decode() for line in lines]

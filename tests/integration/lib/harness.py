@@ -33,6 +33,25 @@ def write_config(path, text):
     return path
 
 
+def isolated_env(home, **extra):
+    """The environment with HOME as ~, no XDG_* variables, and EXTRA."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XDG_")}
+    env["HOME"] = str(home)
+    env.update(extra)
+    return env
+
+
+class Result:
+    """What one run printed and how it ended."""
+
+    def __init__(self, rc, out, err, elapsed):
+        self.rc, self.out, self.err, self.elapsed = rc, out, err, elapsed
+
+    def __str__(self):
+        return "exit %s after %.1f s\n--- stdout ---\n%s--- stderr ---\n%s" % (
+            self.rc, self.elapsed, self.out, self.err[-4000:])
+
+
 def lc_str(s):
     """S as a libconfig string literal, quotes and backslashes escaped."""
     return '"%s"' % (str(s).replace("\\", "\\\\").replace('"', '\\"')

@@ -12,7 +12,6 @@ server, in the Maildirs and in the UID store.
 """
 
 import os
-import poplib
 import re
 import shutil
 import subprocess
@@ -26,7 +25,7 @@ from msgcheck import assert_same_messages, describe, digest  # noqa: F401
 __all__ = ["EX_OK", "EX_DATAERR", "EX_TEMPFAIL", "EX_CONFIG", "RULES_DIR",
            "SAMPLES_DIR", "plugin_dir", "raw", "render", "World", "outcome",
            "summary", "assert_counts", "digest", "describe",
-           "assert_same_messages", "pop3", "server_uids", "server_messages",
+           "assert_same_messages", "server_messages",
            "maildir_messages", "store_entries", "store_records",
            "pop3_size", "result_line", "compile_plugin", "PLUGIN_H"]
 
@@ -203,23 +202,6 @@ def maildir_messages(maildir):
 
 
 # ---- server -------------------------------------------------------------
-
-def pop3(dovecot, user="alice"):
-    pop = poplib.POP3("127.0.0.1", dovecot.pop3_port, timeout=10)
-    pop.user(user)
-    pop.pass_(dovecot.users[user])
-    return pop
-
-
-def server_uids(dovecot, user="alice"):
-    """UIDs on the server in message-number order (UIDL only)."""
-    pop = pop3(dovecot, user)
-    try:
-        _, lines, _ = pop.uidl()
-    finally:
-        pop.quit()
-    return [line.split()[1].decode() for line in lines]
-
 
 def server_messages(dovecot, user="alice"):
     """The messages in USER's server Maildir (bytes, as stored)."""
