@@ -154,6 +154,8 @@ imap_select(struct imap *im, const char *folder, bool read_only,
 	if (read_only)
 		im->folder.read_only = true;
 	im->selected = true;
+	/* What EXISTS says from now on is news. */
+	im->new_mail = false;
 	*f = im->folder;
 	return 0;
 }

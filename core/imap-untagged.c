@@ -287,11 +287,17 @@ fetch(struct imap *im, const struct imap_resp *r, struct imap_event *ev,
 	unsigned flags = 0;
 	bool has_size = false;
 
-	if (r->args == NULL || r->args->type != IMAP_LIST || r->args->next)
+	/* Names and values in pairs: a literal shorter than its data
+	 * leaves the rest unpaired. */
+	if (r->args == NULL || r->args->type != IMAP_LIST || r->args->next ||
+	    r->args->len % 2 != 0)
 		return err_set(e, ERR_TEMP, "%s: malformed FETCH response",
 		    im->conn->label);
 	for (it = r->args->child; it != NULL && (v = it->next) != NULL;
 	    it = v->next) {
+		if (it->type != IMAP_ATOM)
+			return err_set(e, ERR_TEMP, "%s: malformed FETCH "
+			    "response", im->conn->label);
 		if (v->type == IMAP_BODY)
 			body = v;
 		else if (imap_item_is(it, "UID") && !imap_item_u32(v, &uid))

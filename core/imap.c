@@ -473,8 +473,9 @@ imap_greeting(struct imap *im, struct err *e)
 	log_escape(shown, sizeof shown, r.text, strlen(r.text));
 	if (r.kind != IMAP_RESP_UNTAGGED || (r.status != IMAP_ST_OK &&
 	    r.status != IMAP_ST_PREAUTH && r.status != IMAP_ST_BYE))
-		return err_set(e, ERR_TEMP, "%s: not an IMAP server (its "
-		    "greeting is a %s response)", im->conn->label, r.name);
+		return err_set(e, ERR_TEMP, "%s: not an IMAP server: its "
+		    "greeting is %s", im->conn->label, r.kind ==
+		    IMAP_RESP_CONTINUE ? "a continuation request" : r.name);
 	imap_status_code(im, &r);
 	if (r.status == IMAP_ST_BYE)
 		return err_set(e, ERR_TEMP, "%s: the server refused the "

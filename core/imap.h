@@ -168,7 +168,8 @@ struct imap {
 
 	struct imap_folder folder;
 	bool		 selected;
-	bool		 new_mail;	/* EXISTS grew since the last listing */
+	bool		 new_mail;	/* EXISTS grew since SELECT or the
+					 * last listing */
 
 	/* The message being received. */
 	struct imap_pending *target;
@@ -251,8 +252,9 @@ int imap_expunge(struct imap *im, const uint32_t *uids, size_t n,
 /* Wait in IDLE (RFC 2177) until the selected folder grows, at most
  * `seconds`, renewing it every IMAP_IDLE_RENEW; *stop (may be NULL) set
  * by a signal ends the wait within a second. Returns 1 when new mail
- * arrived (also when it had already, before IDLE), 0 when the time ran
- * out or stop was set, -1 on error. Needs IMAP_CAP_IDLE. */
+ * arrived (also when it had already: EXISTS grew since the folder was
+ * selected or last listed), 0 when the time ran out or stop was set, -1
+ * on error. Needs IMAP_CAP_IDLE. */
 int imap_idle(struct imap *im, int seconds, volatile sig_atomic_t *stop,
     struct err *e);
 
