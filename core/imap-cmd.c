@@ -194,31 +194,6 @@ imap_list(struct imap *im, imap_list_fn fn, void *arg, struct err *e)
 
 /* ---- expunging ---------------------------------------------------------- */
 
-struct others {
-	const uint32_t	*ours;		/* sorted */
-	size_t		 n;
-	size_t		 count;
-};
-
-static int
-cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static int
-count_other(void *arg, uint32_t uid, struct err *e)
-{
-	struct others *o = arg;
-
-	(void)e;
-	if (bsearch(&uid, o->ours, o->n, sizeof uid, cmp_u32) == NULL)
-		o->count++;
-	return 0;
-}
-
 /* One command at a time, answered OK. */
 static int
 run(struct imap *im, enum imap_cmd cmd, const char *line, const char *what,
@@ -253,13 +228,28 @@ uid_expunge(struct imap *im, const uint32_t *uids, size_t n, struct err *e)
 	return 0;
 }
 
+/* Other messages flagged \Deleted, by a search that leaves ours out; with
+ * ESEARCH only their count comes back, however many there are. */
+static int
+count_others(struct imap *im, const uint32_t *uids, size_t n, bool *checked,
+    struct err *e)
+{
+	char set[IMAP_SET_MAX + 32], line[IMAP_SET_MAX + 80];
+
+	*checked = uid_set(uids, n, set) == n;
+	if (!*checked)
+		return 0;
+	snprintf(line, sizeof line, "UID SEARCH %sDELETED NOT UID %s",
+	    imap_has(im, IMAP_CAP_ESEARCH) ? "RETURN (COUNT) " : "", set);
+	im->search_hits = 0;
+	return run(im, IMAP_CMD_SEARCH, line, "UID SEARCH failed", e);
+}
+
 int
 imap_expunge(struct imap *im, const uint32_t *uids, size_t n,
     enum imap_expunged *res, size_t *others, struct err *e)
 {
-	struct others o = { .n = n };
-	uint32_t *sorted;
-	int rc;
+	bool checked;
 
 	*res = IMAP_EXPUNGED;
 	*others = 0;
@@ -271,21 +261,16 @@ imap_expunge(struct imap *im, const uint32_t *uids, size_t n,
 		return uid_expunge(im, uids, n, e);
 	/* Plain EXPUNGE removes every \Deleted message of the folder: only
 	 * when all of them are ours. */
-	sorted = xreallocarray(NULL, n, sizeof *sorted);
-	memcpy(sorted, uids, n * sizeof *sorted);
-	qsort(sorted, n, sizeof *sorted, cmp_u32);
-	o.ours = sorted;
-	im->search_fn = count_other;
-	im->search_arg = &o;
-	rc = run(im, IMAP_CMD_SEARCH, "UID SEARCH DELETED",
-	    "UID SEARCH failed", e);
-	im->search_fn = NULL;
-	free(sorted);
-	if (rc == -1)
+	if (count_others(im, uids, n, &checked, e) == -1)
 		return -1;
-	if (o.count > 0) {
+	if (!checked) {
+		*res = IMAP_LEFT_UNCHECKED;
+		return 0;
+	}
+	if (im->search_hits > 0) {
 		*res = IMAP_LEFT_FLAGGED;
-		*others = o.count;
+		*others = im->search_hits > SIZE_MAX ? SIZE_MAX :
+		    (size_t)im->search_hits;
 		return 0;
 	}
 	return run(im, IMAP_CMD_EXPUNGE, "EXPUNGE", "EXPUNGE failed", e);

@@ -50,8 +50,10 @@ struct imap_pending *imap_find_fetch(struct imap *im, uint32_t uid,
 int imap_untagged(struct imap *im, const struct imap_resp *r,
     struct imap_event *ev, struct err *e);
 /* A status response's [CODE ...]: capabilities, UIDVALIDITY, UIDNEXT,
- * READ-ONLY/READ-WRITE, ALERT. */
-void imap_status_code(struct imap *im, const struct imap_resp *r);
+ * READ-ONLY/READ-WRITE, ALERT. -1 when UIDVALIDITY changes under a
+ * selected folder. */
+int imap_status_code(struct imap *im, const struct imap_resp *r,
+    struct err *e);
 /* Where message data goes: the struct msg of the FETCH it answers. */
 void imap_sink_setup(struct imap *im, struct imap_sink *sink);
 

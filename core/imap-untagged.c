@@ -36,6 +36,7 @@ cap_flag(const char *word, size_t len)
 		{ "AUTH=LOGIN", IMAP_CAP_AUTH_LOGIN },
 		{ "AUTH=XOAUTH2", IMAP_CAP_AUTH_XOAUTH2 },
 		{ "AUTH=OAUTHBEARER", IMAP_CAP_AUTH_OAUTHBEARER },
+		{ "ESEARCH", IMAP_CAP_ESEARCH },
 	};
 
 	for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
@@ -88,14 +89,38 @@ enabled(struct imap *im, const struct imap_item *it)
 
 /* ---- status responses -------------------------------------------------- */
 
-void
-imap_status_code(struct imap *im, const struct imap_resp *r)
+/* UIDVALIDITY and UIDNEXT count only in answer to SELECT or EXAMINE; a
+ * different UIDVALIDITY at any other time would make every UID we hold
+ * name another message. */
+static int
+folder_code(struct imap *im, const struct imap_resp *r, struct err *e)
+{
+	struct imap_item it = { .type = IMAP_ATOM, .s = r->code_args,
+	    .len = strlen(r->code_args) };
+	bool selecting = imap_cmd_pending(im, IMAP_CMD_SELECT) ||
+	    imap_cmd_pending(im, IMAP_CMD_EXAMINE);
+	uint32_t n;
+
+	if (!imap_item_u32(&it, &n))
+		return 0;
+	if (strcmp(r->code, "UIDNEXT") == 0) {
+		if (selecting)
+			im->folder.uidnext = n;
+		return 0;
+	}
+	if (selecting)
+		im->folder.uidvalidity = n;
+	else if (im->selected && n != im->folder.uidvalidity)
+		return err_set(e, ERR_TEMP, "%s: the server changed the "
+		    "folder's UIDVALIDITY during the session", im->conn->label);
+	return 0;
+}
+
+int
+imap_status_code(struct imap *im, const struct imap_resp *r, struct err *e)
 {
 	const char *code = r->code;
 	char shown[600];
-	uint32_t n;
-	struct imap_item it = { .type = IMAP_ATOM, .s = r->code_args,
-	    .len = strlen(r->code_args) };
 
 	if (strcmp(code, "ALERT") == 0) {
 		/* RFC 3501 7.1: the user must see it. */
@@ -104,14 +129,14 @@ imap_status_code(struct imap *im, const struct imap_resp *r)
 		    shown);
 	} else if (strcmp(code, "CAPABILITY") == 0)
 		caps_from_text(im, r->code_args);
-	else if (strcmp(code, "UIDVALIDITY") == 0 && imap_item_u32(&it, &n))
-		im->folder.uidvalidity = n;
-	else if (strcmp(code, "UIDNEXT") == 0 && imap_item_u32(&it, &n))
-		im->folder.uidnext = n;
+	else if (strcmp(code, "UIDVALIDITY") == 0 ||
+	    strcmp(code, "UIDNEXT") == 0)
+		return folder_code(im, r, e);
 	else if (strcmp(code, "READ-ONLY") == 0)
 		im->folder.read_only = true;
 	else if (strcmp(code, "READ-WRITE") == 0)
 		im->folder.read_only = false;
+	return 0;
 }
 
 static int
@@ -119,7 +144,8 @@ untagged_status(struct imap *im, const struct imap_resp *r, struct err *e)
 {
 	char shown[600];
 
-	imap_status_code(im, r);
+	if (imap_status_code(im, r, e) == -1)
+		return -1;
 	log_escape(shown, sizeof shown, r->text, strlen(r->text));
 	switch (r->status) {
 	case IMAP_ST_BYE:
@@ -144,75 +170,63 @@ untagged_status(struct imap *im, const struct imap_resp *r, struct err *e)
 
 /* ---- searches ----------------------------------------------------------- */
 
+/* How many messages "1:3,7,9:12" names (RFC 4731 ESEARCH ALL); -1 when
+ * it is not a set. */
 static int
-search_hit(struct imap *im, uint32_t uid, struct err *e)
+set_size(const char *s, uint64_t *count)
 {
-	if (im->search_fn == NULL)
-		return 0;
-	return im->search_fn(im->search_arg, uid, e);
-}
-
-/* "1:3,7,9:12" from an ESEARCH answer (RFC 4731). */
-static int
-search_set(struct imap *im, const char *s, struct err *e)
-{
-	uint64_t count = 0;
-
+	*count = 0;
 	while (*s != '\0') {
 		char *end;
 		unsigned long lo = strtoul(s, &end, 10), hi = lo;
 
 		if (end == s || lo == 0 || lo > UINT32_MAX)
-			goto bad;
+			return -1;
 		if (*end == ':') {
 			s = end + 1;
 			hi = strtoul(s, &end, 10);
 			if (end == s || hi == 0 || hi > UINT32_MAX)
-				goto bad;
-		}
-		if (lo > hi) {
-			unsigned long t = lo;
-
-			lo = hi;
-			hi = t;
-		}
-		if ((count += hi - lo + 1) > SEARCH_RESULTS_MAX)
-			return err_set(e, ERR_TEMP, "%s: the server's search "
-			    "answer names too many messages", im->conn->label);
-		for (unsigned long u = lo; u <= hi; u++)
-			if (search_hit(im, (uint32_t)u, e) == -1)
 				return -1;
-		s = *end == ',' ? end + 1 : end;
+		}
+		*count += (lo > hi ? lo - hi : hi - lo) + 1;
 		if (*end != ',' && *end != '\0')
-			goto bad;
+			return -1;
+		s = *end == ',' ? end + 1 : end;
 	}
 	return 0;
-bad:
-	return err_set(e, ERR_TEMP, "%s: bad message set in a search answer",
-	    im->conn->label);
 }
 
+/* SEARCH (RFC 3501) and ESEARCH (RFC 4731): only how many messages
+ * they name is kept. */
 static int
 search(struct imap *im, const struct imap_resp *r, struct err *e)
 {
 	const struct imap_item *it;
+	uint64_t n;
 	uint32_t uid;
 
-	if (strcmp(r->name, "SEARCH") == 0) {
-		for (it = r->args; it != NULL; it = it->next) {
+	for (it = r->args; it != NULL; it = it->next) {
+		if (strcmp(r->name, "SEARCH") == 0) {
 			if (!imap_item_u32(it, &uid))
-				return err_set(e, ERR_TEMP, "%s: bad number in "
-				    "a search answer", im->conn->label);
-			if (search_hit(im, uid, e) == -1)
-				return -1;
+				goto bad;
+			im->search_hits++;
+			continue;
 		}
-		return 0;
+		if (imap_item_is(it, "COUNT") || imap_item_is(it, "ALL")) {
+			if (it->next == NULL || it->next->type != IMAP_ATOM)
+				goto bad;
+			if (imap_item_is(it, "COUNT") ?
+			    !imap_item_u64(it->next, &n) :
+			    set_size(it->next->s, &n) == -1)
+				goto bad;
+			im->search_hits += n;
+			it = it->next;
+		}
 	}
-	for (it = r->args; it != NULL; it = it->next)
-		if (imap_item_is(it, "ALL") && it->next != NULL &&
-		    it->next->type == IMAP_ATOM)
-			return search_set(im, it->next->s, e);
 	return 0;
+bad:
+	return err_set(e, ERR_TEMP, "%s: malformed %s response",
+	    im->conn->label, r->name);
 }
 
 /* ---- FETCH -------------------------------------------------------------- */

@@ -371,7 +371,8 @@ tagged(struct imap *im, const struct imap_resp *r, struct imap_event *ev,
 		    "command that was not sent (tag \"%s\", %s)",
 		    im->conn->label, shown, r->name);
 	}
-	imap_status_code(im, r);
+	if (imap_status_code(im, r, e) == -1)
+		return -1;
 	memset(ev, 0, sizeof *ev);
 	ev->kind = IMAP_EV_DONE;
 	ev->cmd = p->cmd;
@@ -476,7 +477,8 @@ imap_greeting(struct imap *im, struct err *e)
 		return err_set(e, ERR_TEMP, "%s: not an IMAP server: its "
 		    "greeting is %s", im->conn->label, r.kind ==
 		    IMAP_RESP_CONTINUE ? "a continuation request" : r.name);
-	imap_status_code(im, &r);
+	if (imap_status_code(im, &r, e) == -1)
+		return -1;
 	if (r.status == IMAP_ST_BYE)
 		return err_set(e, ERR_TEMP, "%s: the server refused the "
 		    "connection: BYE %s", im->conn->label, shown);

@@ -51,6 +51,7 @@
 #define IMAP_CAP_AUTH_LOGIN	0x02000
 #define IMAP_CAP_AUTH_XOAUTH2	0x04000
 #define IMAP_CAP_AUTH_OAUTHBEARER 0x08000	/* RFC 7628 */
+#define IMAP_CAP_ESEARCH	0x10000		/* RFC 4731 */
 
 /* System flags, as a bit set. */
 #define IMAP_FLAG_SEEN		0x01
@@ -176,9 +177,8 @@ struct imap {
 	bool		 held_cr;
 	char		*decoded;
 
-	/* UID SEARCH results, while one is in flight. */
-	int		(*search_fn)(void *arg, uint32_t uid, struct err *e);
-	void		*search_arg;
+	/* How many messages UID SEARCH answers have named. */
+	uint64_t	 search_hits;
 };
 
 struct imap *imap_new(struct conn *c);
@@ -231,8 +231,10 @@ int imap_select(struct imap *im, const char *folder, bool read_only,
     struct imap_folder *f, struct err *e);
 
 /* Every message of the selected folder: fn gets its UID, RFC822.SIZE and
- * flags, one at a time, in the server's order; memory stays flat. A
- * return of -1 from fn stops the listing (its error is returned). */
+ * flags, one at a time, in the server's order (a hostile server may
+ * repeat a UID: the caller decides); memory stays flat. A return of -1
+ * from fn stops the listing and returns its error; the session is then
+ * unusable (abort it). */
 typedef int (*imap_list_fn)(void *arg, uint32_t uid, uint64_t size,
     unsigned flags, struct err *e);
 int imap_list(struct imap *im, imap_list_fn fn, void *arg, struct err *e);
@@ -241,6 +243,8 @@ enum imap_expunged {
 	IMAP_EXPUNGED,		/* exactly the messages given are gone */
 	IMAP_LEFT_FLAGGED,	/* no UIDPLUS, and another message of the
 				 * folder carries \Deleted: nothing expunged */
+	IMAP_LEFT_UNCHECKED,	/* no UIDPLUS, and the UIDs are too many to
+				 * check in one search: nothing expunged */
 };
 /* Remove exactly these messages, already flagged \Deleted: UID EXPUNGE
  * (UIDPLUS or IMAP4rev2); without it, EXPUNGE only when UID SEARCH finds

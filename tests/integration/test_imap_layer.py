@@ -400,9 +400,10 @@ def test_fake_noise_before_every_reply(fprobe, tmp_path):
     assert [f.fired for f in srv.faults] == [1, len(srv.commands()) - 1]
 
 
-def test_fake_expunge_without_uidplus(fprobe):
+@pytest.mark.parametrize("caps", [("IMAP4rev1", "IDLE", "AUTH=PLAIN"),
+                                  ("IMAP4rev1", "ESEARCH", "AUTH=PLAIN")])
+def test_fake_expunge_without_uidplus(fprobe, caps):
     msgs = fake_msgs(5)
-    caps = ("IMAP4rev1", "IDLE", "AUTH=PLAIN")
     with FakeIMAP({"INBOX": msgs}, users=USERS, caps=caps) as srv:
         # Another client flagged message 4 \Deleted: ours stay flagged.
         srv.add_flags("INBOX", 4, "\\Deleted")
@@ -412,6 +413,8 @@ def test_fake_expunge_without_uidplus(fprobe):
         assert "left-flagged 1" in r.stdout
         assert srv.folder("INBOX").uids() == [1, 2, 3, 4, 5]
         assert "EXPUNGE" not in srv.commands()
+        assert [m.flags for m in srv.folder("INBOX").messages] == [
+            {"\\Deleted"}, {"\\Deleted"}, set(), {"\\Deleted"}, set()]
         # Once nobody else's message is flagged, EXPUNGE is safe.
         srv.folder("INBOX").messages[3].flags.clear()
         r = fprobe(srv.port, "none", "select", "INBOX", "expunge", "1,2",

@@ -192,8 +192,10 @@ step_expunge(struct probe *p, const char *uidlist, struct err *e)
 	free(uids);
 	if (rc == 0 && res == IMAP_EXPUNGED)
 		printf("expunged\n");
-	else if (rc == 0)
+	else if (rc == 0 && res == IMAP_LEFT_FLAGGED)
 		printf("left-flagged %zu\n", others);
+	else if (rc == 0)
+		printf("left-unchecked\n");
 	return rc;
 }
 

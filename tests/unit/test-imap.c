@@ -917,6 +917,9 @@ test_fetch_failures(void **state)
 	fetch_fails("A9 OK what\r\n", 100, "not sent (tag \"A9\"");
 	fetch_fails("+ more?\r\n", 100, "asks for more");
 	fetch_fails("\x80\x81\r\n", 100, "unintelligible");
+	/* UIDs of one UIDVALIDITY cannot be used under another. */
+	fetch_fails("* OK [UIDVALIDITY 1] same\r\n* OK [UIDVALIDITY 99] new\r\n",
+	    100, "changed the folder's UIDVALIDITY");
 }
 
 /* A FETCH answered OK without data: the message is gone. */
@@ -1062,7 +1065,8 @@ test_expunge_uidplus(void **state)
 
 /* Without UIDPLUS: EXPUNGE only when every \Deleted message is ours. */
 static void
-expunge_plain(const char *answer, enum imap_expunged want, size_t others)
+expunge_plain(const char *caps, const char *search, const char *answer,
+    enum imap_expunged want, size_t others)
 {
 	struct server *s = new_server();
 	enum imap_expunged res;
@@ -1070,13 +1074,14 @@ expunge_plain(const char *answer, enum imap_expunged want, size_t others)
 	struct err e;
 	size_t n;
 
-	add(s, "S* PREAUTH [CAPABILITY IMAP4rev1] hi");
+	add(s, "S* PREAUTH [CAPABILITY IMAP4rev1 %s] hi", caps);
 	add(s, "CA1 SELECT \"INBOX\"");
 	add(s, "S* 3 EXISTS");
 	add(s, "S* OK [UIDVALIDITY 1] x");
 	add(s, "SA1 OK done");
-	add(s, "CA2 UID SEARCH DELETED");
-	add(s, "S%s", answer);
+	add(s, "CA2 %s", search);
+	if (answer[0] != '\0')
+		add(s, "S%s", answer);
 	add(s, "SA2 OK searched");
 	if (want == IMAP_EXPUNGED) {
 		add(s, "CA3 EXPUNGE");
@@ -1084,8 +1089,8 @@ expunge_plain(const char *answer, enum imap_expunged want, size_t others)
 	} else
 		add(s, "E");
 	im = open_inbox(s);
-	assert_int_equal(imap_expunge(im, (uint32_t[]){ 6, 3 }, 2, &res, &n,
-	    &e), 0);
+	assert_int_equal(imap_expunge(im, (uint32_t[]){ 6, 3, 4 }, 3, &res,
+	    &n, &e), 0);
 	assert_int_equal(res, want);
 	assert_int_equal(n, others);
 	done(s, im);
@@ -1094,13 +1099,43 @@ expunge_plain(const char *answer, enum imap_expunged want, size_t others)
 static void
 test_expunge_without_uidplus(void **state)
 {
+	const char *plain = "UID SEARCH DELETED NOT UID 6,3:4";
+	const char *esearch = "UID SEARCH RETURN (COUNT) DELETED NOT UID "
+	    "6,3:4";
+	enum imap_expunged res;
+	struct server *s;
+	struct imap *im;
+	uint32_t *many;
+	struct err e;
+	size_t n;
+
 	(void)state;
-	expunge_plain("* SEARCH 3 6", IMAP_EXPUNGED, 0);
-	expunge_plain("* SEARCH", IMAP_EXPUNGED, 0);
-	expunge_plain("* SEARCH 3 4 6 9", IMAP_LEFT_FLAGGED, 2);
-	expunge_plain("* ESEARCH (TAG \"A2\") UID ALL 3,6", IMAP_EXPUNGED, 0);
-	expunge_plain("* ESEARCH (TAG \"A2\") UID ALL 2:3,6", IMAP_LEFT_FLAGGED,
-	    1);
+	expunge_plain("", plain, "* SEARCH", IMAP_EXPUNGED, 0);
+	expunge_plain("", plain, "", IMAP_EXPUNGED, 0);
+	expunge_plain("", plain, "* SEARCH 2 9", IMAP_LEFT_FLAGGED, 2);
+	expunge_plain("ESEARCH", esearch, "* ESEARCH (TAG \"A2\") UID COUNT 0",
+	    IMAP_EXPUNGED, 0);
+	expunge_plain("ESEARCH", esearch, "* ESEARCH (TAG \"A2\") UID COUNT "
+	    "70000", IMAP_LEFT_FLAGGED, 70000);
+	expunge_plain("ESEARCH", esearch, "* ESEARCH (TAG \"A2\") UID ALL "
+	    "1:2,9", IMAP_LEFT_FLAGGED, 3);
+
+	/* More UIDs than one search can leave out: nothing is expunged. */
+	many = xreallocarray(NULL, 3000, sizeof *many);
+	for (uint32_t i = 0; i < 3000; i++)
+		many[i] = 2 * i + 1;
+	s = new_server();
+	add(s, "S* PREAUTH [CAPABILITY IMAP4rev1] hi");
+	add(s, "CA1 SELECT \"INBOX\"");
+	add(s, "S* 3 EXISTS");
+	add(s, "S* OK [UIDVALIDITY 1] x");
+	add(s, "SA1 OK done");
+	add(s, "E");
+	im = open_inbox(s);
+	assert_int_equal(imap_expunge(im, many, 3000, &res, &n, &e), 0);
+	assert_int_equal(res, IMAP_LEFT_UNCHECKED);
+	free(many);
+	done(s, im);
 }
 
 /* ---- IDLE ----------------------------------------------------------------------------- */

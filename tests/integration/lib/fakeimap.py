@@ -16,7 +16,8 @@ connection and speaks enough of RFC 3501 and its extensions for a mail
 fetcher: CAPABILITY, NOOP, LOGOUT, STARTTLS, LOGIN, AUTHENTICATE (PLAIN,
 LOGIN, XOAUTH2, OAUTHBEARER; SASL-IR), ENABLE, SELECT, EXAMINE, CREATE,
 LIST, CLOSE, EXPUNGE, IDLE, and UID FETCH, STORE, COPY, MOVE, EXPUNGE,
-SEARCH. Client literals, synchronizing or not, are read as RFC 7888 says.
+SEARCH (keys ALL, [UN]DELETED, [UN]SEEN, UID set, NOT; RETURN (COUNT ALL)
+with ESEARCH in caps). Client literals, synchronizing or not, are read as RFC 7888 says.
 Message data goes out as literals with CRLF line ends; RFC822.SIZE is that
 size (or Message.size, to lie).
 
@@ -706,20 +707,54 @@ class _Session(fakepop3._Session):
         want = set(_uid_set(args[0], self.folder()))
         return self.expunge(self.flagged_deleted(want)) + self.done(), None
 
+    def match_key(self, m, keys):
+        """Does message M match the next search key in KEYS (consumed)?"""
+        k = keys.pop(0)
+        if isinstance(k, list):
+            return self.matches(m, k)
+        name = k.decode().upper()
+        if name == "NOT":
+            return not self.match_key(m, keys)
+        if name == "UID":
+            return m.uid in _uid_set(keys.pop(0), self.folder())
+        if name == "ALL":
+            return True
+        flag = {"DELETED": "\\Deleted", "SEEN": "\\Seen"}.get(
+            name[2:] if name.startswith("UN") else name)
+        if flag is None:
+            raise ValueError("unknown search key %s" % name)
+        return (flag in m.flags) != name.startswith("UN")
+
+    def matches(self, m, keys):
+        """Does M match all of KEYS?"""
+        keys, ok = list(keys), True
+        while keys:
+            hit = self.match_key(m, keys)
+            ok = ok and hit
+        return ok
+
     def cmd_UID_SEARCH(self, args):
         bad = self.need()
         if bad:
             return bad
-        key = args[0].decode().upper() if args else "ALL"
-        f = self.folder()
-        if key == "DELETED":
-            uids = self.flagged_deleted()
-        elif key == "UNDELETED":
-            uids = [u for u in f.uids() if u not in self.flagged_deleted()]
-        else:
-            uids = f.uids()
-        return (b"* SEARCH%s\r\n" % b"".join(b" %d" % u for u in uids)
-                + self.done()), None
+        ret = None
+        if args and args[0].upper() == b"RETURN":
+            ret, args = args[1], args[2:]
+        try:
+            uids = [m.uid for m in self.folder().messages
+                    if self.matches(m, list(args))]
+        except (ValueError, IndexError) as e:
+            return self.done("BAD", str(e)), None
+        if ret is None:
+            return (b"* SEARCH%s\r\n" % b"".join(b" %d" % u for u in uids)
+                    + self.done()), None
+        if "ESEARCH" not in self.srv.caps:
+            return self.done("BAD", "no ESEARCH"), None
+        parts = [b"COUNT %d" % len(uids)] if b"COUNT" in ret else []
+        if uids and (b"ALL" in ret or not ret):
+            parts.append(b"ALL " + b",".join(b"%d" % u for u in uids))
+        return (b'* ESEARCH (TAG "%s") UID %s\r\n' % (
+            self.tag, b" ".join(parts)) + self.done()), None
 
     # ---- messages -------------------------------------------------------------------
 
