@@ -136,7 +136,7 @@ imap_select(struct imap *im, const char *folder, bool read_only,
 	if (nothing_in_flight(im, "SELECT", e) == -1)
 		return -1;
 	memset(&im->folder, 0, sizeof im->folder);
-	im->selected = false;
+	im->selected = im->exists_seen = false;
 	imap_cmd_begin(im, read_only ? IMAP_CMD_EXAMINE : IMAP_CMD_SELECT,
 	    read_only ? "EXAMINE " : "SELECT ");
 	imap_cmd_mailbox(im, folder);
@@ -173,7 +173,9 @@ imap_list(struct imap *im, imap_list_fn fn, void *arg, struct err *e)
 	/* Whatever arrives from now on is seen by this listing or marks
 	 * new mail for the next one. */
 	im->new_mail = false;
-	if (im->folder.exists == 0)
+	/* An empty folder has nothing to list; a server that did not say
+	 * how many messages there are is asked anyway. */
+	if (im->exists_seen && im->folder.exists == 0)
 		return 0;
 	imap_cmd_begin(im, IMAP_CMD_LIST,
 	    "UID FETCH 1:* (UID RFC822.SIZE FLAGS)");

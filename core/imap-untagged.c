@@ -349,6 +349,7 @@ imap_untagged(struct imap *im, const struct imap_resp *r,
 			if (r->num > im->folder.exists)
 				im->new_mail = true;
 			im->folder.exists = r->num;
+			im->exists_seen = true;
 		} else if (strcmp(r->name, "EXPUNGE") == 0) {
 			if (im->folder.exists > 0)
 				im->folder.exists--;

@@ -169,6 +169,7 @@ struct imap {
 
 	struct imap_folder folder;
 	bool		 selected;
+	bool		 exists_seen;	/* an EXISTS came since SELECT */
 	bool		 new_mail;	/* EXISTS grew since SELECT or the
 					 * last listing */
 

@@ -776,6 +776,20 @@ test_list_empty(void **state)
 	assert_int_equal(imap_list(im, listed, &l, &e), 0);
 	assert_int_equal(l.n, 0);
 	done(s, im);
+
+	/* No EXISTS at all: asked anyway. */
+	s = new_server();
+	add(s, "S* PREAUTH [CAPABILITY IMAP4rev1] hi");
+	add(s, "CA1 SELECT \"INBOX\"");
+	add(s, "S* OK [UIDVALIDITY 1] x");
+	add(s, "SA1 OK done");
+	add(s, "CA2 UID FETCH 1:* (UID RFC822.SIZE FLAGS)");
+	add(s, "S* 1 FETCH (UID 3 RFC822.SIZE 10 FLAGS ())");
+	add(s, "SA2 OK");
+	im = open_inbox(s);
+	assert_int_equal(imap_list(im, listed, &l, &e), 0);
+	assert_int_equal(l.n, 1);
+	done(s, im);
 }
 
 /* ---- fetching --------------------------------------------------------------------- */
