@@ -22,7 +22,9 @@ stopped(volatile sig_atomic_t *stop)
 	return stop != NULL && *stop;
 }
 
-/* Is there input within ms? 1 yes, 0 not yet, -1 error. */
+/* Is there input within ms? 1 yes, 0 not yet, -1 error. The socket is
+ * all there is to watch: conn_fill takes whole TLS records (OpenSSL reads
+ * no further ahead), so no decrypted data waits unseen. */
 static int
 readable(struct imap *im, int64_t ms, struct err *e)
 {

@@ -54,6 +54,10 @@ int imap_untagged(struct imap *im, const struct imap_resp *r,
  * selected folder. */
 int imap_status_code(struct imap *im, const struct imap_resp *r,
     struct err *e);
+/* CRLF to LF, as the POP3 path stores messages; a lone CR stays. A CR at
+ * the end of a block is held (*held_cr) until the next block says what
+ * follows; out needs room for len + 1 bytes. Returns the bytes written. */
+size_t imap_crlf_to_lf(bool *held_cr, const char *in, size_t len, char *out);
 /* Where message data goes: the struct msg of the FETCH it answers. */
 void imap_sink_setup(struct imap *im, struct imap_sink *sink);
 

@@ -369,10 +369,8 @@ imap_untagged(struct imap *im, const struct imap_resp *r,
 
 /* ---- message data ------------------------------------------------------- */
 
-/* CRLF to LF, as the POP3 path stores messages; a lone CR stays. A CR at
- * the end of a block is held until the next block says what follows. */
-static size_t
-crlf_to_lf(bool *held_cr, const char *in, size_t len, char *out)
+size_t
+imap_crlf_to_lf(bool *held_cr, const char *in, size_t len, char *out)
 {
 	size_t i = 0, o = 0;
 
@@ -448,7 +446,7 @@ static int
 sink_data(void *arg, const char *p, size_t len, struct err *e)
 {
 	struct imap *im = arg;
-	size_t n = crlf_to_lf(&im->held_cr, p, len, im->decoded);
+	size_t n = imap_crlf_to_lf(&im->held_cr, p, len, im->decoded);
 
 	return msg_append(im->target->msg, im->decoded, n, e);
 }

@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "imap-internal.h"
 #include "imap-session.h"
 #include "imap.h"
 #include "imap-utf7.h"
@@ -1341,6 +1342,43 @@ test_untagged_everywhere(void **state)
 	}
 }
 
+/* ---- message data ------------------------------------------------------------------ */
+
+/* The line-end conversion, over every split of the input in two. */
+static void
+test_crlf_to_lf(void **state)
+{
+	static const struct {
+		const char	*in, *out;
+	} cases[] = {
+		{ "a\r\nb\r\n", "a\nb\n" },
+		{ "\r\n\r\n", "\n\n" },
+		{ "a\rb\r", "a\rb\r" },
+		{ "\r\r\n\n", "\r\n\n" },
+		{ "x\n\r", "x\n\r" },
+		{ "\r", "\r" },
+		{ "", "" },
+	};
+	char out[64];
+
+	(void)state;
+	for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+		size_t len = strlen(cases[c].in);
+
+		for (size_t cut = 0; cut <= len; cut++) {
+			bool held = false;
+			size_t o = imap_crlf_to_lf(&held, cases[c].in, cut, out);
+
+			o += imap_crlf_to_lf(&held, cases[c].in + cut, len - cut,
+			    out + o);
+			if (held)
+				out[o++] = '\r';
+			out[o] = '\0';
+			assert_string_equal(out, cases[c].out);
+		}
+	}
+}
+
 /* ---- folder names ---------------------------------------------------------------------- */
 
 static void
@@ -1428,6 +1466,7 @@ main(void)
 		cmocka_unit_test(test_idle_timeout_and_stop),
 		cmocka_unit_test(test_logout),
 		cmocka_unit_test(test_untagged_everywhere),
+		cmocka_unit_test(test_crlf_to_lf),
 		cmocka_unit_test(test_utf7),
 	};
 	int fd, rc;
