@@ -80,7 +80,7 @@ enum imap_cmd {
 	IMAP_CMD_STORE,		/* UID STORE set +FLAGS.SILENT (...) */
 	IMAP_CMD_COPY,
 	IMAP_CMD_MOVE,
-	IMAP_CMD_SEARCH,	/* UID SEARCH DELETED */
+	IMAP_CMD_SEARCH,	/* UID SEARCH DELETED NOT UID set */
 	IMAP_CMD_UID_EXPUNGE,
 	IMAP_CMD_EXPUNGE,
 	IMAP_CMD_IDLE,
@@ -103,7 +103,8 @@ enum imap_event_kind {
 struct imap_event {
 	enum imap_event_kind kind;
 	enum imap_cmd	 cmd;		/* DONE: the command */
-	uint64_t	 cookie;	/* DONE: as given with the command */
+	uint64_t	 cookie;	/* DONE, MESSAGE: as given with the
+					 * command */
 	enum imap_status status;	/* DONE: OK, NO or BAD */
 	char		 code[64];	/* DONE: response code, "" if none */
 	char		 text[512];	/* DONE: the text; CONTINUE: it */
