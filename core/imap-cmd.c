@@ -3,13 +3,11 @@
  * UID, and SELECT, the listing and EXPUNGE one at a time.
  */
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "imap-internal.h"
-#include "log.h"
-#include "xmalloc.h"
 
 /* As many of uids[0, n) as fit in IMAP_SET_MAX bytes, as a set: runs of
  * consecutive UIDs as "a:b". Returns how many it took (at least one). */
