@@ -53,13 +53,15 @@ PLUGIN_CFLAGS = -std=c11 $(WARNINGS) $(CFLAGS) $(SANFLAGS) -D_GNU_SOURCE \
              -fPIC -Iplugins -MMD -MP
 PLUGIN_LIBS_dedup = -lcrypto
 
-FUZZERS    = pop3 header encoders
+FUZZERS    = pop3 header encoders imap
 FUZZ_CC   ?= clang
 FUZZ_SECONDS ?= 60
 REPLAYS    = $(patsubst %,$(BUILD)/tests/replay-%,$(FUZZERS))
 
 UNIT_SRCS  = $(wildcard tests/unit/test-*.c)
 UNIT_BINS  = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+# Drives the IMAP layer against a real server for the integration tests.
+IMAP_PROBE = $(BUILD)/tests/imap-probe
 
 # Quiet by default; V=1 shows the commands.
 ifneq ($(V),1)
@@ -109,6 +111,11 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libmailferry.a
 	$(call quiet,CC,$<)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libmailferry.a \
 	    $(LDLIBS) -lcmocka
 
+$(IMAP_PROBE): tests/unit/imap-probe.c $(BUILD)/libmailferry.a
+	@mkdir -p $(dir $@)
+	$(call quiet,CC,$<)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< \
+	    $(BUILD)/libmailferry.a $(LDLIBS)
+
 # A fuzz harness replayed over its corpus and past crashes, with the
 # normal compiler: part of `make check`.
 $(BUILD)/tests/replay-%: tests/fuzz/fuzz-%.c tests/fuzz/replay.c \
@@ -146,9 +153,9 @@ unit: all $(UNIT_BINS) $(REPLAYS)
 	    $(BUILD)/tests/replay-$$f $$(find tests/fuzz/corpus/$$f \
 	        tests/fuzz/regress/$$f -type f 2>/dev/null); done
 
-integration: all
+integration: all $(IMAP_PROBE)
 	cd tests/integration && MAILFERRY_BIN=$(abspath $(BUILD)/mailferry) \
-	    $(PYTHON) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	    IMAP_PROBE_BIN=$(abspath $(IMAP_PROBE)) $(PYTHON) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 # The integration tests with mailferry under valgrind (slow: a subset by
 # default; VALGRIND_TESTS="..." picks others).
