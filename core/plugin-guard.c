@@ -9,10 +9,10 @@
 #include "err.h"
 #include "plugin-guard.h"
 
-/* The signals a crashing plugin dies of. */
-static const int crash_signals[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE,
-    SIGABRT };
-#define NCRASH	(sizeof crash_signals / sizeof crash_signals[0])
+/* The signals a crashing plugin dies of, and the clock's. */
+static const int guarded[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT,
+    SIGALRM };
+#define NGUARDED	(sizeof guarded / sizeof guarded[0])
 
 /* What the handler writes, prepared by guard_arm(). */
 static struct {
@@ -26,11 +26,18 @@ static struct {
 	char	 tail[1024];		/* " on the message ...\n" */
 	size_t	 taillen;
 	int	 status;
-} armed;
+} prepared;
 
-static struct sigaction saved_crash[NCRASH], saved_alarm;
+/*
+ * The handlers stay in place between calls (a few syscalls fewer per
+ * message); outside a call they put back the disposition they replaced
+ * and raise the signal again, as if they had never been there.
+ */
+static struct sigaction saved[NGUARDED];
+static bool installed[NGUARDED];
+static volatile sig_atomic_t active;
+static bool stopped;
 static struct itimerval paused;
-static bool active, stopped;
 /* A stack for the handler: a plugin recursing without end has used up
  * its own. */
 static char alt_stack[64 * 1024];
@@ -67,89 +74,116 @@ put(int fd, const char *s, size_t len)
 }
 
 static void
-on_signal(int sig)
+put_back(int sig)
 {
-	const char *reason = sig == SIGALRM ? armed.hung : signal_reason(sig);
+	for (size_t i = 0; i < NGUARDED; i++)
+		if (guarded[i] == sig && installed[i]) {
+			sigaction(sig, &saved[i], NULL);
+			installed[i] = false;
+		}
+}
 
-	if (armed.fd != -1)
-		put(armed.fd, armed.record, armed.recordlen);
-	put(STDERR_FILENO, armed.head, armed.headlen);
-	put(STDERR_FILENO, reason, sig == SIGALRM ? armed.hunglen :
+static void
+on_signal(int sig, siginfo_t *info, void *context)
+{
+	const char *reason;
+
+	(void)context;
+	if (!active) {
+		/* Not a plugin's doing (a late alarm is nobody's). A fault
+		 * happens again when the handler returns, now to the
+		 * disposition put back; a signal sent must be sent again. */
+		if (sig != SIGALRM) {
+			put_back(sig);
+			if (info->si_code <= 0)
+				raise(sig);
+		}
+		return;
+	}
+	reason = sig == SIGALRM ? prepared.hung : signal_reason(sig);
+	if (prepared.fd != -1)
+		put(prepared.fd, prepared.record, prepared.recordlen);
+	put(STDERR_FILENO, prepared.head, prepared.headlen);
+	put(STDERR_FILENO, reason, sig == SIGALRM ? prepared.hunglen :
 	    strlen(reason));
-	put(STDERR_FILENO, armed.tail, armed.taillen);
-	_exit(armed.status);
+	put(STDERR_FILENO, prepared.tail, prepared.taillen);
+	_exit(prepared.status);
 }
 
 /* Only the message's fate differs: whether it was set aside. */
 static void
 prepare_tail(const struct guard_call *c)
 {
-	const char *uid = c->uid != NULL ? c->uid : "";
+	char *t = prepared.tail;
+	size_t size = sizeof prepared.tail;
 
 	if (c->uid == NULL)
-		snprintf(armed.tail, sizeof armed.tail, " on a message without "
-		    "a UID, which cannot be set aside\n");
+		snprintf(t, size, " on a message without a UID, which cannot "
+		    "be set aside\n");
 	else if (c->fd == -1)
-		snprintf(armed.tail, sizeof armed.tail, " on the message with "
-		    "UID %s (nothing recorded)\n", uid);
+		snprintf(t, size, " on the message with UID %s (nothing "
+		    "recorded)\n", c->uid);
 	else
-		snprintf(armed.tail, sizeof armed.tail, " on the message with "
-		    "UID %s: it is set aside, left on the server, and later "
-		    "runs go on without it; mailferry -a %s --release %s "
-		    "tries it again\n", uid, c->account, uid);
-	armed.taillen = strlen(armed.tail);
+		snprintf(t, size, " on the message with UID %s: it is set "
+		    "aside, left on the server, and later runs go on without "
+		    "it; mailferry -a %s --release %s tries it again\n", c->uid,
+		    c->account, c->uid);
+	prepared.taillen = strlen(t);
 }
 
 static void
 prepare(const struct guard_call *c)
 {
-	armed.fd = c->fd;
-	armed.recordlen = c->recordlen < sizeof armed.record ?
+	prepared.fd = c->fd;
+	prepared.recordlen = c->recordlen < sizeof prepared.record ?
 	    c->recordlen : 0;
-	memcpy(armed.record, c->record, armed.recordlen);
+	memcpy(prepared.record, c->record, prepared.recordlen);
 	if (c->account != NULL)
-		snprintf(armed.head, sizeof armed.head, "mailferry: %s: plugin "
+		snprintf(prepared.head, sizeof prepared.head, "mailferry: %s: plugin "
 		    "%s ", c->account, c->plugin);
 	else
-		snprintf(armed.head, sizeof armed.head, "mailferry: plugin %s ",
+		snprintf(prepared.head, sizeof prepared.head, "mailferry: plugin %s ",
 		    c->plugin);
-	armed.headlen = strlen(armed.head);
-	snprintf(armed.hung, sizeof armed.hung, "did not return within %d s",
+	prepared.headlen = strlen(prepared.head);
+	snprintf(prepared.hung, sizeof prepared.hung, "did not return within %d s",
 	    c->seconds);
-	armed.hunglen = strlen(armed.hung);
+	prepared.hunglen = strlen(prepared.hung);
 	prepare_tail(c);
-	armed.status = err_exitcode(ERR_INTERNAL);
+	prepared.status = err_exitcode(ERR_INTERNAL);
 }
 
 static void
-use_alt_stack(void)
+install(void)
 {
+	struct sigaction sa = { .sa_sigaction = on_signal,
+	    .sa_flags = SA_SIGINFO | SA_ONSTACK };
 	stack_t ss;
 
-	/* Keep one already in place (a sanitizer's). */
-	if (sigaltstack(NULL, &ss) == 0 && !(ss.ss_flags & SS_DISABLE))
-		return;
-	ss = (stack_t){ .ss_sp = alt_stack, .ss_size = sizeof alt_stack };
-	(void)sigaltstack(&ss, NULL);
+	/* Keep an alternate stack already in place (a sanitizer's). */
+	if (sigaltstack(NULL, &ss) == 0 && (ss.ss_flags & SS_DISABLE)) {
+		ss = (stack_t){ .ss_sp = alt_stack,
+		    .ss_size = sizeof alt_stack };
+		(void)sigaltstack(&ss, NULL);
+	}
+	/* Every other signal waits: the handler never returns from a
+	 * plugin's crash. */
+	sigfillset(&sa.sa_mask);
+	for (size_t i = 0; i < NGUARDED; i++)
+		if (!installed[i] &&
+		    sigaction(guarded[i], &sa, &saved[i]) == 0)
+			installed[i] = true;
 }
 
 void
 guard_arm(const struct guard_call *c)
 {
-	struct sigaction sa = { .sa_handler = on_signal,
-	    .sa_flags = SA_ONSTACK };
 	struct itimerval it = { .it_value = { .tv_sec = c->seconds } };
 
 	prepare(c);
-	use_alt_stack();
-	/* Every other signal of the handler waits: it never returns. */
-	sigfillset(&sa.sa_mask);
-	for (size_t i = 0; i < NCRASH; i++)
-		sigaction(crash_signals[i], &sa, &saved_crash[i]);
-	sigaction(SIGALRM, &sa, &saved_alarm);
-	setitimer(ITIMER_REAL, &it, NULL);
-	active = true;
+	install();
 	stopped = false;
+	active = 1;
+	setitimer(ITIMER_REAL, &it, NULL);
 }
 
 void
@@ -182,9 +216,6 @@ guard_disarm(void)
 
 	if (!active)
 		return;
-	active = false;
 	setitimer(ITIMER_REAL, &off, NULL);
-	sigaction(SIGALRM, &saved_alarm, NULL);
-	for (size_t i = 0; i < NCRASH; i++)
-		sigaction(crash_signals[i], &saved_crash[i], NULL);
+	active = 0;
 }

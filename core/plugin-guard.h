@@ -27,13 +27,15 @@ struct guard_call {
 	int		 seconds;	/* how long filter() may take */
 };
 
-/* Arm the guard for one filter() call; everything is copied. */
+/* Arm the guard for one filter() call; everything is copied. The
+ * handlers stay installed after the call, and outside one behave as if
+ * they were not there (the disposition they replaced takes the signal). */
 void guard_arm(const struct guard_call *c);
 /* Stop and restart the clock around work that bounds its own time (a
  * filter program run for the plugin, with its own timeout). */
 void guard_pause(void);
 void guard_resume(void);
-/* The call returned: put back the signal handlers and timer it found. */
+/* The call returned: stop the clock. */
 void guard_disarm(void);
 
 #endif
