@@ -261,6 +261,9 @@ parse_account(struct cfg_ctx *cx, config_setting_t *s, struct account *a)
 	cfg_get_bool(cx, s, "keep", &a->keep);
 	cfg_get_int32(cx, s, "keep_days", 0, 100000, &a->keep_days);
 	cfg_get_int(cx, s, "max_size", 0, INT64_MAX, &a->max_size);
+	/* 0 once meant no limit; a message must have one. */
+	if (a->max_size == 0)
+		a->max_size = MAX_SIZE_DEFAULT;
 
 	if (a->server == NULL || a->server[0] == '\0')
 		cfg_report(cx, s, "%s has no \"server\"", where);

@@ -18,6 +18,9 @@ struct dest_backend;
 struct plugin;
 struct rule;
 
+/* max_size when none is given (or 0): bytes of one message. */
+#define MAX_SIZE_DEFAULT	((int64_t)256 * 1024 * 1024)
+
 enum tls_mode {
 	TLS_MODE_IMPLICIT,
 	TLS_MODE_STARTTLS,
@@ -75,7 +78,7 @@ struct account {
 	enum auth_method auth;
 	bool		 keep;
 	int		 keep_days;
-	int64_t		 max_size;
+	int64_t		 max_size;	/* bytes; never 0 */
 
 	struct destination **deliver;
 	size_t		 ndeliver;

@@ -29,6 +29,8 @@
 #define BATCH_BYTES		(16 * 1024 * 1024)
 /* A bound on what a server may list. */
 #define MAX_MESSAGES		1000000
+/* Sessions opened again in one run after one broke. */
+#define MAX_RECONNECTS		3
 
 enum plan {
 	PLAN_NONE,		/* known, nothing to do */
@@ -36,6 +38,9 @@ enum plan {
 	PLAN_DELETE,		/* known: delete (keep = false, keep_days) */
 	PLAN_TOO_BIG,		/* new but over max_size: leave it */
 	PLAN_NO_UID,		/* untrackable and keep = true: leave it */
+	PLAN_SET_ASIDE,		/* set aside by an earlier run: leave it */
+	PLAN_RULE_DELETE,	/* a rule deleted it in an earlier session of
+				   this run: delete it */
 };
 
 /* What the server holds: one of these per message, kept small (24
@@ -52,6 +57,10 @@ struct server_msg {
 	 * destinations, or the account's. */
 	bool		 predecided : 1;
 	bool		 to_account : 1;
+	/* Done with in this run (decided, failed or set aside): not
+	 * fetched again after a reconnect. */
+	bool		 handled : 1;
+	bool		 rule_delete : 1;	/* a rule said delete */
 };
 
 /* A message staged in the current batch, and where. */
@@ -72,8 +81,14 @@ struct staged_name {
 
 struct stats {
 	unsigned	 new, delivered, deleted_by_rules, skipped, failed;
-	unsigned	 removed, too_big, no_uid;
+	unsigned	 removed, too_big, no_uid, set_aside;
 	uint64_t	 bytes;
+};
+
+/* A message an earlier session of this run was done with, by UID. */
+struct carried {
+	uint32_t	 uid;		/* in fetch.carried_uids */
+	bool		 rule_delete;
 };
 
 struct fetch {
@@ -110,6 +125,16 @@ struct fetch {
 	off_t			 batch_bytes;
 	bool			 journal_unresolved;
 
+	/* Sessions: one, and more after a failure (MAX_RECONNECTS). */
+	unsigned		 sessions;
+	bool			 broken;	/* the connection failed */
+	bool			 draining;	/* fetch no more; delete, QUIT */
+	bool			 dest_failed;	/* fetch no more in this run */
+	bool			 quit_ok;	/* the last QUIT got +OK */
+	struct carried		*carried;	/* sorted by UID */
+	size_t			 ncarried;
+	struct strtab		 carried_uids;
+
 	struct stats		 st;
 	enum err_class		 worst;
 };
@@ -138,14 +163,19 @@ fetch_uid_shown(const struct fetch *f, const struct server_msg *sm)
 /* fetch-list.c */
 /* LIST and UIDL: fills f->msgs, sorted by number. */
 int fetch_list_messages(struct fetch *f, struct err *e);
-/* Append message IDX to a queue; fetch_plan() sized each for the most
- * it can hold, so overrunning one is a bug, stopped here. */
-void fetch_queue_push(uint32_t *queue, size_t *n, size_t cap, size_t idx);
-/* What this run does with each listed message (fills the queues). */
+/* What this session does with each listed message (fills the queues).
+ * After a reconnect, what earlier sessions were done with is not
+ * fetched again, and counted once. */
 void fetch_plan(struct fetch *f);
+/* Before a reconnect: remember, by UID, the messages this session was
+ * done with but did not record. */
+void fetch_carry_over(struct fetch *f);
 struct server_msg *fetch_find_msg(struct fetch *f, unsigned num);
 
 /* fetch-batch.c */
+/* Append message IDX to a queue; fetch_plan() sized each for the most
+ * it can hold, so overrunning one is a bug, stopped here. */
+void fetch_queue_push(uint32_t *queue, size_t *n, size_t cap, size_t idx);
 struct staged_msg *batch_add(struct fetch *f, size_t idx);
 void batch_add_name(struct fetch *f, struct staged_msg *sm,
     struct destination *d, const char *name);

@@ -9,6 +9,7 @@
 #include "fetch-internal.h"
 #include "log.h"
 #include "pop3.h"
+#include "setaside.h"
 #include "xmalloc.h"
 
 static int
@@ -314,8 +315,8 @@ fetch_list_messages(struct fetch *f, struct err *e)
 }
 
 /*
- * Messages whose fetch broke an earlier session (a server sending far
- * more than it announced, say) go to the end of the line: they are still
+ * Messages whose fetch broke an earlier session (a connection lost in
+ * the middle of one, say) go to the end of the line: they are still
  * tried, but no longer hold back everything after them.
  */
 static void
@@ -336,40 +337,177 @@ last_the_troublesome(struct fetch *f, uint32_t *list, size_t n)
 	free(later);
 }
 
-/* Decide, for every listed message, what this run does with it. */
+static const char *
+carried_uid(const struct fetch *f, const struct carried *c)
+{
+	return strtab_get(&f->carried_uids, c->uid);
+}
+
+static int
+compare_carried(const void *a, const void *b, void *arg)
+{
+	return strcmp(carried_uid(arg, a), carried_uid(arg, b));
+}
+
+static const struct carried *
+find_carried(const struct fetch *f, const char *uid)
+{
+	size_t lo = 0, hi = f->ncarried;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(uid, carried_uid(f, &f->carried[mid]));
+
+		if (c == 0)
+			return &f->carried[mid];
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
+
+void
+fetch_carry_over(struct fetch *f)
+{
+	struct strtab uids = { 0 };
+	struct carried *c;
+	size_t n = 0;
+
+	/* Without a whole listing, keep what the last one showed. */
+	if (!f->listed)
+		return;
+	c = xcalloc(f->nmsgs + 1, sizeof *c);
+	for (size_t i = 0; i < f->nmsgs; i++) {
+		const struct server_msg *sm = &f->msgs[i];
+		const char *uid = fetch_uid(f, sm);
+
+		if (!sm->handled || uid == NULL ||
+		    uidstore_known(f->store, uid))
+			continue;
+		c[n++] = (struct carried){ .rule_delete = sm->rule_delete,
+		    .uid = strtab_add(&uids, uid, strlen(uid)) };
+	}
+	free(f->carried);
+	strtab_free(&f->carried_uids);
+	f->carried = c;
+	f->ncarried = n;
+	f->carried_uids = uids;
+	qsort_r(f->carried, n, sizeof *c, compare_carried, f);
+}
+
+static enum plan
+plan_known(struct fetch *f, time_t fetched, bool skipped)
+{
+	const struct account *a = f->a;
+
+	if (skipped)
+		return PLAN_NONE;
+	if (!a->keep || (a->keep_days > 0 &&
+	    f->now - fetched >= (time_t)a->keep_days * 86400))
+		return PLAN_DELETE;
+	return PLAN_NONE;
+}
+
+/* What this session does with one listed message. */
+static enum plan
+decide(struct fetch *f, struct server_msg *sm, char *why, size_t whylen)
+{
+	const struct account *a = f->a;
+	const char *uid = fetch_uid(f, sm);
+	const struct carried *c;
+	time_t fetched;
+	bool skipped;
+
+	if (uid != NULL && uidstore_recall(f->store, uid, &fetched, &skipped))
+		return plan_known(f, fetched, skipped);
+	if (uid != NULL && (c = find_carried(f, uid)) != NULL) {
+		sm->handled = true;
+		sm->rule_delete = c->rule_delete;
+		return c->rule_delete ? PLAN_RULE_DELETE : PLAN_NONE;
+	}
+	/* After a reconnect, a message without a UID cannot be told from
+	 * one an earlier session delivered. */
+	if (uid == NULL && (a->keep || f->sessions > 1))
+		return PLAN_NO_UID;
+	if (a->max_size > 0 && sm->size > a->max_size)
+		return PLAN_TOO_BIG;
+	if (uid != NULL && setaside_check(f->store, a, uid, why, whylen))
+		return PLAN_SET_ASIDE;
+	return f->dest_failed ? PLAN_NONE : PLAN_FETCH;
+}
+
+/* The first session counts and reports; later ones see the same. */
+static void
+count_plan(struct fetch *f, const struct server_msg *sm, const char *why)
+{
+	switch (sm->plan) {
+	case PLAN_FETCH:
+		f->st.new++;
+		break;
+	case PLAN_TOO_BIG:
+		f->st.too_big++;
+		if (log_enabled(LOG_VERBOSE))
+			log_verbose("%s: message %u (UID %s, %jd bytes) is over "
+			    "max_size; left on the server", f->a->name, sm->num,
+			    fetch_uid_shown(f, sm), (intmax_t)sm->size);
+		break;
+	case PLAN_NO_UID:
+		f->st.no_uid++;
+		break;
+	case PLAN_SET_ASIDE:
+		f->st.set_aside++;
+		log_warn("%s: message %u (UID %s) is set aside and left on the "
+		    "server: %s", f->a->name, sm->num, fetch_uid(f, sm), why);
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+fill_queues(struct fetch *f)
+{
+	for (size_t i = 0; i < f->nmsgs; i++) {
+		switch (f->msgs[i].plan) {
+		case PLAN_FETCH:
+			if (f->prefilter)
+				fetch_queue_push(f->top_list, &f->ntop,
+				    f->cap_top, i);
+			else
+				fetch_queue_push(f->fetch_list, &f->nfetch,
+				    f->cap_fetch, i);
+			break;
+		case PLAN_DELETE:
+		case PLAN_RULE_DELETE:
+			if (!f->opt->dry_run)
+				fetch_queue_delete(f, i);
+			break;
+		default:
+			break;
+		}
+	}
+}
+
 void
 fetch_plan(struct fetch *f)
 {
-	struct account *a = f->a;
+	bool first = f->sessions <= 1;
 	size_t nnew = 0, ndel = 0;
+	char why[512];
 
 	uidstore_unkeep_all(f->store);
 	for (size_t i = 0; i < f->nmsgs; i++) {
 		struct server_msg *sm = &f->msgs[i];
-		const char *uid = fetch_uid(f, sm);
-		time_t fetched;
-		bool skipped, known = uid != NULL &&
-		    uidstore_recall(f->store, uid, &fetched, &skipped);
 
-		if (uid != NULL)
-			uidstore_keep_partials(f->store, uid);
-		if (known) {
-			if (skipped)
-				sm->plan = PLAN_NONE;
-			else if (!a->keep || (a->keep_days > 0 && f->now -
-			    fetched >= (time_t)a->keep_days * 86400))
-				sm->plan = PLAN_DELETE;
-			else
-				sm->plan = PLAN_NONE;
-		} else if (uid == NULL && a->keep)
-			sm->plan = PLAN_NO_UID;
-		else if (a->max_size > 0 && sm->size > a->max_size)
-			sm->plan = PLAN_TOO_BIG;
-		else
-			sm->plan = PLAN_FETCH;
-
+		if (sm->uid != STRTAB_NONE)
+			uidstore_keep_partials(f->store, fetch_uid(f, sm));
+		sm->plan = decide(f, sm, why, sizeof why);
+		if (first)
+			count_plan(f, sm, why);
 		nnew += sm->plan == PLAN_FETCH;
-		ndel += sm->plan == PLAN_DELETE;
+		ndel += sm->plan == PLAN_DELETE || sm->plan == PLAN_RULE_DELETE;
 	}
 	/* Queues as long as they can get: a new message may be fetched
 	 * (once whole, maybe after TOP) and deleted; a known one deleted. */
@@ -380,42 +518,11 @@ fetch_plan(struct fetch *f)
 	f->top_list = xcalloc(f->cap_top + 1, sizeof *f->top_list);
 	f->delete_queue = xcalloc(f->cap_delete + 1,
 	    sizeof *f->delete_queue);
-	for (size_t i = 0; i < f->nmsgs; i++) {
-		struct server_msg *sm = &f->msgs[i];
-
-		switch (sm->plan) {
-		case PLAN_FETCH:
-			if (f->prefilter)
-				fetch_queue_push(f->top_list, &f->ntop,
-				    f->cap_top, i);
-			else
-				fetch_queue_push(f->fetch_list, &f->nfetch,
-				    f->cap_fetch, i);
-			f->st.new++;
-			break;
-		case PLAN_DELETE:
-			if (!f->opt->dry_run)
-				fetch_queue_delete(f, i);
-			break;
-		case PLAN_TOO_BIG:
-			f->st.too_big++;
-			if (log_enabled(LOG_VERBOSE))
-				log_verbose("%s: message %u (UID %s, %jd bytes) "
-				    "is over max_size; left on the server",
-				    a->name, sm->num, fetch_uid_shown(f, sm),
-				    (intmax_t)sm->size);
-			break;
-		case PLAN_NO_UID:
-			f->st.no_uid++;
-			break;
-		case PLAN_NONE:
-			break;
-		}
-	}
-	if (f->st.no_uid > 0)
+	fill_queues(f);
+	if (first && f->st.no_uid > 0)
 		log_warn("%s: %u messages without a usable UID left on the "
 		    "server (with keep = true they cannot be tracked)",
-		    a->name, f->st.no_uid);
+		    f->a->name, f->st.no_uid);
 	last_the_troublesome(f, f->fetch_list, f->nfetch);
 	last_the_troublesome(f, f->top_list, f->ntop);
 }

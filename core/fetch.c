@@ -4,6 +4,14 @@
  * each message is read in one pass into a spool, the rules decide, the
  * destinations take it (fetch-deliver.c), batches are committed and
  * recorded (fetch-batch.c), and deletions follow only what is recorded.
+ *
+ * One message never holds back the others. A message that breaks the
+ * session (the connection lost in the middle of it, or more data than
+ * max_size) is set aside for this run, and the account reconnects, up to
+ * MAX_RECONNECTS times, to delete what was delivered and to go on with
+ * the rest. When a destination fails instead, the session is still
+ * good: the replies due are read and dropped, the deletions sent, and
+ * QUIT makes them happen.
  */
 #include <inttypes.h>
 #include <stdint.h>
@@ -26,12 +34,17 @@
 #include "uidstore.h"
 #include "xmalloc.h"
 
-/* This message broke the session: fetch it last from now on. */
+/* This message broke the session: fetch it last from now on, and not
+ * again in this run. */
 static void
-mark_troublesome(struct fetch *f, const struct server_msg *sm)
+mark_troublesome(struct fetch *f, struct server_msg *sm)
 {
 	struct err e;
 
+	f->broken = true;
+	sm->handled = true;
+	f->st.failed++;
+	fetch_note_failure(f, ERR_TEMP);
 	if (sm->uid == STRTAB_NONE || f->opt->dry_run)
 		return;
 	uidstore_troublesome(f->store, fetch_uid(f, sm), f->now);
@@ -39,21 +52,50 @@ mark_troublesome(struct fetch *f, const struct server_msg *sm)
 	(void)uidstore_sync(f->store, &e);
 }
 
+/* More data than max_size, although announced smaller: leave it on the
+ * server, and have later runs leave it too. */
+static void
+set_aside_too_large(struct fetch *f, struct server_msg *sm, struct err *e)
+{
+	char limit[32];
+	struct err se;
+
+	f->broken = true;
+	sm->handled = true;
+	f->st.set_aside++;
+	fetch_note_failure(f, ERR_TEMP);
+	err_set(e, ERR_TEMP, "message %u (UID %s) is larger than max_size "
+	    "(%jd bytes) although the server announced %jd bytes: left on "
+	    "the server%s", sm->num, fetch_uid_shown(f, sm),
+	    (intmax_t)f->a->max_size, (intmax_t)sm->size,
+	    sm->uid != STRTAB_NONE ? " and set aside" : "");
+	if (sm->uid == STRTAB_NONE || f->opt->dry_run)
+		return;
+	snprintf(limit, sizeof limit, "%jd", (intmax_t)f->a->max_size);
+	uidstore_set_aside(f->store, 'L', fetch_uid(f, sm), f->now, limit);
+	err_clear(&se);
+	if (uidstore_sync(f->store, &se) == -1)
+		log_error("%s: %s", f->a->name, se.msg);
+}
+
 /* Read the message (or, after TOP, its header) answering the reply just
- * read into f->m. */
+ * read into f->m. The limit is max_size whatever the server announced:
+ * a message larger than announced is fine, one that would fill the disk
+ * is not. */
 static int
 read_message(struct fetch *f, struct server_msg *sm, struct err *e)
 {
-	off_t limit;
+	int rc;
 
 	msg_reset(&f->m);
-	/* A server may be a little off in its LIST sizes; a lot is a lie
-	 * that must not fill the disk. */
-	limit = sm->size < INT64_MAX / 4 ? sm->size * 2 + 1024 * 1024 :
-	    INT64_MAX;
-	if (pop3_read_message(f->p, &f->m, limit, e) == -1) {
-		err_prefix(e, "message %u (UID %s)", sm->num, fetch_uid_shown(f, sm));
-		f->st.failed++;
+	rc = pop3_read_message(f->p, &f->m, f->a->max_size, e);
+	if (rc == POP3_TOO_LARGE) {
+		set_aside_too_large(f, sm, e);
+		return -1;
+	}
+	if (rc == -1) {
+		err_prefix(e, "message %u (UID %s)", sm->num,
+		    fetch_uid_shown(f, sm));
 		mark_troublesome(f, sm);
 		return -1;
 	}
@@ -102,6 +144,7 @@ act(struct fetch *f, size_t idx, const struct verdict *v,
 		break;
 	case VERDICT_DELETE:
 		f->st.deleted_by_rules++;
+		sm->rule_delete = true;
 		if (!f->opt->dry_run)
 			fetch_queue_delete(f, idx);
 		break;
@@ -133,6 +176,8 @@ process_message(struct fetch *f, size_t idx, struct err *e)
 	if (read_message(f, sm, e) == -1)
 		return -1;
 	mf_message_init(&pm, &f->m, f->cfg, f->a, fetch_uid(f, sm), sm->size);
+	pm.store = f->store;
+	sm->handled = true;
 	if (sm->predecided) {
 		const struct rule *r = sm->rule > 0 ?
 		    &f->a->rules[sm->rule - 1] : NULL;
@@ -172,6 +217,7 @@ process_header(struct fetch *f, size_t idx, struct err *e)
 	mf_message_init(&pm, &f->m, f->cfg, f->a, fetch_uid(f, sm), sm->size);
 	rules_run(f->a, &pm, &v, NULL);
 	report_decision(f, sm, &v, true);
+	sm->handled = v.kind != VERDICT_DELIVER;
 	if (v.kind == VERDICT_DELIVER) {
 		sm->predecided = true;
 		sm->rule = v.rule != NULL ? (uint16_t)(v.rule - f->a->rules + 1) :
@@ -222,7 +268,7 @@ fill_window(struct fetch *f, size_t window)
 			pop3_send(f->p, POP3_DELE, sm->num, cmd, SIZE_MAX);
 			continue;
 		}
-		if (stop_requested(f))
+		if (stop_requested(f) || f->draining)
 			break;
 		if (f->next_fetch < f->nfetch && (f->retr_in_flight == 0 ||
 		    f->bytes_in_flight < WINDOW_BYTES)) {
@@ -277,16 +323,71 @@ name_lost_message(struct fetch *f, struct err *e)
 	    (sm = fetch_find_msg(f, num)) == NULL)
 		return;
 	err_prefix(e, "message %u (UID %s)", sm->num, fetch_uid_shown(f, sm));
-	f->st.failed++;
 	mark_troublesome(f, sm);
 }
 
+/* A RETR or TOP reply after a destination failed: read it, drop it. */
+static int
+drop_message(struct fetch *f, struct err *e)
+{
+	msg_reset(&f->m);
+	if (pop3_read_message(f->p, &f->m, f->a->max_size, e) != 0) {
+		f->broken = true;
+		return -1;
+	}
+	return 0;
+}
+
+/* A TOP reply: the rules decide on the header, or, refused, the message
+ * is fetched whole. */
+static int
+top_answered(struct fetch *f, const struct pop3_reply *r,
+    struct server_msg *sm, struct err *e)
+{
+	size_t idx = (size_t)(sm - f->msgs);
+
+	if (!r->ok) {
+		fetch_queue_push(f->fetch_list, &f->nfetch, f->cap_fetch, idx);
+		return 0;
+	}
+	if (process_header(f, idx, e) == -1)
+		return -1;
+	if (!sm->predecided)
+		progress_update(++f->nprocessed,
+		    f->bytes_received += (uint64_t)sm->size);
+	return 0;
+}
+
+static int
+retr_answered(struct fetch *f, const struct pop3_reply *r,
+    struct server_msg *sm, struct err *e)
+{
+	f->retr_in_flight--;
+	f->bytes_in_flight -= window_cost(sm);
+	if (!r->ok) {
+		log_error("%s: message %u (UID %s) could not be fetched: -ERR "
+		    "%s", f->a->name, r->num, fetch_uid_shown(f, sm), r->text);
+		sm->handled = true;
+		f->st.failed++;
+		fetch_note_failure(f, ERR_TEMP);
+		return 0;
+	}
+	if (process_message(f, (size_t)(sm - f->msgs), e) == -1)
+		return -1;
+	progress_update(++f->nprocessed, f->bytes_received +=
+	    (uint64_t)sm->size);
+	return 0;
+}
+
+/* Until nothing is in flight and nothing left to send. -1 (e set) when
+ * the connection failed (f->broken) or a destination did. */
 static int
 fetch_loop(struct fetch *f, struct err *e)
 {
 	size_t window = (f->p->caps & POP3_CAP_PIPELINING) ?
 	    WINDOW_COMMANDS : 1;
 	struct pop3_reply r;
+	struct server_msg *sm;
 
 	for (;;) {
 		fill_window(f, window);
@@ -297,9 +398,10 @@ fetch_loop(struct fetch *f, struct err *e)
 					return -1;
 				continue;
 			}
-			break;
+			return 0;
 		}
 		if (pop3_reply(f->p, &r, e) == -1) {
+			f->broken = true;
 			name_lost_message(f, e);
 			return -1;
 		}
@@ -307,38 +409,18 @@ fetch_loop(struct fetch *f, struct err *e)
 			dele_answered(f, &r);
 			continue;
 		}
-		struct server_msg *sm = fetch_find_msg(f, r.num);
-
-		if (r.cmd == POP3_TOP) {
-			if (!r.ok)	/* TOP after all not: fetch it whole */
-				fetch_queue_push(f->fetch_list,
-				    &f->nfetch, f->cap_fetch,
-				    (size_t)(sm - f->msgs));
-			else if (process_header(f, (size_t)(sm - f->msgs),
-			    e) == -1)
+		sm = fetch_find_msg(f, r.num);
+		if (r.cmd == POP3_RETR && f->draining) {
+			f->retr_in_flight--;
+			f->bytes_in_flight -= window_cost(sm);
+		}
+		if (f->draining) {
+			if (r.ok && drop_message(f, e) == -1)
 				return -1;
-			if (!sm->predecided && r.ok)
-				progress_update(++f->nprocessed,
-				    f->bytes_received += (uint64_t)sm->size);
-			continue;
-		}
-		/* A RETR reply. */
-		f->retr_in_flight--;
-		f->bytes_in_flight -= window_cost(sm);
-		if (!r.ok) {
-			log_error("%s: message %u (UID %s) could not be "
-			    "fetched: -ERR %s", f->a->name, r.num,
-			    fetch_uid_shown(f, sm), r.text);
-			f->st.failed++;
-			fetch_note_failure(f, ERR_TEMP);
-			continue;
-		}
-		if (process_message(f, (size_t)(sm - f->msgs), e) == -1)
+		} else if ((r.cmd == POP3_TOP ? top_answered(f, &r, sm, e) :
+		    retr_answered(f, &r, sm, e)) == -1)
 			return -1;
-		progress_update(++f->nprocessed, f->bytes_received +=
-		    (uint64_t)sm->size);
 	}
-	return 0;
 }
 
 /* ---- the account ------------------------------------------------------ */
@@ -413,6 +495,7 @@ print_summary(struct fetch *f, int64_t started)
 	    f->st.too_big);
 	EXTRA(f->st.no_uid, ", %u without UID left on the server",
 	    f->st.no_uid);
+	EXTRA(f->st.set_aside, ", %u set aside", f->st.set_aside);
 	EXTRA(f->opt->dry_run, " (dry run: nothing delivered, deleted or "
 	    "recorded)");
 #undef EXTRA
@@ -423,6 +506,161 @@ print_summary(struct fetch *f, int64_t started)
 	    (double)(clock_ms() - started) / 1000, extra);
 }
 
+/* QUIT answered +OK: the deletions happened. */
+static void
+count_removed(struct fetch *f)
+{
+	for (size_t i = 0; i < f->nmsgs; i++)
+		if (f->msgs[i].deleted && (f->msgs[i].plan == PLAN_DELETE ||
+		    !f->a->keep))
+			f->st.removed++;
+}
+
+static int
+quit(struct fetch *f, struct err *e)
+{
+	int rc = session_quit(f->p, e);
+
+	f->p = NULL;
+	f->quit_ok = rc == 0;
+	if (rc == 0)
+		count_removed(f);
+	else
+		f->broken = true;
+	return rc;
+}
+
+/*
+ * A destination failed, the connection did not: read and drop the
+ * replies still due, send the deletions of what was recorded, and QUIT
+ * so that they happen. The original failure stays in e.
+ */
+static void
+salvage(struct fetch *f)
+{
+	struct err se;
+
+	f->dest_failed = true;
+	f->draining = true;
+	err_clear(&se);
+	if (fetch_loop(f, &se) == -1 || quit(f, &se) == -1) {
+		f->broken = true;
+		log_error("%s: %s", f->a->name, se.msg);
+	}
+}
+
+/* The session failed: keep what was completely received, and leave
+ * without QUIT unless the connection is still good. */
+static void
+end_failed_session(struct fetch *f)
+{
+	if (f->nbatch > 0 && !f->opt->dry_run) {
+		struct err ce;
+
+		err_clear(&ce);
+		if (batch_commit(f, &ce) == -1) {
+			log_error("%s: %s", f->a->name, ce.msg);
+			f->dest_failed = true;
+		}
+	}
+	if (!f->broken)
+		salvage(f);
+	session_abort(f->p);
+	f->p = NULL;
+}
+
+/* One session: log in, list, plan, fetch, delete, QUIT. */
+static int
+run_session(struct fetch *f, struct err *e)
+{
+	f->sessions++;
+	f->broken = f->draining = f->quit_ok = false;
+	f->p = session_open(f->cfg, f->a, e);
+	if (f->p == NULL)
+		return -1;
+	if (fetch_list_messages(f, e) == -1) {
+		session_abort(f->p);
+		f->p = NULL;
+		return -1;
+	}
+	/* Rules that decide on headers alone, and can spare a download:
+	 * look at each header first. */
+	f->prefilter = (f->p->caps & POP3_CAP_TOP) && rules_can_drop(f->a) &&
+	    !rules_need_body(f->a);
+	fetch_plan(f);
+	if (log_enabled(LOG_VERBOSE))
+		log_verbose("%s: %zu messages on the server, %zu new%s",
+		    f->a->name, f->nmsgs, f->nfetch + f->ntop, f->prefilter ?
+		    " (rules decide on headers: TOP first)" : "");
+	start_progress(f);
+	if (fetch_loop(f, e) == -1) {
+		end_failed_session(f);
+		return -1;
+	}
+	return quit(f, e);
+}
+
+/* Is a session that broke worth another? Only after a listing, with
+ * something left to delete or to fetch, and a bounded number of times. */
+static bool
+worth_reconnecting(struct fetch *f)
+{
+	if (!f->broken || !f->listed || f->sessions > MAX_RECONNECTS ||
+	    stop_requested(f))
+		return false;
+	if (f->ndelete > 0)
+		return true;
+	for (size_t i = 0; i < f->nmsgs && !f->dest_failed; i++)
+		if (f->msgs[i].plan == PLAN_FETCH && !f->msgs[i].handled)
+			return true;
+	return false;
+}
+
+/* Forget the session's listing and queues, keeping what it was done
+ * with (fetch_carry_over) for the next one. */
+static void
+next_session(struct fetch *f)
+{
+	fetch_carry_over(f);
+	strtab_free(&f->uids);
+	free(f->msgs);
+	free(f->fetch_list);
+	free(f->top_list);
+	free(f->delete_queue);
+	f->msgs = NULL;
+	f->fetch_list = f->top_list = f->delete_queue = NULL;
+	f->nmsgs = f->capmsgs = 0;
+	f->nfetch = f->next_fetch = f->cap_fetch = 0;
+	f->ntop = f->next_top = f->cap_top = 0;
+	f->ndelete = f->next_delete = f->cap_delete = 0;
+	f->retr_in_flight = 0;
+	f->bytes_in_flight = 0;
+	f->nprocessed = 0;
+	f->bytes_received = 0;
+	f->listed = false;
+}
+
+/*
+ * Sessions until one completes, or one fails with no reason to go on. A
+ * failure the next session makes good (a lost QUIT, say) is only a
+ * warning; one that leaves a message behind was noted as a failure of
+ * the run when the message was set aside, and is shown as an error.
+ */
+static void
+run_sessions(struct fetch *f, struct err *e)
+{
+	while (run_session(f, e) == -1 && worth_reconnecting(f)) {
+		if (f->worst != ERR_NONE)
+			log_error("%s: %s", f->a->name, e->msg);
+		else
+			log_warn("%s: %s", f->a->name, e->msg);
+		err_clear(e);
+		log_warn("%s: reconnecting to go on (%u of at most %d "
+		    "reconnects)", f->a->name, f->sessions, MAX_RECONNECTS);
+		next_session(f);
+	}
+}
+
 enum err_class
 fetch_account(struct config *cfg, struct account *a,
     const struct run_options *opt)
@@ -431,7 +669,6 @@ fetch_account(struct config *cfg, struct account *a,
 	int64_t started = clock_ms();
 	struct err e;
 	int lock_fd;
-	bool quit_ok = false;
 
 	err_clear(&e);
 	msg_init(&f.m, cfg->state_dir);
@@ -445,48 +682,12 @@ fetch_account(struct config *cfg, struct account *a,
 		goto done;
 	if (!opt->dry_run && batch_recover_journal(&f, &e) == -1)
 		goto done;
-	f.p = session_open(cfg, a, &e);
-	if (f.p == NULL)
-		goto done;
-	if (fetch_list_messages(&f, &e) == -1)
-		goto close;
-	/* Rules that decide on headers alone, and can spare a download:
-	 * look at each header first. */
-	f.prefilter = (f.p->caps & POP3_CAP_TOP) && rules_can_drop(a) &&
-	    !rules_need_body(a);
-	fetch_plan(&f);
-	if (log_enabled(LOG_VERBOSE))
-		log_verbose("%s: %zu messages on the server, %zu new%s",
-		    a->name, f.nmsgs, f.nfetch + f.ntop, f.prefilter ?
-		    " (rules decide on headers: TOP first)" : "");
-	start_progress(&f);
-	if (fetch_loop(&f, &e) == -1)
-		goto close;
-	quit_ok = session_quit(f.p, &e) == 0;
-	f.p = NULL;
-	for (size_t i = 0; quit_ok && i < f.nmsgs; i++)
-		if (f.msgs[i].deleted && (f.msgs[i].plan == PLAN_DELETE ||
-		    !a->keep))
-			f.st.removed++;
-	goto store;
-close:
-	/* The connection or a destination failed: keep what was completely
-	 * received, and leave without QUIT so no deletion takes effect. */
-	if (f.nbatch > 0 && !opt->dry_run) {
-		struct err ce;
-
-		err_clear(&ce);
-		if (batch_commit(&f, &ce) == -1)
-			log_error("%s", ce.msg);
-	}
-	session_abort(f.p);
-	f.p = NULL;
-store:
-	if (!opt->dry_run && f.store != NULL) {
+	run_sessions(&f, &e);
+	if (!opt->dry_run) {
 		struct err se;
 
 		err_clear(&se);
-		if (fetch_compact_store(&f, quit_ok, &se) == -1) {
+		if (fetch_compact_store(&f, f.quit_ok, &se) == -1) {
 			log_error("%s: %s", a->name, se.msg);
 			fetch_note_failure(&f, se.cls);
 		}
@@ -503,6 +704,8 @@ done:
 	unlock_account(lock_fd);
 	msg_free(&f.m);
 	strtab_free(&f.uids);
+	strtab_free(&f.carried_uids);
+	free(f.carried);
 	free(f.msgs);
 	free(f.fetch_list);
 	free(f.top_list);

@@ -24,6 +24,7 @@
 #include "plugin.h"
 #include "progress.h"
 #include "rules.h"
+#include "setaside.h"
 #include "testmsg.h"
 #include "xmalloc.h"
 
@@ -39,6 +40,7 @@ struct options {
 	int		 verbosity;
 	bool		 check_config;
 	char		*test_message;
+	char		*release;	/* a UID to release */
 	int		 daemon;	/* poll interval, 0: run once */
 	bool		 syslog;
 };
@@ -75,6 +77,8 @@ usage(FILE *fp)
 "                       destinations) and exit\n"
 "      --test-message FILE  run the account's rules on a message file\n"
 "                       and print what would happen; touches nothing\n"
+"      --release UID    let the next run fetch a message set aside (a\n"
+"                       plugin crashed on it) again; with one -a NAME\n"
 "      --version        print the version and exit\n"
 "      --help           print this help and exit\n");
 }
@@ -83,7 +87,7 @@ static int
 parse_options(int argc, char **argv, struct options *o)
 {
 	enum { OPT_CHECK = 256, OPT_TEST_MESSAGE, OPT_SYSLOG, OPT_VERSION,
-	    OPT_HELP };
+	    OPT_HELP, OPT_RELEASE };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'f' },
 		{ "account", required_argument, NULL, 'a' },
@@ -94,6 +98,7 @@ parse_options(int argc, char **argv, struct options *o)
 		{ "syslog", no_argument, NULL, OPT_SYSLOG },
 		{ "check-config", no_argument, NULL, OPT_CHECK },
 		{ "test-message", required_argument, NULL, OPT_TEST_MESSAGE },
+		{ "release", required_argument, NULL, OPT_RELEASE },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ NULL, 0, NULL, 0 },
@@ -128,6 +133,9 @@ parse_options(int argc, char **argv, struct options *o)
 		case OPT_TEST_MESSAGE:
 			o->test_message = optarg;
 			break;
+		case OPT_RELEASE:
+			o->release = optarg;
+			break;
 		case 'd': {
 			char *end;
 			long v = strtol(optarg, &end, 10);
@@ -155,13 +163,21 @@ parse_options(int argc, char **argv, struct options *o)
 		}
 	}
 	if (o->daemon > 0 && (o->check_config || o->test_message != NULL ||
-	    o->dry_run)) {
+	    o->dry_run || o->release != NULL)) {
 		fprintf(stderr, "mailferry: -d polls for real: not with "
-		    "--check-config, --test-message or -n\n");
+		    "--check-config, --test-message, --release or -n\n");
 		return -1;
 	}
-	if (o->test_message != NULL && o->naccounts > 1) {
-		fprintf(stderr, "mailferry: --test-message takes one -a NAME\n");
+	if (o->release != NULL && (o->test_message != NULL ||
+	    o->check_config)) {
+		fprintf(stderr, "mailferry: --release goes alone, not with "
+		    "--test-message or --check-config\n");
+		return -1;
+	}
+	if ((o->test_message != NULL || o->release != NULL) &&
+	    o->naccounts > 1) {
+		fprintf(stderr, "mailferry: --%s takes one -a NAME\n",
+		    o->release != NULL ? "release" : "test-message");
 		return -1;
 	}
 	if (optind != argc) {
@@ -391,12 +407,14 @@ main(int argc, char **argv)
 		status = EX_USAGE;
 		goto out;
 	}
-	if (o.test_message != NULL) {
+	if (o.test_message != NULL || o.release != NULL) {
 		if (nsel != 1) {
-			log_error("--test-message: name the account whose rules "
-			    "to run with -a NAME");
+			log_error("--%s: name the account with -a NAME",
+			    o.release != NULL ? "release" : "test-message");
 			status = EX_USAGE;
-		} else
+		} else if (o.release != NULL)
+			status = setaside_release(cfg, sel[0], o.release);
+		else
 			status = test_message(cfg, sel[0], o.test_message);
 		free(sel);
 		goto out;

@@ -3,10 +3,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "command.h"
 #include "log.h"
+#include "plugin-guard.h"
 #include "plugin.h"
 #include "rfc2047.h"
 #include "xmalloc.h"
@@ -456,8 +458,11 @@ host_run_filter(struct mf_message *pm, char *const argv[], int timeout,
 		snprintf(errbuf, errlen, "a replacement is already under way");
 		return -1;
 	}
+	/* The program's own timeout bounds this part. */
+	guard_pause();
 	rc = command_run(argv, timeout, feed_message, &io,
 	    replace ? take_output : NULL, &io, &res, &e);
+	guard_resume();
 	if (rc == -1 || res.timed_out || !res.exited) {
 		if (replace)
 			host_replace_end(pm, 0);
@@ -654,6 +659,29 @@ plugin_check_args(struct plugin *p, const config_setting_t *args,
 	return 0;
 }
 
+/* Should the plugin crash or hang on this message, set it aside. */
+static void
+arm_guard(struct plugin *p, struct mf_message *pm)
+{
+	char record[UID_MAX_LEN + 128];
+	struct guard_call c = { .fd = -1, .record = record,
+	    .account = pm->account->name, .plugin = p->name, .uid = pm->uid,
+	    .seconds = pm->cfg->timeout };
+	struct err e;
+
+	err_clear(&e);
+	if (pm->store != NULL && pm->uid != NULL) {
+		c.recordlen = uidstore_format_aside(record, sizeof record, 'C',
+		    pm->uid, time(NULL), p->name);
+		c.fd = c.recordlen > 0 ? uidstore_signal_fd(pm->store, &e) : -1;
+		if (e.cls != ERR_NONE)
+			log_error("%s: %s", pm->account->name, e.msg);
+	}
+	/* Lines printed so far must not be lost with the process. */
+	fflush(stdout);
+	guard_arm(&c);
+}
+
 enum mf_verdict
 plugin_filter(struct plugin *p, struct mf_message *pm,
     const config_setting_t *args, char *why, size_t whylen)
@@ -663,8 +691,10 @@ plugin_filter(struct plugin *p, struct mf_message *pm,
 	why[0] = '\0';
 	calling = p;
 	pm->current = p;
+	arm_guard(p, pm);
 	v = p->desc->filter(p->state, pm, (const struct mf_options *)args, why,
 	    whylen);
+	guard_disarm();
 	calling = NULL;
 	pm->current = NULL;
 	free_handed_out(pm);

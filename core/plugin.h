@@ -13,6 +13,7 @@
 #include "config.h"
 #include "err.h"
 #include "msg.h"
+#include "uidstore.h"
 #include "mailferry/plugin.h"
 
 struct plugin {
@@ -36,6 +37,9 @@ struct mf_message {
 	const struct account	*account;
 	const char		*uid;
 	off_t			 server_size;
+	/* Where a plugin crashing or hanging on the message sets it aside
+	 * (NULL: nowhere, as for --test-message). */
+	struct uidstore		*store;
 
 	struct destination	**dests;	/* from set_destinations */
 	size_t			 ndests;
@@ -65,6 +69,9 @@ struct plugin *plugin_load(struct config *cfg, const char *name,
     const config_setting_t *options, struct err *e);
 int plugin_check_args(struct plugin *p, const config_setting_t *args,
     struct err *e);
+/* Call the plugin's filter(). Should it crash or not return within the
+ * configured timeout, the message is set aside in pm->store and the
+ * process ends (see plugin-guard.h). */
 enum mf_verdict plugin_filter(struct plugin *p, struct mf_message *pm,
     const config_setting_t *args, char *why, size_t whylen);
 /* Hand the notes of a durably delivered message back to their plugins. */

@@ -218,10 +218,11 @@ pop3_read_message(struct pop3 *p, struct msg *m, off_t limit, struct err *e)
 		c->rpos += used;
 		conn_extend_deadline(c, used);
 		total += (off_t)outlen;
-		if (total > limit)
-			return err_set(e, ERR_TEMP, "%s: the server sent more "
-			    "than the %jd bytes it announced for message; "
-			    "giving up on it", c->label, (intmax_t)limit);
+		if (total > limit) {
+			err_set(e, ERR_TEMP, "%s: the message is larger than "
+			    "%jd bytes", c->label, (intmax_t)limit);
+			return POP3_TOO_LARGE;
+		}
 		if (msg_append(m, p->decoded, outlen, e) == -1)
 			return -1;
 	}

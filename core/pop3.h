@@ -104,7 +104,9 @@ int pop3_reply(struct pop3 *p, struct pop3_reply *r, struct err *e);
 int pop3_listing_line(struct pop3 *p, char **line, size_t *len, bool *end,
     struct err *e);
 /* Stream the multi-line body of RETR/TOP into m. More than `limit` bytes
- * is an error (a server lying about sizes cannot fill the disk). */
+ * returns POP3_TOO_LARGE (e set), the rest of the reply unread: a server
+ * lying about sizes cannot fill the disk. */
+#define POP3_TOO_LARGE	(-2)
 int pop3_read_message(struct pop3 *p, struct msg *m, off_t limit,
     struct err *e);
 

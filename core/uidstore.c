@@ -18,9 +18,6 @@
 #include "xmalloc.h"
 
 #define STORE_MAGIC	"mailferry-uids 1"
-/* Troublesome messages are kept with the partial records, under a
- * destination name no configuration can have. */
-#define TROUBLE		"-"
 
 /* One recorded UID, eight bytes: its name in the string table, two
  * flags, and when it was fetched (seconds since 1970, to 2106). */
@@ -35,10 +32,14 @@ struct slot {
 /* 30 bits of offset: a gigabyte of UIDs, four million of the longest. */
 #define SLOT_OFFSET_MAX	((UINT32_MAX >> 2) - 1)
 
-struct partial {
+/* What is known of a message not (yet) recorded as done: a "D", "F",
+ * "C" or "L" line. */
+struct mark {
 	char		*uid;
-	char		*dest;
+	char		*arg;		/* D: destination, C: plugin, L: limit,
+					   F: "" */
 	time_t		 when;
+	char		 kind;
 	bool		 keep;
 };
 
@@ -56,8 +57,9 @@ struct uidstore {
 	struct uid_pending *pending;
 	size_t		 npending;
 
-	struct partial	*partials;	/* few: only after failures */
-	size_t		 npartials;
+	struct mark	*marks;		/* few: only after failures */
+	size_t		 nmarks;
+	bool		 readonly;
 
 	char		*queued;	/* records not yet written */
 	size_t		 queued_len, queued_cap;
@@ -222,50 +224,85 @@ uidstore_pending(const struct uidstore *s, size_t i)
 	return &s->pending[i];
 }
 
-static void
-partial_add(struct uidstore *s, const char *uid, time_t when,
-    const char *dest)
+/* The mark of that kind, UID and argument (NULL: any argument). */
+static const struct mark *
+mark_find(const struct uidstore *s, char kind, const char *uid,
+    const char *arg)
 {
-	if (uidstore_delivered_to(s, uid, dest))
-		return;
-	s->partials = xreallocarray(s->partials, s->npartials + 1,
-	    sizeof *s->partials);
-	s->partials[s->npartials++] = (struct partial){ .uid = xstrdup(uid),
-	    .dest = xstrdup(dest), .when = when, .keep = true };
+	for (size_t i = 0; i < s->nmarks; i++)
+		if (s->marks[i].kind == kind &&
+		    strcmp(s->marks[i].uid, uid) == 0 &&
+		    (arg == NULL || strcmp(s->marks[i].arg, arg) == 0))
+			return &s->marks[i];
+	return NULL;
 }
 
-/* A UID now recorded as done needs no partial records. */
 static void
-partials_drop(struct uidstore *s, const char *uid)
+mark_add(struct uidstore *s, char kind, const char *uid, time_t when,
+    const char *arg)
 {
-	for (size_t i = 0; i < s->npartials;) {
-		if (strcmp(s->partials[i].uid, uid) == 0) {
-			free(s->partials[i].uid);
-			free(s->partials[i].dest);
-			s->partials[i] = s->partials[--s->npartials];
+	if (mark_find(s, kind, uid, arg) != NULL)
+		return;
+	s->marks = xreallocarray(s->marks, s->nmarks + 1, sizeof *s->marks);
+	s->marks[s->nmarks++] = (struct mark){ .uid = xstrdup(uid),
+	    .arg = xstrdup(arg), .when = when, .kind = kind, .keep = true };
+}
+
+/* Drop the marks of UID of the kinds in `kinds`; returns how many. */
+static size_t
+marks_drop(struct uidstore *s, const char *uid, const char *kinds)
+{
+	size_t dropped = 0;
+
+	for (size_t i = 0; i < s->nmarks;) {
+		if (strcmp(s->marks[i].uid, uid) == 0 &&
+		    strchr(kinds, s->marks[i].kind) != NULL) {
+			free(s->marks[i].uid);
+			free(s->marks[i].arg);
+			s->marks[i] = s->marks[--s->nmarks];
 			s->changed = true;
+			dropped++;
 		} else
 			i++;
 	}
+	return dropped;
 }
+
+/* A UID now recorded as done needs no marks. */
+#define ALL_MARKS	"DFCL"
+/* What a release lifts. */
+#define ASIDE_MARKS	"CL"
 
 bool
 uidstore_delivered_to(const struct uidstore *s, const char *uid,
     const char *dest)
 {
-	for (size_t i = 0; i < s->npartials; i++)
-		if (strcmp(s->partials[i].uid, uid) == 0 &&
-		    strcmp(s->partials[i].dest, dest) == 0)
-			return true;
-	return false;
+	return mark_find(s, 'D', uid, dest) != NULL;
 }
 
 void
 uidstore_keep_partials(struct uidstore *s, const char *uid)
 {
-	for (size_t i = 0; i < s->npartials; i++)
-		if (strcmp(s->partials[i].uid, uid) == 0)
-			s->partials[i].keep = true;
+	for (size_t i = 0; i < s->nmarks; i++)
+		if (strcmp(s->marks[i].uid, uid) == 0)
+			s->marks[i].keep = true;
+}
+
+bool
+uidstore_aside(const struct uidstore *s, const char *uid, size_t i,
+    struct uid_aside *out)
+{
+	for (size_t k = 0; k < s->nmarks; k++) {
+		const struct mark *m = &s->marks[k];
+
+		if (strchr(ASIDE_MARKS, m->kind) == NULL ||
+		    strcmp(m->uid, uid) != 0 || i-- > 0)
+			continue;
+		*out = (struct uid_aside){ .kind = m->kind, .arg = m->arg,
+		    .when = m->when };
+		return true;
+	}
+	return false;
 }
 
 static int
@@ -288,7 +325,7 @@ load_line(struct uidstore *s, char *line)
 {
 	char *field[5], *save = NULL;
 	int n = 0;
-	time_t when;
+	time_t when, limit;
 
 	for (char *tok = strtok_r(line, " ", &save); tok != NULL;
 	    tok = strtok_r(NULL, " ", &save)) {
@@ -306,18 +343,29 @@ load_line(struct uidstore *s, char *line)
 		if (n != 3)
 			return -1;
 		pending_drop(s, field[1]);
-		partials_drop(s, field[1]);
+		marks_drop(s, field[1], ALL_MARKS);
 		insert(s, field[1], when, field[0][0] == 'S');
 		return 0;
 	case 'D':
-		if (n != 4 || strcmp(field[3], TROUBLE) == 0)
+	case 'C':
+		if (n != 4)
 			return -1;
-		partial_add(s, field[1], when, field[3]);
+		mark_add(s, field[0][0], field[1], when, field[3]);
+		return 0;
+	case 'L':
+		if (n != 4 || parse_time(field[3], &limit) == -1)
+			return -1;
+		mark_add(s, 'L', field[1], when, field[3]);
 		return 0;
 	case 'F':
 		if (n != 3)
 			return -1;
-		partial_add(s, field[1], when, TROUBLE);
+		mark_add(s, 'F', field[1], when, "");
+		return 0;
+	case 'R':
+		if (n != 3)
+			return -1;
+		marks_drop(s, field[1], ASIDE_MARKS);
 		return 0;
 	case 'P':
 		if (n != 5)
@@ -408,6 +456,7 @@ uidstore_open(const char *dir, const char *account, bool readonly,
 	struct stat st;
 
 	s->fd = -1;
+	s->readonly = readonly;
 	s->dir = xstrdup(dir);
 	s->path = xasprintf("%s/%s.uids", dir, base);
 	free(base);
@@ -470,11 +519,11 @@ uidstore_close(struct uidstore *s)
 		free(s->pending[i].name);
 	}
 	free(s->pending);
-	for (size_t i = 0; i < s->npartials; i++) {
-		free(s->partials[i].uid);
-		free(s->partials[i].dest);
+	for (size_t i = 0; i < s->nmarks; i++) {
+		free(s->marks[i].uid);
+		free(s->marks[i].arg);
 	}
-	free(s->partials);
+	free(s->marks);
 	free(s->slots);
 	free(s->queued);
 	free(s->path);
@@ -522,7 +571,7 @@ uidstore_add(struct uidstore *s, const char *uid, time_t when, bool skipped)
 		queue_record(s, "%s\n", STORE_MAGIC);
 	queue_record(s, "%c %s %jd\n", skipped ? 'S' : '+', uid,
 	    (intmax_t)when);
-	partials_drop(s, uid);
+	marks_drop(s, uid, ALL_MARKS);
 	insert(s, uid, when, skipped);
 }
 
@@ -534,13 +583,60 @@ uidstore_troublesome(struct uidstore *s, const char *uid, time_t when)
 	if (s->log_lines == 0)
 		queue_record(s, "%s\n", STORE_MAGIC);
 	queue_record(s, "F %s %jd\n", uid, (intmax_t)when);
-	partial_add(s, uid, when, TROUBLE);
+	mark_add(s, 'F', uid, when, "");
 }
 
 bool
 uidstore_is_troublesome(const struct uidstore *s, const char *uid)
 {
-	return uidstore_delivered_to(s, uid, TROUBLE);
+	return mark_find(s, 'F', uid, NULL) != NULL;
+}
+
+size_t
+uidstore_format_aside(char *buf, size_t size, char kind, const char *uid,
+    time_t when, const char *arg)
+{
+	int n = snprintf(buf, size, "%c %s %jd %s\n", kind, uid,
+	    (intmax_t)when, arg);
+
+	return n > 0 && (size_t)n < size ? (size_t)n : 0;
+}
+
+void
+uidstore_set_aside(struct uidstore *s, char kind, const char *uid,
+    time_t when, const char *arg)
+{
+	char line[UID_MAX_LEN + 128];
+
+	if (mark_find(s, kind, uid, arg) != NULL ||
+	    uidstore_format_aside(line, sizeof line, kind, uid, when, arg) == 0)
+		return;
+	if (s->log_lines == 0)
+		queue_record(s, "%s\n", STORE_MAGIC);
+	queue_record(s, "%s", line);
+	mark_add(s, kind, uid, when, arg);
+}
+
+size_t
+uidstore_release(struct uidstore *s, const char *uid, time_t when)
+{
+	size_t n = marks_drop(s, uid, ASIDE_MARKS);
+
+	if (n > 0)
+		queue_record(s, "R %s %jd\n", uid, (intmax_t)when);
+	return n;
+}
+
+int
+uidstore_signal_fd(struct uidstore *s, struct err *e)
+{
+	if (s->readonly)
+		return -1;
+	if (s->log_lines == 0)
+		queue_record(s, "%s\n", STORE_MAGIC);
+	if (uidstore_sync(s, e) == -1)
+		return -1;
+	return s->fd;
 }
 
 void
@@ -550,7 +646,7 @@ uidstore_partial(struct uidstore *s, const char *uid, time_t when,
 	if (s->log_lines == 0)
 		queue_record(s, "%s\n", STORE_MAGIC);
 	queue_record(s, "D %s %jd %s\n", uid, (intmax_t)when, dest);
-	partial_add(s, uid, when, dest);
+	mark_add(s, 'D', uid, when, dest);
 }
 
 void
@@ -599,8 +695,8 @@ uidstore_unkeep_all(struct uidstore *s)
 {
 	for (size_t i = 0; i < s->nslots; i++)
 		s->slots[i].ref &= ~(uint32_t)SLOT_KEEP;
-	for (size_t i = 0; i < s->npartials; i++)
-		s->partials[i].keep = false;
+	for (size_t i = 0; i < s->nmarks; i++)
+		s->marks[i].keep = false;
 }
 
 int
@@ -614,8 +710,8 @@ uidstore_compact(struct uidstore *s, struct err *e)
 	for (size_t i = 0; i < s->nslots; i++)
 		if (s->slots[i].ref & SLOT_KEEP)
 			kept++;
-	for (size_t i = 0; i < s->npartials; i++)
-		if (!s->partials[i].keep)
+	for (size_t i = 0; i < s->nmarks; i++)
+		if (!s->marks[i].keep)
 			s->changed = true;
 	/* Rewrite when UIDs are to be forgotten, a crash left journal
 	 * lines, or the log has grown well past its live contents. */
@@ -638,16 +734,13 @@ uidstore_compact(struct uidstore *s, struct err *e)
 			    (s->slots[i].ref & SLOT_SKIPPED) ? 'S' : '+',
 			    slot_uid(s, &s->slots[i]),
 			    (intmax_t)s->slots[i].fetched);
-	for (size_t i = 0; i < s->npartials; i++) {
-		struct partial *pa = &s->partials[i];
+	for (size_t i = 0; i < s->nmarks; i++) {
+		const struct mark *m = &s->marks[i];
 
-		if (!pa->keep)
-			continue;
-		if (strcmp(pa->dest, TROUBLE) == 0)
-			fprintf(fp, "F %s %jd\n", pa->uid, (intmax_t)pa->when);
-		else
-			fprintf(fp, "D %s %jd %s\n", pa->uid,
-			    (intmax_t)pa->when, pa->dest);
+		if (m->keep)
+			fprintf(fp, "%c %s %jd%s%s\n", m->kind, m->uid,
+			    (intmax_t)m->when, m->arg[0] != '\0' ? " " : "",
+			    m->arg);
 	}
 	if (fflush(fp) == EOF || fsync(fd) == -1) {
 		err_sys(e, ERR_TEMP, "cannot write %s", tmp);

@@ -15,10 +15,25 @@
  *   F UID EPOCH                       fetching UID broke the session: the
  *                                     next runs fetch it last, so it does
  *                                     not hold the others back
+ *   C UID EPOCH PLUGIN                plugin PLUGIN crashed or hung on UID:
+ *                                     the message is set aside (left on the
+ *                                     server, not fetched) while a rule of
+ *                                     the account still calls PLUGIN.
+ *                                     Written from a signal handler, so
+ *                                     without fsync (a crash of the process
+ *                                     leaves the page cache intact)
+ *   L UID EPOCH LIMIT                 the data of UID went over max_size
+ *                                     LIMIT although the server announced
+ *                                     less: set aside while max_size is at
+ *                                     most LIMIT
+ *   R UID EPOCH                       released (mailferry --release): the
+ *                                     C and L lines of UID before it no
+ *                                     longer count
  *   P UID EPOCH DEST NAME             delivery of UID to Maildir DEST as
  *                                     file NAME was about to become visible
  * A P line not followed by a + line for the same UID is a delivery a
  * crash interrupted; the caller asks the destination whether NAME made it.
+ * A + or S line ends every D, F, C and L line of its UID before it.
  * UIDs are checked to be 1 to 255 characters of 0x21-0x7e, so they never
  * break a line; they are never used as file names.
  */
@@ -83,6 +98,32 @@ void uidstore_keep_partials(struct uidstore *s, const char *uid);
  * until the UID is added. */
 void uidstore_troublesome(struct uidstore *s, const char *uid, time_t when);
 bool uidstore_is_troublesome(const struct uidstore *s, const char *uid);
+
+/* A set-aside record ("C" or "L"): what the message did, and when. */
+struct uid_aside {
+	char		 kind;		/* 'C' or 'L' */
+	const char	*arg;		/* the plugin, or the limit in bytes */
+	time_t		 when;
+};
+
+/* Queue a "C" or "L" record for UID (once per kind and argument). */
+void uidstore_set_aside(struct uidstore *s, char kind, const char *uid,
+    time_t when, const char *arg);
+/* The i-th set-aside record of UID (i from 0); false past the last. */
+bool uidstore_aside(const struct uidstore *s, const char *uid, size_t i,
+    struct uid_aside *out);
+/* Lift the set-aside records of UID, queueing an "R" record; returns how
+ * many there were (0: nothing queued). */
+size_t uidstore_release(struct uidstore *s, const char *uid, time_t when);
+/* A set-aside record as the line the store holds, for a caller that
+ * writes it itself (from a signal handler). Returns its length, 0 when
+ * it does not fit in size. */
+size_t uidstore_format_aside(char *buf, size_t size, char kind,
+    const char *uid, time_t when, const char *arg);
+/* The descriptor such a line may be appended to with one write(2), the
+ * file's first line written; -1 for a read-only store (or on error, e
+ * set). Valid until the next uidstore_compact or uidstore_close. */
+int uidstore_signal_fd(struct uidstore *s, struct err *e);
 
 /* Write queued records and fsync them. */
 int uidstore_sync(struct uidstore *s, struct err *e);

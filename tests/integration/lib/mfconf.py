@@ -71,7 +71,8 @@ def render_value(value, indent=""):
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
-        return str(value)
+        # libconfig wants the L of a 64-bit integer from 12 digits on.
+        return str(value) + ("L" if abs(value) >= 2**31 else "")
     if isinstance(value, float):
         return repr(value)
     if isinstance(value, str):
