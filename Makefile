@@ -75,7 +75,7 @@ quiet = @printf '  %-6s %s\n' $(1) $(2);
 endif
 
 .PHONY: all check unit integration demo deps clean install uninstall fuzz \
-	valgrind crashtest bench deps-bench
+	valgrind crashtest bench deps-bench deb
 all: $(BUILD)/mailferry $(PLUGINS) $(BUILD)/mailferry-plugin.pc
 
 $(BUILD)/core/%.o: core/%.c
@@ -264,6 +264,22 @@ uninstall:
 	    $(DESTDIR)$(INCLUDEDIR)/mailferry; do \
 	    if [ -d $$d ]; then rmdir $$d 2>/dev/null || \
 	        echo "uninstall: $$d is not empty, left in place"; fi; done
+
+# The Debian packages, into build/deb/. They are built from a copy of the
+# tree: the package build starts with `make clean`, which would remove
+# build/ and everything in it. Without this make's flags, debhelper
+# builds in parallel.
+DEBDIR     = build/deb
+DEBSRC     = $(DEBDIR)/mailferry-$(VERSION)
+deb:
+	rm -rf $(DEBDIR)
+	mkdir -p $(DEBSRC)
+	tar -cf - --exclude=./build --exclude=./build-sanitize \
+	    --exclude=./build-fuzz --exclude=./.git --exclude=__pycache__ \
+	    --exclude=.pytest_cache . | tar -xf - -C $(DEBSRC)
+	cd $(DEBSRC) && env -u MAKEFLAGS -u MAKELEVEL \
+	    dpkg-buildpackage -us -uc -b
+	rm -rf $(DEBSRC)
 
 clean:
 	rm -rf build build-sanitize build-fuzz

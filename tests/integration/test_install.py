@@ -32,6 +32,7 @@ from pathlib import Path
 import pytest
 
 from harness import REPO, isolated_env, mailferry_path, write_config
+from manexamples import page_examples
 
 PREFIX = "/usr/local"
 UNITS = ("mailferry.service", "mailferry-oneshot.service", "mailferry.timer")
@@ -39,8 +40,6 @@ SYSTEM_UNITS = ("mailferry@.service",)
 PLUGINS = ("headers", "pipe", "dedup")
 INSTALLED_PLUGIN_DIR = "/usr/local/lib/mailferry"
 INSTALLED_RULES_DIR = "/usr/local/share/mailferry/rules"
-MARKER = re.compile(r'^\.\\" mailferry-test: (\S+) (\S+)\s*$')
-ROFF_TEXT = {"\\e": "\\", "\\&": "", "\\-": "-", "\\(dq": '"', "\\(aq": "'"}
 
 
 # ---- helpers --------------------------------------------------------------
@@ -71,27 +70,6 @@ def files_under(root):
         for n in names:
             out.add(os.path.relpath(os.path.join(dirpath, n), root))
     return out
-
-
-def page_examples(page_path):
-    """{(kind, name): text} of the literal displays marked with
-    `.\\" mailferry-test: KIND NAME` in a page (see test_manpages.py)."""
-    lines = Path(page_path).read_text().split("\n")
-    found = {}
-    for i, line in enumerate(lines):
-        m = MARKER.match(line)
-        if not m:
-            continue
-        assert lines[i + 1].startswith(".Bd -literal"), \
-            "%s:%d: marker not followed by .Bd -literal" % (page_path, i + 1)
-        end = lines.index(".Ed", i + 1)
-        body = []
-        for x in lines[i + 2:end]:
-            for esc, text in ROFF_TEXT.items():
-                x = x.replace(esc, text)
-            body.append(x)
-        found[(m.group(1), m.group(2))] = "\n".join(body) + "\n"
-    return found
 
 
 def installed_path(destdir, rel):
