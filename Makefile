@@ -56,8 +56,7 @@ PLUGIN_SRCS= $(wildcard plugins/*.c)
 PLUGINS    = $(patsubst plugins/%.c,$(BUILD)/plugins/%.so,$(PLUGIN_SRCS))
 # Plugins see only the public header, as a plugin built elsewhere would.
 PLUGIN_CFLAGS = -std=c11 $(WARNINGS) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS) \
-             -D_GNU_SOURCE \
-             -fPIC -Iplugins -MMD -MP
+             -D_GNU_SOURCE -fPIC -Iplugins -MMD -MP
 PLUGIN_LIBS_dedup = -lcrypto
 
 FUZZERS    = pop3 header encoders
