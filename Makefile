@@ -5,11 +5,17 @@ PREFIX    ?= /usr/local
 BINDIR    ?= $(PREFIX)/bin
 LIBDIR    ?= $(PREFIX)/lib
 PLUGINDIR ?= $(LIBDIR)/mailferry
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 INCLUDEDIR?= $(PREFIX)/include
 DATADIR   ?= $(PREFIX)/share/mailferry
+EXAMPLESDIR ?= $(DATADIR)/examples
 MANDIR    ?= $(PREFIX)/share/man
-SYSTEMDUSERDIR ?= $(LIBDIR)/systemd/user
+SYSTEMDUSERDIR ?= $(PREFIX)/lib/systemd/user
+SYSTEMDSYSTEMDIR ?= $(PREFIX)/lib/systemd/system
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR ?= $(PREFIX)/share/zsh/site-functions
 UNITS      = mailferry.service mailferry-oneshot.service mailferry.timer
+SYSTEM_UNITS = mailferry@.service
 DESTDIR   ?=
 
 CC        ?= cc
@@ -34,11 +40,11 @@ WARNINGS   = -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wmissing-prototypes \
              -Wstrict-prototypes -Wpointer-arith -Wno-format-nonliteral
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-ALL_CFLAGS = -std=c11 $(WARNINGS) $(CFLAGS) $(SANFLAGS) $(PKG_CFLAGS) \
-             -D_GNU_SOURCE -Icore -Iplugins -MMD -MP \
+ALL_CFLAGS = -std=c11 $(WARNINGS) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS) \
+             $(PKG_CFLAGS) -D_GNU_SOURCE -Icore -Iplugins -MMD -MP \
              -DMAILFERRY_VERSION='"$(VERSION)"' \
              -DPLUGIN_DIR='"$(PLUGINDIR)"' \
-             -DEXAMPLES_DIR='"$(DATADIR)/examples"'
+             -DEXAMPLES_DIR='"$(EXAMPLESDIR)"'
 ALL_LDFLAGS= $(LDFLAGS) $(SANFLAGS)
 LDLIBS     = $(PKG_LIBS) -ldl
 
@@ -49,8 +55,8 @@ LIB_OBJS   = $(filter-out $(BUILD)/core/main.o,$(CORE_OBJS))
 PLUGIN_SRCS= $(wildcard plugins/*.c)
 PLUGINS    = $(patsubst plugins/%.c,$(BUILD)/plugins/%.so,$(PLUGIN_SRCS))
 # Plugins see only the public header, as a plugin built elsewhere would.
-PLUGIN_CFLAGS = -std=c11 $(WARNINGS) $(CFLAGS) $(SANFLAGS) -D_GNU_SOURCE \
-             -fPIC -Iplugins -MMD -MP
+PLUGIN_CFLAGS = -std=c11 $(WARNINGS) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS) \
+             -D_GNU_SOURCE -fPIC -Iplugins -MMD -MP
 PLUGIN_LIBS_dedup = -lcrypto
 
 FUZZERS    = pop3 header encoders imap
@@ -70,7 +76,7 @@ quiet = @printf '  %-6s %s\n' $(1) $(2);
 endif
 
 .PHONY: all check unit integration demo deps clean install uninstall fuzz \
-	valgrind crashtest bench deps-bench
+	valgrind crashtest bench deps-bench deb
 all: $(BUILD)/mailferry $(PLUGINS) $(BUILD)/mailferry-plugin.pc
 
 $(BUILD)/core/%.o: core/%.c
@@ -91,7 +97,8 @@ $(BUILD)/plugins/%.so: plugins/%.c plugins/mailferry/plugin.h
 
 # The paths and version compiled in: anything using them is rebuilt when
 # they change (make, then make install PREFIX=/opt/x).
-PATHS_NOW = $(VERSION) $(PREFIX) $(PLUGINDIR) $(INCLUDEDIR) $(DATADIR)
+PATHS_NOW = $(VERSION) $(PREFIX) $(BINDIR) $(PLUGINDIR) $(INCLUDEDIR) \
+            $(DATADIR) $(EXAMPLESDIR) $(SYSTEMDUSERDIR) $(SYSTEMDSYSTEMDIR)
 $(BUILD)/paths.stamp: FORCE
 	@mkdir -p $(BUILD)
 	@echo '$(PATHS_NOW)' | cmp -s - $@ || echo '$(PATHS_NOW)' > $@
@@ -191,38 +198,94 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@MAILFERRY_BIN=$(abspath $(BUILD)/mailferry) $(PYTHON) tests/demo.py
 
-install: all
+# Installed files name the directories they are installed in. Their
+# sources say /usr/local (the default PREFIX), except the example
+# configuration, which names the source tree's plugins and rules relative
+# to itself so that it also works where it stands.
+FIXPATHS = sed -e 's|/usr/local/lib/mailferry|$(PLUGINDIR)|g' \
+	-e 's|/usr/local/share/mailferry/examples|$(EXAMPLESDIR)|g' \
+	-e 's|/usr/local/share/mailferry|$(DATADIR)|g' \
+	-e 's|/usr/local/lib/systemd/user|$(SYSTEMDUSERDIR)|g' \
+	-e 's|/usr/local/lib/systemd/system|$(SYSTEMDSYSTEMDIR)|g' \
+	-e 's|/usr/local/bin|$(BINDIR)|g' \
+	-e 's|@BINDIR@|$(BINDIR)|g' \
+	-e 's|^plugin_dir = "\.\./build/plugins";|plugin_dir = "$(PLUGINDIR)";|' \
+	-e 's|@include "\.\./rules/|@include "$(DATADIR)/rules/|g'
+MANPAGES   = man/mailferry.1 man/mailferry-plugin.3 man/mailferry.conf.5
+RULES      = $(wildcard rules/*.rules)
+FIXED      = $(patsubst %,$(BUILD)/fixed/%,$(MANPAGES) $(RULES) \
+             etc/mailferry.conf $(addprefix etc/,$(UNITS) $(SYSTEM_UNITS)))
+
+$(BUILD)/fixed/%: % Makefile $(BUILD)/paths.stamp
+	@mkdir -p $(dir $@)
+	$(Q)$(FIXPATHS) $< > $@
+
+install: all $(FIXED)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(PLUGINDIR) \
-	    $(DESTDIR)$(INCLUDEDIR)/mailferry $(DESTDIR)$(LIBDIR)/pkgconfig \
-	    $(DESTDIR)$(DATADIR)/rules $(DESTDIR)$(DATADIR)/examples \
+	    $(DESTDIR)$(INCLUDEDIR)/mailferry $(DESTDIR)$(PKGCONFIGDIR) \
+	    $(DESTDIR)$(DATADIR)/rules $(DESTDIR)$(EXAMPLESDIR) \
 	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 \
-	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(SYSTEMDUSERDIR)
+	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(SYSTEMDUSERDIR) \
+	    $(DESTDIR)$(SYSTEMDSYSTEMDIR) $(DESTDIR)$(BASHCOMPDIR) \
+	    $(DESTDIR)$(ZSHCOMPDIR)
 	install -m 755 $(BUILD)/mailferry $(DESTDIR)$(BINDIR)/mailferry
 	install -m 755 $(PLUGINS) $(DESTDIR)$(PLUGINDIR)/
 	install -m 644 plugins/mailferry/plugin.h \
 	    $(DESTDIR)$(INCLUDEDIR)/mailferry/plugin.h
 	install -m 644 $(BUILD)/mailferry-plugin.pc \
-	    $(DESTDIR)$(LIBDIR)/pkgconfig/mailferry-plugin.pc
-	install -m 644 rules/*.rules $(DESTDIR)$(DATADIR)/rules/
-	install -m 644 etc/mailferry.conf $(DESTDIR)$(DATADIR)/examples/
-	@set -e; for u in $(UNITS); do \
-	    sed 's|@BINDIR@|$(BINDIR)|' etc/$$u > $(DESTDIR)$(SYSTEMDUSERDIR)/$$u; \
-	    chmod 644 $(DESTDIR)$(SYSTEMDUSERDIR)/$$u; done
-	install -m 644 man/mailferry.1 $(DESTDIR)$(MANDIR)/man1/
-	install -m 644 man/mailferry-plugin.3 $(DESTDIR)$(MANDIR)/man3/
-	install -m 644 man/mailferry.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	    $(DESTDIR)$(PKGCONFIGDIR)/mailferry-plugin.pc
+	install -m 644 $(patsubst %,$(BUILD)/fixed/%,$(RULES)) \
+	    $(DESTDIR)$(DATADIR)/rules/
+	install -m 644 $(BUILD)/fixed/etc/mailferry.conf $(DESTDIR)$(EXAMPLESDIR)/
+	install -m 644 $(patsubst %,$(BUILD)/fixed/etc/%,$(UNITS)) \
+	    $(DESTDIR)$(SYSTEMDUSERDIR)/
+	install -m 644 $(patsubst %,$(BUILD)/fixed/etc/%,$(SYSTEM_UNITS)) \
+	    $(DESTDIR)$(SYSTEMDSYSTEMDIR)/
+	install -m 644 $(BUILD)/fixed/man/mailferry.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 $(BUILD)/fixed/man/mailferry-plugin.3 \
+	    $(DESTDIR)$(MANDIR)/man3/
+	install -m 644 $(BUILD)/fixed/man/mailferry.conf.5 \
+	    $(DESTDIR)$(MANDIR)/man5/
+	install -m 644 completion/mailferry.bash \
+	    $(DESTDIR)$(BASHCOMPDIR)/mailferry
+	install -m 644 completion/_mailferry $(DESTDIR)$(ZSHCOMPDIR)/_mailferry
 
+# Removes what install put there, and the directories that only it uses
+# once they are empty.
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/mailferry \
 	    $(patsubst $(BUILD)/plugins/%,$(DESTDIR)$(PLUGINDIR)/%,$(PLUGINS)) \
 	    $(DESTDIR)$(INCLUDEDIR)/mailferry/plugin.h \
-	    $(DESTDIR)$(LIBDIR)/pkgconfig/mailferry-plugin.pc \
+	    $(DESTDIR)$(PKGCONFIGDIR)/mailferry-plugin.pc \
+	    $(patsubst %,$(DESTDIR)$(DATADIR)/%,$(RULES)) \
+	    $(DESTDIR)$(EXAMPLESDIR)/mailferry.conf \
 	    $(DESTDIR)$(MANDIR)/man1/mailferry.1 \
 	    $(DESTDIR)$(MANDIR)/man3/mailferry-plugin.3 \
 	    $(DESTDIR)$(MANDIR)/man5/mailferry.conf.5 \
-	    $(patsubst %,$(DESTDIR)$(SYSTEMDUSERDIR)/%,$(UNITS))
-	rm -rf $(DESTDIR)$(DATADIR)
-	-rmdir $(DESTDIR)$(PLUGINDIR) $(DESTDIR)$(INCLUDEDIR)/mailferry
+	    $(patsubst %,$(DESTDIR)$(SYSTEMDUSERDIR)/%,$(UNITS)) \
+	    $(patsubst %,$(DESTDIR)$(SYSTEMDSYSTEMDIR)/%,$(SYSTEM_UNITS)) \
+	    $(DESTDIR)$(BASHCOMPDIR)/mailferry $(DESTDIR)$(ZSHCOMPDIR)/_mailferry
+	@for d in $(DESTDIR)$(EXAMPLESDIR) $(DESTDIR)$(DATADIR)/rules \
+	    $(DESTDIR)$(DATADIR) $(DESTDIR)$(PLUGINDIR) \
+	    $(DESTDIR)$(INCLUDEDIR)/mailferry; do \
+	    if [ -d $$d ]; then rmdir $$d 2>/dev/null || \
+	        echo "uninstall: $$d is not empty, left in place"; fi; done
+
+# The Debian packages, into build/deb/. They are built from a copy of the
+# tree: the package build starts with `make clean`, which would remove
+# build/ and everything in it. Without this make's flags, debhelper
+# builds in parallel.
+DEBDIR     = build/deb
+DEBSRC     = $(DEBDIR)/mailferry-$(VERSION)
+deb:
+	rm -rf $(DEBDIR)
+	mkdir -p $(DEBSRC)
+	tar -cf - --exclude=./build --exclude=./build-sanitize \
+	    --exclude=./build-fuzz --exclude=./.git --exclude=__pycache__ \
+	    --exclude=.pytest_cache . | tar -xf - -C $(DEBSRC)
+	cd $(DEBSRC) && env -u MAKEFLAGS -u MAKELEVEL \
+	    dpkg-buildpackage -us -uc -b
+	rm -rf $(DEBSRC)
 
 clean:
 	rm -rf build build-sanitize build-fuzz

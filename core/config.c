@@ -346,6 +346,26 @@ config_default_path(void)
 	return expand_path("~/.mailferry.conf");
 }
 
+/*
+ * A relative path is taken from the directory of the file that sets it,
+ * as @include does: cron and service managers start mailferry in $HOME or
+ * /, and the example in the source tree finds the plugins built beside it.
+ */
+static void
+relative_to_file(struct config *cfg, const config_setting_t *s, char **path)
+{
+	struct source src = cfg_source(cfg, s);
+	char *dir, *full;
+
+	if ((*path)[0] == '/' || src.file == NULL)
+		return;
+	dir = xstrdup(src.file);
+	full = xasprintf("%s/%s", dirname(dir), *path);
+	free(dir);
+	free(*path);
+	*path = full;
+}
+
 struct config *
 config_load(const char *path)
 {
@@ -379,6 +399,9 @@ config_load(const char *path)
 	cfg_get_path(&cx, root, "plugin_dir", &cfg->plugin_dir);
 	if (cfg->plugin_dir == NULL)
 		cfg->plugin_dir = xstrdup(PLUGIN_DIR);
+	else
+		relative_to_file(cfg, cfg_member(root, "plugin_dir"),
+		    &cfg->plugin_dir);
 	cfg_get_int32(&cx, root, "timeout", 1, 86400, &cfg->timeout);
 	cfg_get_int32(&cx, root, "parallel", 1, 256, &cfg->parallel);
 	if ((s = cfg_member(root, "destinations")) != NULL)

@@ -24,7 +24,9 @@ static void
 erase(void)
 {
 	if (p.drawn) {
-		(void)write(STDERR_FILENO, "\r\033[K", 4);
+		if (write(STDERR_FILENO, "\r\033[K", 4) == -1) {
+			/* Progress is cosmetic: nothing to do. */
+		}
 		p.drawn = false;
 	}
 }
@@ -82,7 +84,9 @@ progress_update(size_t done, uint64_t bytes)
 	}
 	snprintf(line, sizeof line, "\r\033[K%s: %zu/%zu messages, %s of %s, "
 	    "%s/s%s", p.account, done, p.total, got, all, rate, eta);
-	(void)write(STDERR_FILENO, line, strlen(line));
+	if (write(STDERR_FILENO, line, strlen(line)) == -1) {
+		/* Progress is cosmetic: nothing to do. */
+	}
 	p.drawn = true;
 }
 

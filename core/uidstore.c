@@ -679,8 +679,10 @@ uidstore_sync(struct uidstore *s, struct err *e)
 
 		/* A partial write must not leave a torn line for the next
 		 * records to follow: cut the file back. */
-		if (before != -1)
-			(void)ftruncate(s->fd, before);
+		if (before != -1 && ftruncate(s->fd, before) == -1) {
+			/* Nothing better to do: the error below stops the
+			 * run, and a torn last line is cut off on reading. */
+		}
 		errno = saved;
 		s->queued_len = 0;
 		return err_sys(e, ERR_TEMP, "cannot record UIDs in %s",

@@ -3,9 +3,17 @@
 
 Starts a throwaway Dovecot on loopback (STLS with a test CA made here),
 puts sample mail in its mailbox, writes a configuration that drops test
-messages and sorts mailing lists, runs mailferry twice, and shows what
-happened. Everything lives in one directory under /tmp, kept afterwards
-so you can look around; the server is stopped at the end.
+messages, sorts mailing lists and tags every message with a plugin, runs
+mailferry twice, and shows what happened. Everything lives in one
+directory under /tmp, kept afterwards so you can look around; the server
+is stopped at the end.
+
+MAILFERRY_BIN names the program (default: build/mailferry),
+MAILFERRY_PLUGIN_DIR its plugins (default: plugins/ beside the program if
+it is there, else the program's compiled-in directory) and
+MAILFERRY_RULES_DIR the rule sets (default: rules/ in this tree); the
+Debian package's test runs the demo against the installed files with
+them.
 """
 
 import os
@@ -39,8 +47,7 @@ SAMPLES = [
 CONFIG = """\
 # Written by `make demo`. The same keys work for a real mailbox.
 state_dir  = {state};
-plugin_dir = {plugins};
-timeout    = 20;
+{plugin_dir}timeout    = 20;
 
 destinations = {{
   inbox = {{ type = "maildir"; path = {inbox}; }};
@@ -54,7 +61,9 @@ accounts = (
     user = "demo"; password = "demo-password";
     keep = true;                  # leave mail on the server
     deliver = "inbox";
-    rules = ( @include {drop}, @include {sort} );
+    rules = ( {{ name = "tag"; plugin = "headers";
+                args = {{ add = {{ X-Original-Account = "%a"; }}; }}; }},
+              @include {drop}, @include {sort} );
   }}
 );
 """
@@ -66,14 +75,31 @@ def sh(cmd, **kw):
 
 
 def subjects(maildir):
+    """The Subject of each message in MAILDIR, marked when the headers
+    plugin tagged it."""
     out = []
     for name in sorted(os.listdir(maildir)):
+        subject, tag = "", ""
         with open(os.path.join(maildir, name), "rb") as f:
             for line in f:
-                if line.lower().startswith(b"subject:"):
-                    out.append(line[8:].strip().decode(errors="replace"))
+                if line in (b"\n", b"\r\n"):
                     break
+                if line.lower().startswith(b"subject:"):
+                    subject = line[8:].strip().decode(errors="replace")
+                elif line.lower().startswith(b"x-original-account:"):
+                    tag = "  [X-Original-Account: %s]" % line[19:].strip(
+                        ).decode(errors="replace")
+        out.append(subject + tag)
     return out
+
+
+def plugin_dir_setting(binary):
+    """The plugin_dir line of the demo's configuration: none when the
+    program's compiled-in directory is the one to use."""
+    plugins = os.environ.get("MAILFERRY_PLUGIN_DIR")
+    if plugins is None and (Path(binary).parent / "plugins").is_dir():
+        plugins = str(Path(binary).parent / "plugins")
+    return "plugin_dir = %s;\n" % lc_str(plugins) if plugins else ""
 
 
 def main():
@@ -81,7 +107,7 @@ def main():
         sys.exit("make demo runs a private Dovecot, which needs root "
                  "(it switches to the mail user); run it as root.")
     binary = os.environ.get("MAILFERRY_BIN", str(REPO / "build/mailferry"))
-    plugins = str(Path(binary).parent / "plugins")
+    rules = Path(os.environ.get("MAILFERRY_RULES_DIR") or REPO / "rules")
     work = Path(tempfile.mkdtemp(prefix="mailferry-demo-"))
     (work / "pki").mkdir()
     ca = certs.make_ca(str(work / "pki"), name="mailferry demo CA")
@@ -100,14 +126,15 @@ def main():
             print("   ", subject)
         conf = work / "mailferry.conf"
         write_config(conf, CONFIG.format(
-            state=lc_str(work / "state"), plugins=lc_str(plugins),
+            state=lc_str(work / "state"),
+            plugin_dir=plugin_dir_setting(binary),
             inbox=lc_str(work / "Mail/INBOX"),
             lists=lc_str(work / "Mail/lists"), port=dc.pop3_port,
             ca=lc_str(ca.cert),
-            drop=lc_str(REPO / "rules/drop-test-messages.rules"),
-            sort=lc_str(REPO / "rules/mailing-lists.rules")))
-        print("\nThe configuration (%s) drops test messages and sorts "
-              "mailing lists:\n" % conf)
+            drop=lc_str(rules / "drop-test-messages.rules"),
+            sort=lc_str(rules / "mailing-lists.rules")))
+        print("\nThe configuration (%s) drops test messages, sorts "
+              "mailing lists and tags what it delivers:\n" % conf)
         print(conf.read_text())
 
         print("First run, one line per message (-v):")

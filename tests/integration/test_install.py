@@ -4,13 +4,19 @@
   Makefile and the pages say, with sensible modes; the systemd units name
   the installed binary; the installed binary runs; `make uninstall` with
   the same DESTDIR removes every file install put there, and nothing else.
+- With PREFIX=/usr, no installed file names /usr/local: the pages, the
+  rules, the example's @include lines and plugin_dir, the units and the
+  plugin directory compiled into the binary all name the prefix.
 - A plugin built against the installed header, with only what
   `pkg-config --cflags mailferry-plugin` says, loads into the installed
   binary (the example plugin of mailferry-plugin(3)).
-- The example configuration (etc/mailferry.conf, also installed as
-  share/mailferry/examples/mailferry.conf) passes --check-config.
-- The installed systemd user units pass `systemd-analyze verify --user`
-  (skipped when systemd-analyze is missing).
+- The example configuration passes --check-config as it stands in the
+  tree (its plugin_dir and @include are relative to it), from any
+  directory; installed, it names the installed plugins and rules.
+- The installed systemd user units pass `systemd-analyze verify --user`,
+  the system unit template `systemd-analyze verify`, and
+  `systemd-analyze security` rates the template's exposure as README.md
+  says (skipped when systemd-analyze is missing).
 
 Installs go to temporary DESTDIRs; nothing touches the real /usr/local.
 `make install` builds first if the tree is out of date.
@@ -26,14 +32,14 @@ from pathlib import Path
 import pytest
 
 from harness import REPO, isolated_env, mailferry_path, write_config
+from manexamples import page_examples
 
 PREFIX = "/usr/local"
 UNITS = ("mailferry.service", "mailferry-oneshot.service", "mailferry.timer")
+SYSTEM_UNITS = ("mailferry@.service",)
 PLUGINS = ("headers", "pipe", "dedup")
 INSTALLED_PLUGIN_DIR = "/usr/local/lib/mailferry"
 INSTALLED_RULES_DIR = "/usr/local/share/mailferry/rules"
-MARKER = re.compile(r'^\.\\" mailferry-test: (\S+) (\S+)\s*$')
-ROFF_TEXT = {"\\e": "\\", "\\&": "", "\\-": "-", "\\(dq": '"', "\\(aq": "'"}
 
 
 # ---- helpers --------------------------------------------------------------
@@ -56,6 +62,13 @@ def make(target, destdir):
     return r
 
 
+def plain_make_env():
+    """The environment for a make of the plain build: without the flags
+    of a `make check SANITIZE=1` this test may run under."""
+    return {k: v for k, v in os.environ.items()
+            if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+
+
 def files_under(root):
     """Paths (relative to ROOT, as strings) of every non-directory under
     ROOT."""
@@ -64,27 +77,6 @@ def files_under(root):
         for n in names:
             out.add(os.path.relpath(os.path.join(dirpath, n), root))
     return out
-
-
-def page_examples(page_path):
-    """{(kind, name): text} of the literal displays marked with
-    `.\\" mailferry-test: KIND NAME` in a page (see test_manpages.py)."""
-    lines = Path(page_path).read_text().split("\n")
-    found = {}
-    for i, line in enumerate(lines):
-        m = MARKER.match(line)
-        if not m:
-            continue
-        assert lines[i + 1].startswith(".Bd -literal"), \
-            "%s:%d: marker not followed by .Bd -literal" % (page_path, i + 1)
-        end = lines.index(".Ed", i + 1)
-        body = []
-        for x in lines[i + 2:end]:
-            for esc, text in ROFF_TEXT.items():
-                x = x.replace(esc, text)
-            body.append(x)
-        found[(m.group(1), m.group(2))] = "\n".join(body) + "\n"
-    return found
 
 
 def installed_path(destdir, rel):
@@ -103,6 +95,9 @@ EXPECTED_FILES = {
     **{"usr/local/share/mailferry/rules/%s" % p.name: 0o644
        for p in sorted((REPO / "rules").glob("*.rules"))},
     **{"usr/local/lib/systemd/user/%s" % u: 0o644 for u in UNITS},
+    **{"usr/local/lib/systemd/system/%s" % u: 0o644 for u in SYSTEM_UNITS},
+    "usr/local/share/bash-completion/completions/mailferry": 0o644,
+    "usr/local/share/zsh/site-functions/_mailferry": 0o644,
 }
 
 
@@ -135,21 +130,34 @@ def test_install_puts_everything_in_place_and_uninstall_removes_it(
         assert stat.S_IMODE(st.st_mode) == mode, "%s: mode %o, expected " \
             "%o" % (rel, stat.S_IMODE(st.st_mode), mode)
 
-    # Installed copies are the tree's files (units and .pc are generated).
+    # Installed copies are the tree's files: with the default PREFIX, the
+    # paths the pages and rules name are already right.
     for rel, src in (
             ("usr/local/include/mailferry/plugin.h",
              "plugins/mailferry/plugin.h"),
-            ("usr/local/share/mailferry/examples/mailferry.conf",
-             "etc/mailferry.conf"),
-            ("usr/local/share/man/man1/mailferry.1", "man/mailferry.1")):
+            ("usr/local/share/man/man1/mailferry.1", "man/mailferry.1"),
+            ("usr/local/share/man/man5/mailferry.conf.5",
+             "man/mailferry.conf.5"),
+            ("usr/local/share/bash-completion/completions/mailferry",
+             "completion/mailferry.bash"),
+            ("usr/local/share/zsh/site-functions/_mailferry",
+             "completion/_mailferry")):
         assert (destdir / rel).read_bytes() == (REPO / src).read_bytes(), rel
+    # The example's paths relative to the tree become the installed ones.
+    example = (destdir / "usr/local/share/mailferry/examples/mailferry.conf"
+               ).read_text()
+    assert example == (REPO / "etc/mailferry.conf").read_text().replace(
+        'plugin_dir = "../build/plugins";',
+        'plugin_dir = "%s";' % INSTALLED_PLUGIN_DIR).replace(
+        '@include "../rules/', '@include "%s/' % INSTALLED_RULES_DIR)
 
     # The units name the installed binary, with no placeholder left.
-    for u in UNITS:
-        text = (destdir / "usr/local/lib/systemd/user" / u).read_text()
-        assert "@" not in text.replace("$MAINPID", ""), \
+    units = [("usr/local/lib/systemd/user", u) for u in UNITS] + \
+        [("usr/local/lib/systemd/system", u) for u in SYSTEM_UNITS]
+    for d, u in units:
+        text = (destdir / d / u).read_text()
+        assert not re.search(r"@[A-Z_]+@", text), \
             "%s: a placeholder is left:\n%s" % (u, text)
-        assert "@BINDIR@" not in text
         src = (REPO / "etc" / u).read_text()
         assert text == src.replace("@BINDIR@", PREFIX + "/bin"), \
             "%s differs from etc/%s beyond @BINDIR@" % (u, u)
@@ -179,7 +187,8 @@ def test_install_puts_everything_in_place_and_uninstall_removes_it(
     # Files of others in the same directories: uninstall leaves them.
     foreign = ["usr/local/bin/other-tool",
                "usr/local/lib/mailferry/my-own-plugin.so",
-               "usr/local/share/man/man1/other.1"]
+               "usr/local/share/man/man1/other.1",
+               "usr/local/share/bash-completion/completions/other"]
     for rel in foreign:
         (destdir / rel).write_text("not mailferry's\n")
 
@@ -190,6 +199,37 @@ def test_install_puts_everything_in_place_and_uninstall_removes_it(
         assert (destdir / rel).exists(), "uninstall removed %s" % rel
     assert not (destdir / "usr/local/share/mailferry").exists()
     assert not (destdir / "usr/local/include/mailferry").exists()
+
+
+def test_install_with_prefix_usr_names_no_usr_local(tmp_path):
+    """What a package does: PREFIX=/usr. Built in a directory of its own,
+    so the tree's build/ keeps the paths of the default PREFIX."""
+    destdir = tmp_path / "root"
+    build = REPO / "build" / "test-prefix-usr"
+    r = run(["make", "-C", REPO, "install", "BUILD=%s" % build,
+             "PREFIX=/usr", "DESTDIR=%s" % destdir], timeout=600,
+            env=plain_make_env())
+    assert r.returncode == 0, outcome(r)
+    # Text and binaries alike (grep -r reads both).
+    r = run(["grep", "-rl", "/usr/local", destdir])
+    assert r.returncode == 1 and r.stdout == "", \
+        "files naming /usr/local:\n" + outcome(r)
+    binary = destdir / "usr/bin/mailferry"
+    assert b"/usr/lib/mailferry\0" in binary.read_bytes(), \
+        "the binary does not name the plugin directory /usr/lib/mailferry"
+    example = (destdir / "usr/share/mailferry/examples/mailferry.conf"
+               ).read_text()
+    assert 'plugin_dir = "/usr/lib/mailferry";' in example, example
+    includes = re.findall(r'@include "([^"]+)"', example)
+    assert includes and all(i.startswith("/usr/share/mailferry/rules/")
+                            and installed_path(destdir, i).is_file()
+                            for i in includes), includes
+    page = (destdir / "usr/share/man/man5/mailferry.conf.5").read_text()
+    assert "/usr/lib/mailferry" in page and \
+        "/usr/share/mailferry/rules" in page
+    unit = (destdir / "usr/lib/systemd/system/mailferry@.service"
+            ).read_text()
+    assert re.search(r"^ExecStart=/usr/bin/mailferry ", unit, re.M), unit
 
 
 # ---- 2. a plugin built against the installed header ---------------------
@@ -296,11 +336,52 @@ def check_example(binary, text, tmp_path):
     return r
 
 
-def test_example_configuration_passes_check_config(tmp_path):
-    text = adapt_example((REPO / "etc" / "mailferry.conf").read_text(),
-                         Path(mailferry_path()).parent / "plugins",
-                         REPO / "rules")
-    check_example(mailferry_path(), text, tmp_path)
+def test_example_in_the_tree_passes_check_config_as_it_stands(tmp_path):
+    """`build/mailferry --check-config -f etc/mailferry.conf` in the
+    tree, and the same from another directory: the example's plugin_dir
+    and @include are relative to the file, not to where mailferry runs."""
+    r = run(["make", "-C", REPO, "all"], env=plain_make_env(), timeout=600)
+    assert r.returncode == 0, outcome(r)
+    home = tmp_path / "home"
+    home.mkdir()
+    binary = REPO / "build" / "mailferry"
+    for cwd, conf in ((REPO, "etc/mailferry.conf"),
+                      (tmp_path, REPO / "etc/mailferry.conf")):
+        r = run([binary, "--check-config", "-f", conf],
+                env=isolated_env(home), cwd=cwd)
+        assert r.returncode == 0, outcome(r)
+        assert re.search(r"^%s: OK: 2 accounts, 6 destinations, 2 plugins$"
+                         % re.escape(str(conf)), r.stdout, re.M), r.stdout
+        assert r.stderr == "", r.stderr
+    assert not (home / "Mail").exists()
+
+
+def test_relative_plugin_dir_is_relative_to_the_file_that_sets_it(
+        tmp_path):
+    """Set in an included file, it is relative to that file."""
+    home = tmp_path / "home"
+    home.mkdir()
+    sub = tmp_path / "conf.d"
+    sub.mkdir()
+    plugins = Path(mailferry_path()).parent / "plugins"
+    (tmp_path / "lib").symlink_to(plugins)
+    write_config(sub / "plugins.conf", 'plugin_dir = "../lib";\n')
+    conf = write_config(tmp_path / "mailferry.conf", """\
+@include "conf.d/plugins.conf"
+plugins = ( { name = "dedup"; } );
+destinations = { inbox = { type = "maildir"; path = "~/Mail"; }; };
+accounts = ( { name = "a"; server = "pop.example"; user = "u";
+               password_command = "true"; deliver = "inbox"; } );
+""")
+    r = run([mailferry_path(), "--check-config", "-f", conf],
+            env=isolated_env(home), cwd=home)
+    assert r.returncode == 0, outcome(r)
+    assert "1 plugin" in r.stdout, r.stdout
+    write_config(sub / "plugins.conf", 'plugin_dir = "lib";\n')
+    r = run([mailferry_path(), "--check-config", "-f", conf],
+            env=isolated_env(home), cwd=tmp_path)
+    assert r.returncode == 78, outcome(r)
+    assert "%s/lib/dedup.so" % sub in r.stderr, r.stderr
 
 
 def test_installed_example_passes_check_config_with_installed_files(
@@ -338,32 +419,38 @@ def test_first_run_without_configuration_says_where_it_goes(installed,
 
 # ---- 4. systemd units -----------------------------------------------------
 
-def test_systemd_units_verify(installed, tmp_path):
-    analyze = shutil.which("systemd-analyze")
-    if analyze is None:
+def analyze():
+    path = shutil.which("systemd-analyze")
+    if path is None:
         pytest.skip("systemd-analyze is not installed")
-    # The units name /usr/local/bin/mailferry, which is under DESTDIR
-    # here: verify copies naming that path, otherwise unchanged.
-    units_dir = installed / "usr/local/lib/systemd/user"
+    return path
+
+
+def unit_copies(installed, tmp_path, names, subdir):
+    """Copies of installed units naming the binary under DESTDIR instead
+    of /usr/local/bin/mailferry, otherwise unchanged."""
     binary = installed / "usr/local/bin/mailferry"
     copies = tmp_path / "units"
-    copies.mkdir()
-    for u in UNITS:
-        text = (units_dir / u).read_text()
+    copies.mkdir(exist_ok=True)
+    for u in names:
+        text = (installed / "usr/local/lib/systemd" / subdir / u).read_text()
         (copies / u).write_text(text.replace(PREFIX + "/bin/mailferry",
                                              str(binary)))
+    return [copies / u for u in names]
+
+
+def verify(args, units, installed, tmp_path):
     runtime = tmp_path / "runtime"
-    runtime.mkdir(mode=0o700)
+    runtime.mkdir(mode=0o700, exist_ok=True)
     env = dict(os.environ, XDG_RUNTIME_DIR=str(runtime))
-    man = installed / "usr/local/share/man"
-    args = [analyze, "verify", "--user"]
+    args = [analyze(), "verify", *args]
     if shutil.which("man"):
         # Documentation=man:... pages are looked up where they were
         # installed.
-        env["MANPATH"] = str(man)
+        env["MANPATH"] = str(installed / "usr/local/share/man")
     else:
         args.append("--man=no")
-    r = run([*args, *(copies / u for u in UNITS)], env=env)
+    r = run([*args, *units], env=env)
     if r.returncode != 0 and re.search(
             r"Failed to (initialize manager|lookup RuntimeDirectory)",
             r.stderr):
@@ -372,3 +459,50 @@ def test_systemd_units_verify(installed, tmp_path):
     assert r.returncode == 0, outcome(r)
     # Warnings (an unknown key, a bad value) do not change the status.
     assert r.stderr.strip() == "", outcome(r)
+
+
+def test_systemd_user_units_verify(installed, tmp_path):
+    verify(["--user"], unit_copies(installed, tmp_path, UNITS, "user"),
+           installed, tmp_path)
+
+
+def test_systemd_system_unit_template_verifies(installed, tmp_path):
+    """The template, and an instance of it (%i filled in)."""
+    (template,) = unit_copies(installed, tmp_path, SYSTEM_UNITS, "system")
+    instance = template.with_name("mailferry@alice.service")
+    instance.write_text(template.read_text())
+    verify([], [template, instance], installed, tmp_path)
+
+
+def exposure(unit):
+    r = run([analyze(), "security", "--offline=true", "--no-pager", unit])
+    assert r.returncode == 0, outcome(r)
+    m = re.search(r"Overall exposure level for \S+: (\d+\.\d) (\w+)",
+                  r.stdout)
+    assert m, outcome(r)
+    return float(m.group(1)), m.group(2)
+
+
+def test_system_unit_is_hardened_as_readme_says(installed, tmp_path):
+    """`systemd-analyze security` rates an instance of the template "OK"
+    (under 2.0), and README.md gives that figure."""
+    (template,) = unit_copies(installed, tmp_path, SYSTEM_UNITS, "system")
+    instance = template.with_name("mailferry@alice.service")
+    instance.write_text(template.read_text())
+    level, word = exposure(instance)
+    assert level < 2.0 and word == "OK", (level, word)
+    readme = (REPO / "README.md").read_text()
+    m = re.search(r"exposure level (\d+\.\d) \((\w+)\)", readme)
+    assert m, "README.md does not give the template's exposure level"
+    assert (float(m.group(1)), m.group(2)) == (level, word), \
+        "README.md says %s, systemd-analyze %s %s" % (m.group(0), level,
+                                                        word)
+    text = instance.read_text()
+    for setting in ("NoNewPrivileges=yes", "ProtectSystem=strict",
+                    "PrivateTmp=yes", "ProtectHome=yes",
+                    "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX",
+                    "SystemCallFilter=@system-service",
+                    "CapabilityBoundingSet=\n",
+                    "StateDirectory=mailferry/%i\n",
+                    "ExecReload=/bin/kill -HUP $MAINPID"):
+        assert setting in text, "%s is not in mailferry@.service" % setting
