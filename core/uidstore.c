@@ -413,22 +413,29 @@ uidstore_open(const char *dir, const char *account, bool readonly,
 	free(base);
 	grow_table(s);
 	if (readonly) {
-		s->fd = open(s->path, O_RDONLY | O_CLOEXEC);
+		s->fd = open(s->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 		if (s->fd == -1 && errno == ENOENT)
 			return s;
 	} else if (mkdir_p(dir, 0700, e) == -1)
 		goto fail;
 	else
-		s->fd = open(s->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC,
-		    0600);
+		s->fd = open(s->path, O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW |
+		    O_CLOEXEC, 0600);
 	if (s->fd == -1) {
-		err_sys(e, ERR_TEMP, "cannot open %s", s->path);
+		if (errno == ELOOP)
+			err_set(e, ERR_CONFIG, "UID store %s is a symbolic "
+			    "link; refusing to follow it", s->path);
+		else
+			err_sys(e, ERR_TEMP, "cannot open %s", s->path);
 		goto fail;
 	}
 	if (fstat(s->fd, &st) == -1) {
 		err_sys(e, ERR_TEMP, "%s", s->path);
 		goto fail;
 	}
+	/* Whoever can write it decides what is deleted with keep = false. */
+	if (trust_own_file("UID store", s->path, &st, e) == -1)
+		goto fail;
 	if (!readonly && cut_torn_tail(s->fd, st.st_size, &st.st_size) == -1) {
 		err_sys(e, ERR_TEMP, "%s", s->path);
 		goto fail;
@@ -498,6 +505,10 @@ queue_record(struct uidstore *s, const char *fmt, ...)
 	va_list ap;
 	int n;
 
+	if (s->queued == NULL) {
+		s->queued_cap = 4096;
+		s->queued = xmalloc(s->queued_cap);
+	}
 	for (;;) {
 		size_t room = s->queued_cap - s->queued_len;
 
@@ -603,34 +614,37 @@ uidstore_unkeep_all(struct uidstore *s)
 		s->partials[i].keep = false;
 }
 
-int
-uidstore_compact(struct uidstore *s, struct err *e)
+/*
+ * A file of our own to write the compacted store into: a leftover of a
+ * crashed run is removed, never written through (it could be a link to
+ * anything).
+ */
+static int
+create_new(const char *tmp, struct err *e)
 {
-	char *tmp;
-	FILE *fp;
 	int fd;
-	size_t kept = 0;
 
-	for (size_t i = 0; i < s->nslots; i++)
-		if (s->slots[i].ref & SLOT_KEEP)
-			kept++;
-	for (size_t i = 0; i < s->npartials; i++)
-		if (!s->partials[i].keep)
-			s->changed = true;
-	/* Rewrite when UIDs are to be forgotten, a crash left journal
-	 * lines, or the log has grown well past its live contents. */
-	if (!s->changed && kept == s->count && s->log_lines <= 2 * kept + 64)
-		return 0;
-	if (uidstore_sync(s, e) == -1)
-		return -1;
-	tmp = xasprintf("%s.new", s->path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd == -1) {
-		err_sys(e, ERR_TEMP, "cannot create %s", tmp);
-		free(tmp);
+	if (unlink(tmp) == -1 && errno != ENOENT)
+		return err_sys(e, ERR_TEMP, "cannot remove %s", tmp);
+	fd = open(tmp, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600);
+	if (fd == -1)
+		return err_sys(e, ERR_TEMP, "cannot create %s", tmp);
+	return fd;
+}
+
+/* The kept entries, into fd. */
+static int
+write_kept(const struct uidstore *s, int fd)
+{
+	FILE *fp;
+	int dupfd = dup(fd);
+
+	if (dupfd == -1 || (fp = fdopen(dupfd, "w")) == NULL) {
+		if (dupfd != -1)
+			close(dupfd);
 		return -1;
 	}
-	fp = fdopen(fd, "w");
 	fprintf(fp, "%s\n", STORE_MAGIC);
 	for (size_t i = 0; i < s->nslots; i++)
 		if (s->slots[i].ref & SLOT_KEEP)
@@ -649,29 +663,54 @@ uidstore_compact(struct uidstore *s, struct err *e)
 			fprintf(fp, "D %s %jd %s\n", pa->uid,
 			    (intmax_t)pa->when, pa->dest);
 	}
-	if (fflush(fp) == EOF || fsync(fd) == -1) {
-		err_sys(e, ERR_TEMP, "cannot write %s", tmp);
-		fclose(fp);
-		unlink(tmp);
+	return fclose(fp) == EOF ? -1 : 0;
+}
+
+int
+uidstore_compact(struct uidstore *s, struct err *e)
+{
+	char *tmp;
+	int fd;
+	size_t kept = 0;
+
+	for (size_t i = 0; i < s->nslots; i++)
+		if (s->slots[i].ref & SLOT_KEEP)
+			kept++;
+	for (size_t i = 0; i < s->npartials; i++)
+		if (!s->partials[i].keep)
+			s->changed = true;
+	/* Rewrite when UIDs are to be forgotten, a crash left journal
+	 * lines, or the log has grown well past its live contents. */
+	if (!s->changed && kept == s->count && s->log_lines <= 2 * kept + 64)
+		return 0;
+	if (uidstore_sync(s, e) == -1)
+		return -1;
+	tmp = xasprintf("%s.new", s->path);
+	fd = create_new(tmp, e);
+	if (fd == -1) {
 		free(tmp);
 		return -1;
 	}
-	fclose(fp);
+	if (write_kept(s, fd) == -1 || fsync(fd) == -1) {
+		err_sys(e, ERR_TEMP, "cannot write %s", tmp);
+		goto fail;
+	}
 	if (rename(tmp, s->path) == -1) {
 		err_sys(e, ERR_TEMP, "cannot replace %s", s->path);
-		unlink(tmp);
-		free(tmp);
-		return -1;
+		goto fail;
 	}
 	free(tmp);
-	if (fsync_dir(s->dir, e) == -1)
-		return -1;
 	/* Continue appending to the new file. */
 	close(s->fd);
-	s->fd = open(s->path, O_RDWR | O_APPEND | O_CLOEXEC);
-	if (s->fd == -1)
-		return err_sys(e, ERR_TEMP, "cannot reopen %s", s->path);
+	s->fd = fd;
+	if (fsync_dir(s->dir, e) == -1)
+		return -1;
 	s->log_lines = kept + 1;
 	s->changed = false;
 	return 0;
+fail:
+	close(fd);
+	unlink(tmp);
+	free(tmp);
+	return -1;
 }
