@@ -376,6 +376,15 @@ config_load(const char *path)
 	cfg_get_path(&cx, root, "plugin_dir", &cfg->plugin_dir);
 	if (cfg->plugin_dir == NULL)
 		cfg->plugin_dir = xstrdup(PLUGIN_DIR);
+	else if (cfg->plugin_dir[0] != '/') {
+		/* Beside the file that names it, not wherever mailferry
+		 * happens to be started. */
+		char *dir = path_beside(cfg_source(cfg, cfg_member(root,
+		    "plugin_dir")).file, cfg->plugin_dir);
+
+		free(cfg->plugin_dir);
+		cfg->plugin_dir = dir;
+	}
 	cfg_get_int32(&cx, root, "timeout", 1, 86400, &cfg->timeout);
 	cfg_get_int32(&cx, root, "parallel", 1, 256, &cfg->parallel);
 	if ((s = cfg_member(root, "destinations")) != NULL)
@@ -384,10 +393,10 @@ config_load(const char *path)
 	if (cx.errors == 0) {
 		struct err e;
 
-		if (mkdir_p(cfg->state_dir, 0700, &e) == -1) {
+		if (mkdir_p(cfg->state_dir, 0700, &e) == -1 ||
+		    trust_dir("state_dir", cfg->state_dir, &e) == -1)
 			cfg_report(&cx, cfg_member(root, "state_dir"), "%s",
 			    e.msg);
-		}
 	}
 	if ((s = cfg_member(root, "plugins")) != NULL)
 		cfg_parse_plugins(&cx, s);
