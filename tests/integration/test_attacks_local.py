@@ -402,3 +402,81 @@ def test_relative_plugin_dir_ignores_working_directory(case):
         shutil.rmtree(trap, ignore_errors=True)
 
 
+# ---- mbox dotlock ---------------------------------------------------------------
+
+def dead_pid():
+    """The pid of a process that has just ended."""
+    p = subprocess.Popen(["true"])
+    p.wait()
+    return p.pid
+
+
+def run_bounded(case, seconds=60):
+    """The victim's run, which must end on its own within SECONDS."""
+    try:
+        return case.run(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("mailferry did not give up on the lock within "
+                             "%d s (a wait without a deadline)" % seconds)
+
+
+def spool_setup(case):
+    """A shared spool directory as /var/mail is (root, sticky, open to
+    all), the victim's mbox in it holding mail already."""
+    spool = case.root / "spool"
+    spool.mkdir()
+    os.chmod(spool, 0o1777)
+    mbox = case.victim.write(spool / case.victim.name,
+                             b"From a@example.org Mon Jan  1 00:00:00 2024\n"
+                             b"Subject: old mail\n\nkeep me\n\n")
+    return spool, mbox
+
+
+@pytest.mark.parametrize("record", ["old-format", "new-format"])
+def test_forged_dotlock_does_not_truncate_mbox(case, record):
+    """A dotlock planted by another user, whose record names a dead
+    process, must not make mailferry cut the victim's mbox."""
+    spool, mbox = spool_setup(case)
+    before = mbox.read_bytes()
+    st = os.stat(mbox)
+    host = socket.gethostname()
+    text = ("mailferry %d %s 0\n" % (dead_pid(), host)
+            if record == "old-format" else
+            "mailferry-dotlock 1 %d %s %d %d 0 %d\n" % (
+                dead_pid(), host, st.st_dev, st.st_ino, len(before) + 100))
+    lock = Path(str(mbox) + ".lock")
+    r = case.attacker.run(["sh", "-c", 'printf "%s" "$1" > "$2"', "sh",
+                           text, lock])
+    assert r.returncode == 0, r.stderr
+    msgs = messages(1, "lock")
+    with server(msgs) as srv:
+        case.config(srv, destinations={"box": {"type": "mbox",
+                                               "path": str(mbox)}},
+                    deliver="box", keep=False)
+        res = run_bounded(case)
+    assert mbox.read_bytes() == before, "the victim's mbox was cut"
+    assert res.returncode == EX_TEMPFAIL, outcome(res)
+    assert str(lock) in res.stderr, outcome(res)
+    assert len(srv.mailbox()) == 1, "the message left the server"
+    assert lock.exists(), "removed another user's fresh lock"
+
+
+def test_stale_dotlock_that_cannot_be_removed(case):
+    """Another user's old lock in a sticky spool directory cannot be
+    removed: mailferry gives up at its deadline instead of spinning."""
+    spool, mbox = spool_setup(case)
+    before = mbox.read_bytes()
+    lock = Path(str(mbox) + ".lock")
+    r = case.attacker.run(["sh", "-c", 'echo junk > "$1" && '
+                           'touch -d "2 hours ago" "$1"', "sh", lock])
+    assert r.returncode == 0, r.stderr
+    with server(messages(1, "stale")) as srv:
+        case.config(srv, destinations={"box": {"type": "mbox",
+                                               "path": str(mbox)}},
+                    deliver="box")
+        res = run_bounded(case)
+    assert res.returncode == EX_TEMPFAIL, outcome(res)
+    assert "cannot be removed" in res.stderr, outcome(res)
+    assert mbox.read_bytes() == before
+
+
