@@ -480,3 +480,43 @@ def test_stale_dotlock_that_cannot_be_removed(case):
     assert mbox.read_bytes() == before
 
 
+# ---- through a message: %F and %T ------------------------------------------
+
+@pytest.mark.parametrize("field", ["Return-Path", "From"])
+def test_sender_never_becomes_an_option(case, field):
+    """An envelope sender beginning with "-" is not passed to a delivery
+    program as %F: that message fails for the destination and stays on
+    the server; the others are delivered."""
+    log = case.root / "argv.log"
+    script = case.victim.write(case.root / "mda.sh",
+                               '#!/bin/sh\nfor a; do printf "%%s\\n" "$a"; '
+                               'done >> %s\ncat > /dev/null\n' % log, 0o755)
+    evil = mailgen.message(subject="evil", headers={
+        field: "<-oQ/tmp/evil@example.org>",
+        **({"From": None} if field == "Return-Path" else {})})
+    msgs = [Message(mailgen.message(subject="good 1"), "g1"),
+            Message(evil, "evil"),
+            Message(mailgen.message(subject="good 2"), "g2")]
+    with server(msgs) as srv:
+        case.config(srv, keep=False, deliver="mda", destinations={
+            "mda": {"type": "mda", "command": "%s -f %%F" % script}})
+        res = case.run()
+    args = log.read_text().split("\n") if log.exists() else []
+    assert not [a for a in args if a.startswith("-") and a != "-f"], (
+        "a sender became an option: %r\n%s" % (args, outcome(res)))
+    assert args.count("-f") == 2, args
+    assert [m.uid for m in srv.mailbox()] == ["evil"], outcome(res)
+    assert res.returncode == EX_UNAVAILABLE, outcome(res)
+    assert "-oQ/tmp/evil@example.org" in res.stderr, outcome(res)
+    assert "option" in res.stderr, outcome(res)
+
+
+def test_recipient_option_refused_in_configuration(case):
+    with server(messages(1, "to")) as srv:
+        case.config(srv, deliver="mda", destinations={
+            "mda": {"type": "mda", "command": "/bin/cat %T",
+                    "to": ["-n"]}})
+        res = case.run("--check-config")
+    assert_refused(res, '"-n"', "option")
+
+
