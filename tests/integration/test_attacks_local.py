@@ -520,3 +520,46 @@ def test_recipient_option_refused_in_configuration(case):
     assert_refused(res, '"-n"', "option")
 
 
+# ---- through a message: dedup ----------------------------------------------
+
+def dedup_run(case, msgs, keep=False):
+    with server(msgs) as srv:
+        acct = mfconf.account("victim", None, user="victim",
+                              password=PASSWORD, server="127.0.0.1",
+                              port=srv.port, keep=keep,
+                              rules=[{"name": "dedup", "plugin": "dedup"}])
+        text = mfconf.config(case.state,
+                             {"inbox": mfconf.maildir(case.maildir)},
+                             [acct], timeout=5, plugin_dir=str(plugin_dir()),
+                             plugins=[{"name": "dedup"}])
+        case.victim.write(case.conf, text)
+        res = case.run()
+    return srv, res
+
+
+def with_trace(m, n):
+    """M as another mailbox would hold it: trace fields of its own."""
+    return (b"Return-Path: <list@example.org>\nDelivered-To: box%d@example."
+            b"net\nReceived: from mx%d.example.net by box%d.example.net; "
+            b"Mon, 1 Jan 2024 00:00:0%d +0000\n" % (n, n, n, n)) + m
+
+
+def test_dedup_message_id_alone_drops_nothing(case):
+    """An attacker's message sent first with the Message-ID of a genuine
+    one must not get the genuine one dropped (deleted, keep = false)."""
+    mid = "<genuine-4711@bank.example>"
+    forged = mailgen.message(subject="forged", body="click here\n",
+                             headers={"Message-ID": mid})
+    genuine = mailgen.message(subject="Your statement", body="genuine\n",
+                              headers={"Message-ID": mid})
+    srv, res = dedup_run(case, [Message(forged, "1"), Message(genuine, "2")])
+    assert res.returncode == EX_OK, outcome(res)
+    assert sorted(case.delivered()) == sorted([forged, genuine]), (
+        "the genuine message was dropped as a duplicate\n" + outcome(res))
+    assert srv.mailbox() == []
+    # A true copy (another mailbox's trace fields, same content) is
+    # still a duplicate.
+    srv, res = dedup_run(case, [Message(with_trace(genuine, 1), "3")])
+    assert res.returncode == EX_OK, outcome(res)
+    assert len(case.delivered()) == 2, outcome(res)
+    assert srv.mailbox() == [], "the duplicate was not deleted"
