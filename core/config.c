@@ -88,6 +88,20 @@ check_secret(struct cfg_ctx *cx, const config_setting_t *group,
 		    (unsigned)(st.st_mode & 0777), src.file);
 }
 
+/* Our copy of a password is made; libconfig's is wiped, so the only
+ * one left is freed with freezero_str. */
+static void
+wipe_setting(const config_setting_t *group, const char *key)
+{
+	config_setting_t *s = cfg_member(group, key);
+	const char *v;
+
+	if (s == NULL || config_setting_type(s) != CONFIG_TYPE_STRING ||
+	    (v = config_setting_get_string(s)) == NULL)
+		return;
+	explicit_bzero((char *)v, strlen(v));
+}
+
 /* A command line from the configuration must split into words. */
 static void
 check_command(struct cfg_ctx *cx, const config_setting_t *group,
@@ -160,6 +174,7 @@ parse_destination(struct cfg_ctx *cx, config_setting_t *s, struct destination *d
 	cfg_get_string(cx, s, "password_command", &d->password_command);
 	cfg_get_string(cx, s, "command", &d->command);
 	check_secret(cx, s, "password");
+	wipe_setting(s, "password");
 	check_command(cx, s, "password_command", d->password_command, where);
 	if (d->tls_fingerprint != NULL &&
 	    !tls_fingerprint_valid(d->tls_fingerprint))
@@ -273,6 +288,7 @@ parse_account(struct cfg_ctx *cx, config_setting_t *s, struct account *a)
 		cfg_report(cx, s, "%s has neither \"password\" nor "
 		    "\"password_command\"", where);
 	check_secret(cx, s, "password");
+	wipe_setting(s, "password");
 	check_command(cx, s, "password_command", a->password_command, where);
 	if (a->tls_fingerprint != NULL &&
 	    !tls_fingerprint_valid(a->tls_fingerprint))

@@ -563,3 +563,90 @@ def test_dedup_message_id_alone_drops_nothing(case):
     assert res.returncode == EX_OK, outcome(res)
     assert len(case.delivered()) == 2, outcome(res)
     assert srv.mailbox() == [], "the duplicate was not deleted"
+
+
+# ---- secrets in memory ---------------------------------------------------------
+
+def wait_for(cond, what, seconds=30):
+    deadline = time.monotonic() + seconds
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for " + what)
+        time.sleep(0.02)
+
+
+def core_files(d):
+    return [p for p in d.iterdir() if p.name.startswith("core")]
+
+
+def unlimited_cores():
+    resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY,
+                                              resource.RLIM_INFINITY))
+
+
+def start_as_victim(case, cmd, cwd):
+    v = case.victim
+    return subprocess.Popen(
+        ["setpriv", "--reuid=%d" % v.uid, "--regid=%d" % v.gid,
+         "--init-groups", "--", *map(str, cmd)], cwd=cwd, env=v.env(),
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, preexec_fn=unlimited_cores)
+
+
+def running(pid, name):
+    """Has PID exec'd the program NAME (past setpriv)?"""
+    try:
+        return os.path.basename(os.readlink("/proc/%d/exe" % pid)) == name
+    except OSError:
+        return False
+
+
+def sent_password(srv):
+    return any(PASSWORD.encode() in line for c in srv.connections
+               for line in c.received())
+
+
+def test_no_core_dump_while_holding_the_password(case):
+    """Killed by a signal while it holds the password, mailferry leaves
+    no core file behind, even with unlimited core size; nor can another
+    process of the user read its memory (/proc/PID/mem)."""
+    cores = case.victim.mkdir(case.root / "cores", 0o755)
+    pattern = Path("/proc/sys/kernel/core_pattern").read_text().strip()
+    with server(messages(1, "core"), sasl=(),
+                faults=[Fault("PASS", "stall")]) as srv:
+        acct_conf = case.config(srv)
+        text = acct_conf.read_text().replace('deliver = "inbox";',
+                                             'deliver = "inbox";\n'
+                                             '    auth = "user";')
+        case.victim.write(case.conf, text)
+        proc = start_as_victim(case, [mailferry_path(), "-f", case.conf],
+                               cores)
+        try:
+            wait_for(lambda: sent_password(srv), "the PASS command")
+            limits = Path("/proc/%d/limits" % proc.pid).read_text()
+            mem_owner = os.stat("/proc/%d/mem" % proc.pid).st_uid
+            peek = case.victim.run(["dd", "if=/proc/%d/mem" % proc.pid,
+                                    "bs=1", "count=1", "skip=4096"])
+            os.kill(proc.pid, signal.SIGSEGV)
+            proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    core_line = [ln for ln in limits.splitlines()
+                 if ln.startswith("Max core file size")]
+    assert core_line and core_line[0].split()[4:6] == ["0", "0"], limits
+    # Not dumpable: its /proc files belong to root, not to the victim.
+    assert mem_owner == 0, "/proc/PID/mem belongs to uid %d" % mem_owner
+    assert peek.returncode != 0, "another process of the user read its " \
+        "memory"
+    assert proc.returncode == -signal.SIGSEGV, proc.returncode
+    assert core_files(cores) == [], "a core file was written"
+    if not pattern.startswith("|"):
+        # The same conditions do produce a core for a process that does
+        # not protect itself (so the check above can fail).
+        control = start_as_victim(case, ["sleep", "60"], cores)
+        wait_for(lambda: running(control.pid, "sleep"), "sleep to start")
+        os.kill(control.pid, signal.SIGSEGV)
+        control.communicate(timeout=30)
+        wait_for(lambda: core_files(cores), "the control core file")
