@@ -72,6 +72,8 @@ split_fields(const char *buf, size_t len, const char *f[], size_t flen[])
 	if (len == 0 || len > DOTLOCK_RECORD_MAX || buf[len - 1] != '\n')
 		return -1;
 	for (size_t i = 0; i < len; i++) {
+		if (buf[i] == '\n' && i != len - 1)
+			return -1;
 		if (buf[i] != ' ' && buf[i] != '\n')
 			continue;
 		if (n == NFIELDS || i == start)

@@ -161,6 +161,8 @@ test_record_rejects(void **state)
 		"mailferry-dotlock 1 4711 h\x01 1 2 0 9\n",
 		"mailferry-dotlock 1 4711 h 1 2 0 9 extra\n",
 		"mailferry-dotlock 1 4711 h 1 2 0x10 9\n",
+		/* Found by fuzz-dotlock: a newline is not a separator. */
+		"mailferry-dotlock 1 4711 h 1 2\n- -\n",
 	};
 	struct dotlock_record r;
 
