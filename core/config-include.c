@@ -234,8 +234,13 @@ add_file(struct config_text *ct, const char *path, const char *from,
 int
 config_text_read(struct config_text *ct, const char *path)
 {
+	int errors;
+
 	memset(ct, 0, sizeof *ct);
-	return add_file(ct, path, NULL, 0, 0);
+	errors = add_file(ct, path, NULL, 0, 0);
+	if (ct->text == NULL)
+		put(ct, "", 0);		/* an empty file is an empty text */
+	return errors;
 }
 
 void

@@ -365,6 +365,7 @@ config_load(const char *path)
 	struct config *cfg = xcalloc(1, sizeof *cfg);
 	struct cfg_ctx cx = { .cfg = cfg };
 	config_setting_t *root, *s;
+	int rc;
 
 	cfg->path = xstrdup(path);
 	config_init(&cfg->lc);
@@ -372,7 +373,12 @@ config_load(const char *path)
 		config_free(cfg);
 		return NULL;
 	}
-	if (config_read_string(&cfg->lc, cfg->text.text) != CONFIG_TRUE) {
+	rc = config_read_string(&cfg->lc, cfg->text.text);
+	/* Parsed: only the line map is needed now, and the text may hold
+	 * passwords. */
+	if (cfg->text.text != NULL)
+		explicit_bzero(cfg->text.text, cfg->text.len);
+	if (rc != CONFIG_TRUE) {
 		struct source src = config_text_source(&cfg->text,
 		    config_error_line(&cfg->lc));
 
