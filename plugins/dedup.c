@@ -42,7 +42,9 @@
 #define KEY_HEX		64	/* sha256 in hex */
 #define LINE_MAX_LEN	128
 #define NOTED_TTL	3600	/* seconds a let-through key blocks copies */
-#define LOCK_WAIT_MS	(30 * 1000)
+#ifndef LOCK_WAIT_MS
+#define LOCK_WAIT_MS	(30 * 1000)	/* for the file's lock */
+#endif
 
 struct entry {
 	char	key[KEY_HEX + 1];
@@ -187,7 +189,7 @@ pause_ms(int ms)
 static int
 lock_db(struct dedup *d, int how)
 {
-	int waited = 0, step = 10;
+	int waited = 0, step = 10, moved = 0;
 	struct stat now;
 
 	if (own_descriptor(d) == -1)
@@ -200,9 +202,9 @@ lock_db(struct dedup *d, int how)
 			flock(d->fd, LOCK_UN);
 			if (open_db(d) == -1)
 				return -1;
-			continue;
-		}
-		if (errno != EWOULDBLOCK && errno != EINTR)
+			if (++moved < 100)
+				continue;
+		} else if (errno != EWOULDBLOCK && errno != EINTR)
 			return -1;
 		if (waited >= LOCK_WAIT_MS) {
 			errno = ETIMEDOUT;
@@ -383,8 +385,8 @@ done:
 static int
 message_key(struct mf_message *m, char key[KEY_HEX + 1])
 {
-	const char *id = host->header_value(m, "Message-ID", 0, 0);
 	unsigned char content[32], md[32];
+	const char *id;
 	EVP_MD_CTX *ctx;
 	unsigned int mdlen;
 	int rc = -1;
@@ -392,6 +394,7 @@ message_key(struct mf_message *m, char key[KEY_HEX + 1])
 	if (content_digest(m, content) == -1 ||
 	    (ctx = EVP_MD_CTX_new()) == NULL)
 		return -1;
+	id = host->header_value(m, "Message-ID", 0, 0);
 	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
 		goto done;
 	if (id != NULL && strspn(id, " \t") != strlen(id)) {
