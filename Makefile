@@ -59,7 +59,7 @@ PLUGIN_CFLAGS = -std=c11 $(WARNINGS) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS) \
              -D_GNU_SOURCE -fPIC -Iplugins -MMD -MP
 PLUGIN_LIBS_dedup = -lcrypto
 
-FUZZERS    = pop3 header encoders imap
+FUZZERS    = pop3 header encoders imap uidstore dedup dotlock
 FUZZ_CC   ?= clang
 FUZZ_SECONDS ?= 60
 REPLAYS    = $(patsubst %,$(BUILD)/tests/replay-%,$(FUZZERS))

@@ -266,6 +266,8 @@ done:
 		if (errp[i] != -1)
 			close(errp[i]);
 	}
+	/* It held the output: a password_command's password. */
+	explicit_bzero(buf, PIPE_CHUNK);
 	free(buf);
 	free(pending);
 	return rc;

@@ -1,10 +1,12 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config-include.h"
 #include "fsutil.h"
@@ -20,9 +22,18 @@ static void
 put(struct config_text *ct, const char *s, size_t n)
 {
 	if (ct->len + n + 1 > ct->cap) {
+		char *bigger;
+
 		while (ct->len + n + 1 > ct->cap)
 			ct->cap = ct->cap ? ct->cap * 2 : 4096;
-		ct->text = xreallocarray(ct->text, ct->cap, 1);
+		/* Moved by hand: the old copy may hold passwords. */
+		bigger = xmalloc(ct->cap);
+		if (ct->text != NULL) {
+			memcpy(bigger, ct->text, ct->len + 1);
+			explicit_bzero(ct->text, ct->len);
+			free(ct->text);
+		}
+		ct->text = bigger;
 	}
 	memcpy(ct->text + ct->len, s, n);
 	ct->len += n;
@@ -50,25 +61,46 @@ intern(struct config_text *ct, const char *name)
 	return ct->files[ct->nfiles++];
 }
 
+/* The whole text of a file no other user can change; NULL with e set. */
 static char *
-read_whole(const char *path, size_t *len)
+read_trusted(const char *path, const char *what, size_t *len, struct err *e)
 {
-	FILE *fp = fopen(path, "r");
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	struct stat st;
 	char *buf;
+	ssize_t n;
 
-	if (fp == NULL)
+	if (fd == -1) {
+		err_sys(e, ERR_CONFIG, "cannot read %s %s", what, path);
 		return NULL;
-	if (fstat(fileno(fp), &st) == -1 || !S_ISREG(st.st_mode) ||
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
 	    st.st_size > CONFIG_SIZE_MAX) {
 		errno = S_ISREG(st.st_mode) ? EFBIG : EINVAL;
-		fclose(fp);
+		err_sys(e, ERR_CONFIG, "cannot read %s %s", what, path);
+		close(fd);
+		return NULL;
+	}
+	if (trust_file(what, path, &st, e) == -1) {
+		close(fd);
 		return NULL;
 	}
 	buf = xmalloc((size_t)st.st_size + 1);
-	*len = fread(buf, 1, (size_t)st.st_size, fp);
+	*len = 0;
+	while (*len < (size_t)st.st_size && (n = read(fd, buf + *len,
+	    (size_t)st.st_size - *len)) != 0) {
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			err_sys(e, ERR_CONFIG, "cannot read %s %s", what, path);
+			free(buf);
+			close(fd);
+			return NULL;
+		}
+		*len += (size_t)n;
+	}
 	buf[*len] = '\0';
-	fclose(fp);
+	close(fd);
 	return buf;
 }
 
@@ -121,20 +153,20 @@ add_file(struct config_text *ct, const char *path, const char *from,
 	size_t len;
 	char *text;
 	int line = 1, errors = 0;
+	struct err e;
 
 	if (depth > INCLUDE_DEPTH_MAX) {
 		log_error_at(from, from_line, "includes nested too deep (does "
 		    "%s include itself?)", path);
 		return 1;
 	}
-	text = read_whole(path, &len);
+	text = read_trusted(path, from != NULL ? "included file" :
+	    "configuration", &len, &e);
 	if (text == NULL) {
 		if (from != NULL)
-			log_error_at(from, from_line, "cannot read included "
-			    "file %s: %s", path, strerror(errno));
+			log_error_at(from, from_line, "%s", e.msg);
 		else
-			log_error("cannot read configuration %s: %s", path,
-			    strerror(errno));
+			log_error("%s", e.msg);
 		return 1;
 	}
 	if (memchr(text, '\0', len) != NULL) {
@@ -193,6 +225,8 @@ add_file(struct config_text *ct, const char *path, const char *from,
 			break;
 		}
 	}
+	/* It may hold passwords. */
+	explicit_bzero(text, len);
 	free(text);
 	return errors;
 }
@@ -200,8 +234,13 @@ add_file(struct config_text *ct, const char *path, const char *from,
 int
 config_text_read(struct config_text *ct, const char *path)
 {
+	int errors;
+
 	memset(ct, 0, sizeof *ct);
-	return add_file(ct, path, NULL, 0, 0);
+	errors = add_file(ct, path, NULL, 0, 0);
+	if (ct->text == NULL)
+		put(ct, "", 0);		/* an empty file is an empty text */
+	return errors;
 }
 
 void
@@ -211,6 +250,8 @@ config_text_free(struct config_text *ct)
 		free(ct->files[i]);
 	free(ct->files);
 	free(ct->map);
+	if (ct->text != NULL)
+		explicit_bzero(ct->text, ct->len);
 	free(ct->text);
 	memset(ct, 0, sizeof *ct);
 }

@@ -88,6 +88,20 @@ check_secret(struct cfg_ctx *cx, const config_setting_t *group,
 		    (unsigned)(st.st_mode & 0777), src.file);
 }
 
+/* Our copy of a password is made; libconfig's is wiped, so the only
+ * one left is freed with freezero_str. */
+static void
+wipe_setting(const config_setting_t *group, const char *key)
+{
+	config_setting_t *s = cfg_member(group, key);
+	const char *v;
+
+	if (s == NULL || config_setting_type(s) != CONFIG_TYPE_STRING ||
+	    (v = config_setting_get_string(s)) == NULL)
+		return;
+	explicit_bzero((char *)v, strlen(v));
+}
+
 /* A command line from the configuration must split into words. */
 static void
 check_command(struct cfg_ctx *cx, const config_setting_t *group,
@@ -160,6 +174,7 @@ parse_destination(struct cfg_ctx *cx, config_setting_t *s, struct destination *d
 	cfg_get_string(cx, s, "password_command", &d->password_command);
 	cfg_get_string(cx, s, "command", &d->command);
 	check_secret(cx, s, "password");
+	wipe_setting(s, "password");
 	check_command(cx, s, "password_command", d->password_command, where);
 	if (d->tls_fingerprint != NULL &&
 	    !tls_fingerprint_valid(d->tls_fingerprint))
@@ -276,6 +291,7 @@ parse_account(struct cfg_ctx *cx, config_setting_t *s, struct account *a)
 		cfg_report(cx, s, "%s has neither \"password\" nor "
 		    "\"password_command\"", where);
 	check_secret(cx, s, "password");
+	wipe_setting(s, "password");
 	check_command(cx, s, "password_command", a->password_command, where);
 	if (a->tls_fingerprint != NULL &&
 	    !tls_fingerprint_valid(a->tls_fingerprint))
@@ -346,32 +362,13 @@ config_default_path(void)
 	return expand_path("~/.mailferry.conf");
 }
 
-/*
- * A relative path is taken from the directory of the file that sets it,
- * as @include does: cron and service managers start mailferry in $HOME or
- * /, and the example in the source tree finds the plugins built beside it.
- */
-static void
-relative_to_file(struct config *cfg, const config_setting_t *s, char **path)
-{
-	struct source src = cfg_source(cfg, s);
-	char *dir, *full;
-
-	if ((*path)[0] == '/' || src.file == NULL)
-		return;
-	dir = xstrdup(src.file);
-	full = xasprintf("%s/%s", dirname(dir), *path);
-	free(dir);
-	free(*path);
-	*path = full;
-}
-
 struct config *
 config_load(const char *path)
 {
 	struct config *cfg = xcalloc(1, sizeof *cfg);
 	struct cfg_ctx cx = { .cfg = cfg };
 	config_setting_t *root, *s;
+	int rc;
 
 	cfg->path = xstrdup(path);
 	config_init(&cfg->lc);
@@ -379,7 +376,12 @@ config_load(const char *path)
 		config_free(cfg);
 		return NULL;
 	}
-	if (config_read_string(&cfg->lc, cfg->text.text) != CONFIG_TRUE) {
+	rc = config_read_string(&cfg->lc, cfg->text.text);
+	/* Parsed: only the line map is needed now, and the text may hold
+	 * passwords. */
+	if (cfg->text.text != NULL)
+		explicit_bzero(cfg->text.text, cfg->text.len);
+	if (rc != CONFIG_TRUE) {
 		struct source src = config_text_source(&cfg->text,
 		    config_error_line(&cfg->lc));
 
@@ -399,9 +401,15 @@ config_load(const char *path)
 	cfg_get_path(&cx, root, "plugin_dir", &cfg->plugin_dir);
 	if (cfg->plugin_dir == NULL)
 		cfg->plugin_dir = xstrdup(PLUGIN_DIR);
-	else
-		relative_to_file(cfg, cfg_member(root, "plugin_dir"),
-		    &cfg->plugin_dir);
+	else if (cfg->plugin_dir[0] != '/') {
+		/* Beside the file that names it, not wherever mailferry
+		 * happens to be started. */
+		char *dir = path_beside(cfg_source(cfg, cfg_member(root,
+		    "plugin_dir")).file, cfg->plugin_dir);
+
+		free(cfg->plugin_dir);
+		cfg->plugin_dir = dir;
+	}
 	cfg_get_int32(&cx, root, "timeout", 1, 86400, &cfg->timeout);
 	cfg_get_int32(&cx, root, "parallel", 1, 256, &cfg->parallel);
 	if ((s = cfg_member(root, "destinations")) != NULL)
@@ -410,10 +418,10 @@ config_load(const char *path)
 	if (cx.errors == 0) {
 		struct err e;
 
-		if (mkdir_p(cfg->state_dir, 0700, &e) == -1) {
+		if (mkdir_p(cfg->state_dir, 0700, &e) == -1 ||
+		    trust_dir("state_dir", cfg->state_dir, &e) == -1)
 			cfg_report(&cx, cfg_member(root, "state_dir"), "%s",
 			    e.msg);
-		}
 	}
 	if ((s = cfg_member(root, "plugins")) != NULL)
 		cfg_parse_plugins(&cx, s);

@@ -212,6 +212,8 @@ conn_close(struct conn *c)
 	if (c->fd != -1)
 		close(c->fd);
 	free(c->rbuf);
+	if (c->wbuf != NULL)
+		explicit_bzero(c->wbuf, c->wcap);
 	free(c->wbuf);
 	free(c->label);
 	free(c);
@@ -236,8 +238,16 @@ void
 conn_write(struct conn *c, const void *data, size_t len)
 {
 	if (c->wlen + len > c->wcap) {
+		/* Moved by hand: what is queued may be a password. */
+		char *bigger = xmalloc((c->wlen + len) * 2);
+
+		if (c->wlen > 0)
+			memcpy(bigger, c->wbuf, c->wlen);
+		if (c->wbuf != NULL)
+			explicit_bzero(c->wbuf, c->wcap);
+		free(c->wbuf);
+		c->wbuf = bigger;
 		c->wcap = (c->wlen + len) * 2;
-		c->wbuf = xreallocarray(c->wbuf, c->wcap, 1);
 	}
 	memcpy(c->wbuf + c->wlen, data, len);
 	c->wlen += len;
@@ -281,6 +291,9 @@ conn_flush(struct conn *c, struct err *e)
 		if (put == 0 && wait_ready(c, want, e) == -1)
 			return -1;
 	}
+	/* Sent: a PASS or AUTH line must not linger in memory. */
+	if (c->wlen > 0)
+		explicit_bzero(c->wbuf, c->wlen);
 	c->wlen = 0;
 	c->deadline = saved_deadline;
 	return 0;

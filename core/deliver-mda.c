@@ -3,8 +3,9 @@
  * message on its standard input. The command line is split into words by
  * mailferry and run without a shell; a word that is exactly %F becomes
  * the envelope sender, %T the recipient (the first `to`, else the user
- * running mailferry). Exit 0 is delivered, 75 deferred, anything else a
- * failure of that message.
+ * running mailferry), unless the value begins with "-" (the message then
+ * fails for this destination). Exit 0 is delivered, 75 deferred, anything
+ * else a failure of that message.
  */
 #include <pwd.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 
 #include "command.h"
 #include "deliver.h"
+#include "envelope.h"
 #include "xmalloc.h"
 
 #define EXIT_TEMPFAIL	75
@@ -40,6 +42,11 @@ mda_configure(struct destination *d, char *why, size_t whylen)
 		return -1;
 	}
 	command_free_argv(argv);
+	if (d->nto > 0 && d->to[0][0] == '-') {
+		snprintf(why, whylen, "to \"%s\" begins with \"-\": as %%T it "
+		    "would be taken for an option of the command", d->to[0]);
+		return -1;
+	}
 	return 0;
 }
 
@@ -108,24 +115,21 @@ mda_deliver(struct destination *d, struct msg *m, const struct envelope *env,
 	struct mda *md = d->state;
 	struct feeder f = { .m = m };
 	struct command_result res;
-	size_t argc = 0;
+	const char *refused;
 	char **argv;
 	int rc;
 
 	(void)name;
-	while (md->argv[argc] != NULL)
-		argc++;
 	/* Substitution replaces whole words only: a sender or recipient
 	 * never becomes part of another argument, let alone a shell line. */
-	argv = xcalloc(argc + 1, sizeof *argv);
-	for (size_t i = 0; i < argc; i++) {
-		if (strcmp(md->argv[i], "%F") == 0)
-			argv[i] = env->sender != NULL && env->sender[0] != '\0' ?
-			    (char *)env->sender : "MAILER-DAEMON";
-		else if (strcmp(md->argv[i], "%T") == 0)
-			argv[i] = d->nto > 0 ? d->to[0] : (char *)local_user();
-		else
-			argv[i] = md->argv[i];
+	argv = envelope_argv(md->argv, env->sender != NULL &&
+	    env->sender[0] != '\0' ? env->sender : "MAILER-DAEMON",
+	    d->nto > 0 ? d->to[0] : local_user(), &refused);
+	if (argv == NULL) {
+		err_set(e, ERR_UNAVAIL, "destination \"%s\": refusing to run "
+		    "%s with \"%s\" as a word: it begins with \"-\" and would "
+		    "be taken for an option", d->name, md->argv[0], refused);
+		return DELIVER_FAILED;
 	}
 	rc = command_run(argv, d->timeout, feed, &f, NULL, NULL, &res, e);
 	if (rc == -1) {

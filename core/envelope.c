@@ -63,3 +63,27 @@ envelope_sender(struct msg *m)
 	}
 	return NULL;
 }
+
+char **
+envelope_argv(char *const *words, const char *sender, const char *recipient,
+    const char **refused)
+{
+	size_t n = 0;
+	char **argv;
+
+	while (words[n] != NULL)
+		n++;
+	argv = xcalloc(n + 1, sizeof *argv);
+	for (size_t i = 0; i < n; i++) {
+		const char *value = strcmp(words[i], "%F") == 0 ? sender :
+		    strcmp(words[i], "%T") == 0 ? recipient : NULL;
+
+		if (value != NULL && value[0] == '-') {
+			*refused = value;
+			free(argv);
+			return NULL;
+		}
+		argv[i] = value != NULL ? (char *)value : words[i];
+	}
+	return argv;
+}

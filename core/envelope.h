@@ -1,5 +1,6 @@
 /* The envelope sender of a fetched message, for mbox "From " lines, SMTP
- * MAIL FROM and a delivery program's %F. */
+ * MAIL FROM and a delivery program's %F, and the substitution of %F and
+ * %T into a delivery program's words. */
 #ifndef MF_ENVELOPE_H
 #define MF_ENVELOPE_H
 
@@ -12,5 +13,15 @@
  * string the caller frees, or NULL when there is no usable address.
  */
 char *envelope_sender(struct msg *m);
+
+/*
+ * The argv of a delivery program: `words` with each word that is exactly
+ * %F replaced by `sender` and each %T by `recipient`. Nothing a message
+ * says may become an option of the program: NULL, with *refused set to
+ * the value, when a substitution would make a word beginning with "-".
+ * Free the array (not its strings) with free().
+ */
+char **envelope_argv(char *const *words, const char *sender,
+    const char *recipient, const char **refused);
 
 #endif

@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -160,4 +162,145 @@ safe_file_name(const char *name)
 	}
 	*o = '\0';
 	return out;
+}
+
+char *
+path_beside(const char *file, const char *path)
+{
+	char *copy, *dir, *out, cwd[PATH_MAX];
+
+	if (path[0] == '/')
+		return xstrdup(path);
+	copy = xstrdup(file);
+	dir = dirname(copy);
+	if (dir[0] == '/')
+		out = xasprintf("%s/%s", dir, path);
+	else if (getcwd(cwd, sizeof cwd) != NULL)
+		out = xasprintf("%s/%s/%s", cwd, dir, path);
+	else
+		out = xasprintf("%s/%s", dir, path);
+	free(copy);
+	return out;
+}
+
+enum trust
+trust_verdict(const struct stat *st, uid_t uid, bool holder)
+{
+	if (st->st_uid != uid && st->st_uid != 0)
+		return TRUST_OWNER;
+	/* Nobody can rename or remove another's file there. */
+	if (holder && S_ISDIR(st->st_mode) && (st->st_mode & S_ISVTX) &&
+	    st->st_uid == 0)
+		return TRUST_OK;
+	if (st->st_mode & (S_IWGRP | S_IWOTH))
+		return TRUST_WRITABLE;
+	return TRUST_OK;
+}
+
+static const char *
+user_name(uid_t uid, char *buf, size_t size)
+{
+	struct passwd *pw = getpwuid(uid);
+
+	if (pw != NULL)
+		snprintf(buf, size, "user %s", pw->pw_name);
+	else
+		snprintf(buf, size, "uid %lu", (unsigned long)uid);
+	return buf;
+}
+
+/* The refusal: `path` itself, or the directory holding `held`. */
+static int
+refuse(const char *what, const char *path, const char *held,
+    const struct stat *st, enum trust t, bool root_ok, struct err *e)
+{
+	const char *not_us = root_ok ? "not to you or root" : "not to you";
+	const char *by = (st->st_mode & S_IWGRP) && (st->st_mode & S_IWOTH) ?
+	    "its group and others" : (st->st_mode & S_IWGRP) ? "its group" :
+	    "others";
+	unsigned mode = (unsigned)(st->st_mode & 07777);
+	char owner[64];
+
+	user_name(st->st_uid, owner, sizeof owner);
+	if (t == TRUST_WRITABLE && held == NULL)
+		return err_set(e, ERR_CONFIG, "%s %s is writable by %s (mode "
+		    "%04o): another user could change what mailferry does; "
+		    "run: chmod go-w %s", what, path, by, mode, path);
+	if (t == TRUST_WRITABLE)
+		return err_set(e, ERR_CONFIG, "%s %s is in %s, which is "
+		    "writable by %s (mode %04o): another user could replace "
+		    "it; run: chmod go-w %s", what, held, path, by, mode, path);
+	if (held == NULL)
+		return err_set(e, ERR_CONFIG, "%s %s belongs to %s, %s: that "
+		    "user could change what mailferry does; use one of your "
+		    "own", what, path, owner, not_us);
+	return err_set(e, ERR_CONFIG, "%s %s is in %s, which belongs to %s, "
+	    "%s: that user could replace it; move it to a directory of your "
+	    "own", what, held, path, owner, not_us);
+}
+
+int
+trust_dir(const char *what, const char *path, struct err *e)
+{
+	struct stat st;
+	enum trust t;
+
+	if (stat(path, &st) == -1)
+		return err_sys(e, ERR_CONFIG, "%s %s", what, path);
+	if (!S_ISDIR(st.st_mode))
+		return err_set(e, ERR_CONFIG, "%s %s is not a directory", what,
+		    path);
+	t = trust_verdict(&st, geteuid(), false);
+	return t == TRUST_OK ? 0 : refuse(what, path, NULL, &st, t, true, e);
+}
+
+/* The directory holding `path` (or, resolved, its target). */
+static int
+trust_holder(const char *what, const char *path, bool resolve,
+    struct err *e)
+{
+	char *copy = resolve ? realpath(path, NULL) : xstrdup(path), *dir;
+	struct stat st;
+	enum trust t;
+	int rc = 0;
+
+	if (copy == NULL)
+		return err_sys(e, ERR_CONFIG, "%s %s", what, path);
+	dir = dirname(copy);
+	if (stat(dir, &st) == -1)
+		rc = err_sys(e, ERR_CONFIG, "%s %s: %s", what, path, dir);
+	else if ((t = trust_verdict(&st, geteuid(), true)) != TRUST_OK)
+		rc = refuse(what, dir, path, &st, t, true, e);
+	free(copy);
+	return rc;
+}
+
+int
+trust_file(const char *what, const char *path, const struct stat *st,
+    struct err *e)
+{
+	enum trust t = trust_verdict(st, geteuid(), false);
+	struct stat lst;
+
+	if (t != TRUST_OK)
+		return refuse(what, path, NULL, st, t, true, e);
+	if (trust_holder(what, path, false, e) == -1)
+		return -1;
+	if (lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode))
+		return trust_holder(what, path, true, e);
+	return 0;
+}
+
+int
+trust_own_file(const char *what, const char *path, const struct stat *st,
+    struct err *e)
+{
+	enum trust t = trust_verdict(st, geteuid(), false);
+
+	if (!S_ISREG(st->st_mode))
+		return err_set(e, ERR_CONFIG, "%s %s is not a regular file",
+		    what, path);
+	if (st->st_uid != geteuid())
+		t = TRUST_OWNER;
+	return t == TRUST_OK ? 0 : refuse(what, path, NULL, st, t, false, e);
 }

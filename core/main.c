@@ -24,6 +24,7 @@
 #include "plugin.h"
 #include "progress.h"
 #include "rules.h"
+#include "secret.h"
 #include "setaside.h"
 #include "testmsg.h"
 #include "xmalloc.h"
@@ -371,12 +372,15 @@ main(int argc, char **argv)
 	struct sigaction sa = { .sa_handler = on_stop_signal };
 	struct account **sel;
 	struct config *cfg;
+	struct err e;
 	size_t nsel;
 	int status;
 
 	if (parse_options(argc, argv, &o) == -1)
 		return EX_USAGE;
 	log_setup(o.verbosity, use_syslog(&o));
+	if (secret_no_dumps(&e) == -1)
+		log_warn("%s", e.msg);
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);

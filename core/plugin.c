@@ -1,3 +1,5 @@
+#include <sys/stat.h>
+
 #include <dlfcn.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -7,6 +9,7 @@
 #include <unistd.h>
 
 #include "command.h"
+#include "fsutil.h"
 #include "log.h"
 #include "plugin-guard.h"
 #include "plugin.h"
@@ -562,6 +565,24 @@ mf_message_clear(struct mf_message *pm)
 	free_handed_out(pm);
 }
 
+/*
+ * Code another user could have written must not run as us: plugin_dir
+ * and the plugin itself are checked before dlopen runs anything of it
+ * (its constructors run at load, even for --check-config). A missing
+ * file is left for dlopen to explain.
+ */
+static int
+plugin_trusted(const struct config *cfg, const char *path, struct err *e)
+{
+	struct stat st;
+
+	if (trust_dir("plugin_dir", cfg->plugin_dir, e) == -1)
+		return -1;
+	if (stat(path, &st) == -1)
+		return 0;
+	return trust_file("plugin", path, &st, e);
+}
+
 struct plugin *
 plugin_load(struct config *cfg, const char *name,
     const config_setting_t *options, struct err *e)
@@ -586,6 +607,8 @@ plugin_load(struct config *cfg, const char *name,
 	p->name = xstrdup(name);
 	p->path = xasprintf("%s/%s.so", cfg->plugin_dir, name);
 	host_cfg = cfg;
+	if (plugin_trusted(cfg, p->path, e) == -1)
+		goto fail;
 	p->handle = dlopen(p->path, RTLD_NOW | RTLD_LOCAL);
 	if (p->handle == NULL) {
 		err_set(e, ERR_CONFIG, "plugin \"%s\" does not load: %s", name,

@@ -462,22 +462,29 @@ uidstore_open(const char *dir, const char *account, bool readonly,
 	free(base);
 	grow_table(s);
 	if (readonly) {
-		s->fd = open(s->path, O_RDONLY | O_CLOEXEC);
+		s->fd = open(s->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 		if (s->fd == -1 && errno == ENOENT)
 			return s;
 	} else if (mkdir_p(dir, 0700, e) == -1)
 		goto fail;
 	else
-		s->fd = open(s->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC,
-		    0600);
+		s->fd = open(s->path, O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW |
+		    O_CLOEXEC, 0600);
 	if (s->fd == -1) {
-		err_sys(e, ERR_TEMP, "cannot open %s", s->path);
+		if (errno == ELOOP)
+			err_set(e, ERR_CONFIG, "UID store %s is a symbolic "
+			    "link; refusing to follow it", s->path);
+		else
+			err_sys(e, ERR_TEMP, "cannot open %s", s->path);
 		goto fail;
 	}
 	if (fstat(s->fd, &st) == -1) {
 		err_sys(e, ERR_TEMP, "%s", s->path);
 		goto fail;
 	}
+	/* Whoever can write it decides what is deleted with keep = false. */
+	if (trust_own_file("UID store", s->path, &st, e) == -1)
+		goto fail;
 	if (!readonly && cut_torn_tail(s->fd, st.st_size, &st.st_size) == -1) {
 		err_sys(e, ERR_TEMP, "%s", s->path);
 		goto fail;
@@ -547,6 +554,10 @@ queue_record(struct uidstore *s, const char *fmt, ...)
 	va_list ap;
 	int n;
 
+	if (s->queued == NULL) {
+		s->queued_cap = 4096;
+		s->queued = xmalloc(s->queued_cap);
+	}
 	for (;;) {
 		size_t room = s->queued_cap - s->queued_len;
 
@@ -701,11 +712,59 @@ uidstore_unkeep_all(struct uidstore *s)
 		s->marks[i].keep = false;
 }
 
+/*
+ * A file of our own to write the compacted store into: a leftover of a
+ * crashed run is removed, never written through (it could be a link to
+ * anything).
+ */
+static int
+create_new(const char *tmp, struct err *e)
+{
+	int fd;
+
+	if (unlink(tmp) == -1 && errno != ENOENT)
+		return err_sys(e, ERR_TEMP, "cannot remove %s", tmp);
+	fd = open(tmp, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600);
+	if (fd == -1)
+		return err_sys(e, ERR_TEMP, "cannot create %s", tmp);
+	return fd;
+}
+
+/* The kept entries, into fd. */
+static int
+write_kept(const struct uidstore *s, int fd)
+{
+	FILE *fp;
+	int dupfd = dup(fd);
+
+	if (dupfd == -1 || (fp = fdopen(dupfd, "w")) == NULL) {
+		if (dupfd != -1)
+			close(dupfd);
+		return -1;
+	}
+	fprintf(fp, "%s\n", STORE_MAGIC);
+	for (size_t i = 0; i < s->nslots; i++)
+		if (s->slots[i].ref & SLOT_KEEP)
+			fprintf(fp, "%c %s %jd\n",
+			    (s->slots[i].ref & SLOT_SKIPPED) ? 'S' : '+',
+			    slot_uid(s, &s->slots[i]),
+			    (intmax_t)s->slots[i].fetched);
+	for (size_t i = 0; i < s->nmarks; i++) {
+		const struct mark *m = &s->marks[i];
+
+		if (m->keep)
+			fprintf(fp, "%c %s %jd%s%s\n", m->kind, m->uid,
+			    (intmax_t)m->when, m->arg[0] != '\0' ? " " : "",
+			    m->arg);
+	}
+	return fclose(fp) == EOF ? -1 : 0;
+}
+
 int
 uidstore_compact(struct uidstore *s, struct err *e)
 {
 	char *tmp;
-	FILE *fp;
 	int fd;
 	size_t kept = 0;
 
@@ -722,51 +781,31 @@ uidstore_compact(struct uidstore *s, struct err *e)
 	if (uidstore_sync(s, e) == -1)
 		return -1;
 	tmp = xasprintf("%s.new", s->path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	fd = create_new(tmp, e);
 	if (fd == -1) {
-		err_sys(e, ERR_TEMP, "cannot create %s", tmp);
 		free(tmp);
 		return -1;
 	}
-	fp = fdopen(fd, "w");
-	fprintf(fp, "%s\n", STORE_MAGIC);
-	for (size_t i = 0; i < s->nslots; i++)
-		if (s->slots[i].ref & SLOT_KEEP)
-			fprintf(fp, "%c %s %jd\n",
-			    (s->slots[i].ref & SLOT_SKIPPED) ? 'S' : '+',
-			    slot_uid(s, &s->slots[i]),
-			    (intmax_t)s->slots[i].fetched);
-	for (size_t i = 0; i < s->nmarks; i++) {
-		const struct mark *m = &s->marks[i];
-
-		if (m->keep)
-			fprintf(fp, "%c %s %jd%s%s\n", m->kind, m->uid,
-			    (intmax_t)m->when, m->arg[0] != '\0' ? " " : "",
-			    m->arg);
-	}
-	if (fflush(fp) == EOF || fsync(fd) == -1) {
+	if (write_kept(s, fd) == -1 || fsync(fd) == -1) {
 		err_sys(e, ERR_TEMP, "cannot write %s", tmp);
-		fclose(fp);
-		unlink(tmp);
-		free(tmp);
-		return -1;
+		goto fail;
 	}
-	fclose(fp);
 	if (rename(tmp, s->path) == -1) {
 		err_sys(e, ERR_TEMP, "cannot replace %s", s->path);
-		unlink(tmp);
-		free(tmp);
-		return -1;
+		goto fail;
 	}
 	free(tmp);
-	if (fsync_dir(s->dir, e) == -1)
-		return -1;
 	/* Continue appending to the new file. */
 	close(s->fd);
-	s->fd = open(s->path, O_RDWR | O_APPEND | O_CLOEXEC);
-	if (s->fd == -1)
-		return err_sys(e, ERR_TEMP, "cannot reopen %s", s->path);
+	s->fd = fd;
+	if (fsync_dir(s->dir, e) == -1)
+		return -1;
 	s->log_lines = kept + 1;
 	s->changed = false;
 	return 0;
+fail:
+	close(fd);
+	unlink(tmp);
+	free(tmp);
+	return -1;
 }

@@ -782,12 +782,18 @@ def test_mbox_sigkill_mid_append(dovecot, tmp_path):
     assert os.path.exists(lock), "no dotlock left by the killed run"
     with open(lock) as f:
         rec = f.read().split()
-    assert len(rec) == 4 and rec[0] == "mailferry", rec
-    assert rec[1] == str(proc.pid) and rec[3] == str(len(good)), (
+    # mailferry-dotlock 1 PID HOST DEV INO OFFSET LENGTH (mailferry(1))
+    st = os.stat(w.mbox)
+    assert len(rec) == 8 and rec[:2] == ["mailferry-dotlock", "1"], rec
+    assert rec[2] == str(proc.pid) and rec[6] == str(len(good)), (
         "lock record %r, expected pid %d and offset %d"
         % (rec, proc.pid, len(good)))
+    assert rec[4:6] == [str(st.st_dev), str(st.st_ino)], rec
     partial = w.mbox.read_bytes()
     assert partial.startswith(good) and len(partial) > len(good)
+    assert len(good) + int(rec[7]) > len(partial), (
+        "the recorded length %s is not that of the interrupted append"
+        % rec[7])
 
     rc, out, err = w.run()
     assert rc == EX_OK, outcome(rc, out, err)
