@@ -115,8 +115,8 @@ _mailferry()
         _mailferry_complete_accounts
         return
         ;;
-    -d | --daemon | --fetch-limit)
-        return          # a number
+    -d | --daemon | --fetch-limit | --release)
+        return          # a number, or a UID
         ;;
     --import-uids)
         if [[ $cur == *:* ]]; then
@@ -146,7 +146,8 @@ _mailferry()
         COMPREPLY=($(compgen -W '-f --config -a --account -n --dry-run
             -v --verbose -q --quiet -d --daemon --syslog --check-config
             --test-message -c --check --all -k --keep -K --no-keep
-            --fetch-limit --json --import-uids --convert --version --help' \
+            --fetch-limit --json --import-uids --convert --release --version
+            --help' \
             -- "$cur"))
         return
     fi
