@@ -1,10 +1,13 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config-include.h"
 #include "fsutil.h"
@@ -13,8 +16,16 @@
 
 /* A configuration file larger than this is surely not one. */
 #define CONFIG_SIZE_MAX		(16 * 1024 * 1024)
-/* Deeper than this, includes are surely a loop. */
+/* Deeper than this, or more files than this, is surely a mistake. */
 #define INCLUDE_DEPTH_MAX	16
+#define INCLUDE_FILES_MAX	10000
+
+/* The files being included, innermost first, to refuse a cycle. */
+struct include_chain {
+	dev_t				 dev;
+	ino_t				 ino;
+	const struct include_chain	*up;
+};
 
 static void
 put(struct config_text *ct, const char *s, size_t n)
@@ -51,29 +62,38 @@ intern(struct config_text *ct, const char *name)
 }
 
 static char *
-read_whole(const char *path, size_t *len)
+read_whole(const char *path, size_t *len, struct stat *st)
 {
-	FILE *fp = fopen(path, "r");
-	struct stat st;
+	/* Non-blocking, so that naming a FIFO cannot hang the open. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	FILE *fp;
 	char *buf;
 
-	if (fp == NULL)
+	if (fd == -1)
 		return NULL;
-	if (fstat(fileno(fp), &st) == -1 || !S_ISREG(st.st_mode) ||
-	    st.st_size > CONFIG_SIZE_MAX) {
-		errno = S_ISREG(st.st_mode) ? EFBIG : EINVAL;
-		fclose(fp);
+	if (fstat(fd, st) == -1) {
+		close(fd);
 		return NULL;
 	}
-	buf = xmalloc((size_t)st.st_size + 1);
-	*len = fread(buf, 1, (size_t)st.st_size, fp);
+	if (!S_ISREG(st->st_mode) || st->st_size > CONFIG_SIZE_MAX) {
+		close(fd);
+		errno = S_ISREG(st->st_mode) ? EFBIG : EINVAL;
+		return NULL;
+	}
+	if ((fp = fdopen(fd, "r")) == NULL) {
+		close(fd);
+		return NULL;
+	}
+	buf = xmalloc((size_t)st->st_size + 1);
+	*len = fread(buf, 1, (size_t)st->st_size, fp);
 	buf[*len] = '\0';
 	fclose(fp);
 	return buf;
 }
 
 static int add_file(struct config_text *ct, const char *path,
-    const char *from, int from_line, int depth);
+    const char *from, int from_line, const struct include_chain *up,
+    int depth);
 
 /*
  * At text[i] == "@include": inline the named file. Returns the number of
@@ -82,7 +102,8 @@ static int add_file(struct config_text *ct, const char *path,
  */
 static size_t
 include(struct config_text *ct, const char *text, size_t len, size_t i,
-    const char *file, int line, int depth, int *errors)
+    const char *file, int line, const struct include_chain *chain,
+    int depth, int *errors)
 {
 	size_t j = i + 8, start;
 	char *name, *expanded, *dir, *path;
@@ -101,7 +122,7 @@ include(struct config_text *ct, const char *text, size_t len, size_t i,
 	dir = xstrdup(file);
 	path = expanded[0] == '/' ? xstrdup(expanded) :
 	    xasprintf("%s/%s", dirname(dir), expanded);
-	*errors += add_file(ct, path, file, line, depth + 1);
+	*errors += add_file(ct, path, file, line, chain, depth + 1);
 	/* Back to the including file, on a line of its own. */
 	new_line(ct, file, line);
 	free(name);
@@ -111,23 +132,43 @@ include(struct config_text *ct, const char *text, size_t len, size_t i,
 	return j + 1 - i;
 }
 
-/* Copy one file's text, inlining its includes; returns the errors. */
-static int
-add_file(struct config_text *ct, const char *path, const char *from,
-    int from_line, int depth)
+/* Can `path`, just read, be inlined here? Reports why not. */
+static bool
+may_include(const struct config_text *ct, const char *path,
+    const struct stat *sb, size_t len, const char *from, int from_line,
+    const struct include_chain *up)
 {
-	enum { NORMAL, STRING, LINE_COMMENT, BLOCK_COMMENT } st = NORMAL;
-	const char *file;
-	size_t len;
+	for (; up != NULL; up = up->up)
+		if (up->dev == sb->st_dev && up->ino == sb->st_ino) {
+			log_error_at(from, from_line, "%s includes itself "
+			    "(through this @include)", path);
+			return false;
+		}
+	if (ct->nfiles >= INCLUDE_FILES_MAX || ct->len + len >
+	    CONFIG_SIZE_MAX) {
+		log_error_at(from, from_line, "too much included (%zu files; "
+		    "at most %d files and %d MB in all)", ct->nfiles,
+		    INCLUDE_FILES_MAX, CONFIG_SIZE_MAX >> 20);
+		return false;
+	}
+	return true;
+}
+
+/* Read a file to inline (the configuration itself when from is NULL);
+ * NULL, reported, when it cannot be. */
+static char *
+read_include(struct config_text *ct, const char *path, const char *from,
+    int from_line, const struct include_chain *up, int depth, size_t *len,
+    struct stat *sb)
+{
 	char *text;
-	int line = 1, errors = 0;
 
 	if (depth > INCLUDE_DEPTH_MAX) {
-		log_error_at(from, from_line, "includes nested too deep (does "
-		    "%s include itself?)", path);
-		return 1;
+		log_error_at(from, from_line, "includes nested too deep "
+		    "(more than %d levels) at %s", INCLUDE_DEPTH_MAX, path);
+		return NULL;
 	}
-	text = read_whole(path, &len);
+	text = read_whole(path, len, sb);
 	if (text == NULL) {
 		if (from != NULL)
 			log_error_at(from, from_line, "cannot read included "
@@ -135,13 +176,38 @@ add_file(struct config_text *ct, const char *path, const char *from,
 		else
 			log_error("cannot read configuration %s: %s", path,
 			    strerror(errno));
-		return 1;
+		return NULL;
 	}
-	if (memchr(text, '\0', len) != NULL) {
+	if (memchr(text, '\0', *len) != NULL) {
 		log_error_at(path, 0, "not a text file");
 		free(text);
-		return 1;
+		return NULL;
 	}
+	if (!may_include(ct, path, sb, *len, from, from_line, up)) {
+		free(text);
+		return NULL;
+	}
+	return text;
+}
+
+/* Copy one file's text, inlining its includes; returns the errors. */
+static int
+add_file(struct config_text *ct, const char *path, const char *from,
+    int from_line, const struct include_chain *up, int depth)
+{
+	enum { NORMAL, STRING, LINE_COMMENT, BLOCK_COMMENT } st = NORMAL;
+	struct include_chain chain = { .up = up };
+	const char *file;
+	struct stat sb;
+	size_t len;
+	char *text;
+	int line = 1, errors = 0;
+
+	text = read_include(ct, path, from, from_line, up, depth, &len, &sb);
+	if (text == NULL)
+		return 1;
+	chain.dev = sb.st_dev;
+	chain.ino = sb.st_ino;
 	file = intern(ct, path);
 	new_line(ct, file, 1);
 	for (size_t i = 0; i < len; i++) {
@@ -151,8 +217,8 @@ add_file(struct config_text *ct, const char *path, const char *from,
 		if (st == NORMAL && c == '@' && strncmp(text + i, "@include",
 		    8) == 0) {
 			new_line(ct, file, line);
-			used = include(ct, text, len, i, file, line, depth,
-			    &errors);
+			used = include(ct, text, len, i, file, line, &chain,
+			    depth, &errors);
 			if (used > 0) {
 				i += used - 1;
 				continue;
@@ -201,7 +267,7 @@ int
 config_text_read(struct config_text *ct, const char *path)
 {
 	memset(ct, 0, sizeof *ct);
-	return add_file(ct, path, NULL, 0, 0);
+	return add_file(ct, path, NULL, 0, NULL, 0);
 }
 
 void
