@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,6 +155,61 @@ may_include(const struct config_text *ct, const char *path,
 	return true;
 }
 
+static bool
+is_name_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || c == '_' || c == '*' || c == '.';
+}
+
+static int
+digit_value(char c, bool hex)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (hex && c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (hex && c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * libconfig 1.5 keeps only the low 32 bits of a longer integer written
+ * without an L; later versions make it 64-bit by themselves, as
+ * mailferry.conf(5) promises. At text[i], a digit: copy the integer
+ * starting there with an L if it needs one, and return its length; 0
+ * when it is not the start of an integer (part of a name or a float).
+ */
+static size_t
+put_integer(struct config_text *ct, const char *text, size_t len, size_t i)
+{
+	bool hex = false, big = false;
+	uint64_t v = 0;
+	size_t j = i;
+	int d;
+
+	if (i > 0 && (is_name_char(text[i - 1]) || ((text[i - 1] == '-' ||
+	    text[i - 1] == '+') && i > 1 && is_name_char(text[i - 2]))))
+		return 0;
+	if (text[i] == '0' && i + 2 < len && (text[i + 1] == 'x' ||
+	    text[i + 1] == 'X') && digit_value(text[i + 2], true) >= 0) {
+		hex = true;
+		j += 2;
+	}
+	for (; j < len && (d = digit_value(text[j], hex)) >= 0; j++) {
+		big |= v > (INT32_MAX - (uint64_t)d) / (hex ? 16 : 10);
+		v = big ? v : v * (hex ? 16 : 10) + (uint64_t)d;
+	}
+	if (j < len && (text[j] == 'L' || (!hex && (text[j] == '.' ||
+	    text[j] == 'e' || text[j] == 'E'))))
+		return 0;
+	put(ct, text + i, j - i);
+	if (big)
+		put(ct, "L", 1);
+	return j - i;
+}
+
 /* Read a file to inline (the configuration itself when from is NULL);
  * NULL, reported, when it cannot be. */
 static char *
@@ -223,6 +279,11 @@ add_file(struct config_text *ct, const char *path, const char *from,
 				i += used - 1;
 				continue;
 			}
+		}
+		if (st == NORMAL && c >= '0' && c <= '9' &&
+		    (used = put_integer(ct, text, len, i)) > 0) {
+			i += used - 1;
+			continue;
 		}
 		if (c == '\n') {
 			if (st == LINE_COMMENT)

@@ -423,6 +423,36 @@ test_not_directives(void **state)
 	free(main_conf);
 }
 
+static void
+test_wide_integers_marked(void **state)
+{
+	char *main_conf = put_file("main.conf",
+	    "a = 5000000000; b = 0x1FFFFFFFF; c = -3000000000; c2 = +2147483648;\n"
+	    "d = 2147483647; e = -2147483647; f = 0x7fffffff; g = 0xFFFFFFFF;\n"
+	    "h = 1.5e10; i = 50000000000.0; j = 5000000000L; k = 0x100000000L;\n"
+	    "X-5000000000 = 1; l = \"5000000000\"; # 5000000000\n"
+	    "m = [1,99999999999];n=(7000000000);/* 5000000000 */o=00000000012;\n"
+	    "p = 123456789012345678901234567890;\n");
+	struct config_text ct;
+	char *out;
+
+	(void)state;
+	/* What libconfig 1.5 would cut to 32 bits gets its L. */
+	assert_int_equal(read_text(&ct, main_conf, &out), 0);
+	assert_string_equal(ct.text,
+	    "a = 5000000000L; b = 0x1FFFFFFFFL; c = -3000000000L; "
+	    "c2 = +2147483648L;\n"
+	    "d = 2147483647; e = -2147483647; f = 0x7fffffff; g = 0xFFFFFFFFL;\n"
+	    "h = 1.5e10; i = 50000000000.0; j = 5000000000L; k = 0x100000000L;\n"
+	    "X-5000000000 = 1; l = \"5000000000\"; # 5000000000\n"
+	    "m = [1,99999999999L];n=(7000000000L);/* 5000000000 */"
+	    "o=00000000012;\n"
+	    "p = 123456789012345678901234567890L;\n");
+	config_text_free(&ct);
+	free(out);
+	free(main_conf);
+}
+
 int
 main(void)
 {
@@ -441,6 +471,7 @@ main(void)
 		T(test_nesting_bounded),
 		T(test_total_bounded),
 		T(test_not_directives),
+		T(test_wide_integers_marked),
 	};
 #undef T
 
