@@ -39,11 +39,11 @@ struct smtp_ext {
 /*
  * Send what is queued on c, then read one reply. With ext (for the reply
  * to EHLO/LHLO), everything known about the server's extensions is
- * replaced by what this reply lists (nothing unless its code is 250:
- * after STARTTLS, nothing said before counts). A line that is not a reply line, a
- * code changing within the reply, or a reply longer than SMTP_LINES_MAX
- * lines is an error (ERR_TEMP); `proto` ("SMTP", "LMTP") names the
- * protocol in messages.
+ * replaced by what this reply lists: nothing unless its code is 250,
+ * and nothing said before STARTTLS counts after it. A line that is not
+ * a reply line, a code changing within the reply, or a reply longer
+ * than SMTP_LINES_MAX lines is an error (ERR_TEMP); `proto` ("SMTP",
+ * "LMTP") names the protocol in messages.
  */
 int smtp_read_reply(struct conn *c, const char *proto, struct smtp_reply *r,
     struct smtp_ext *ext, struct err *e);

@@ -29,8 +29,8 @@ static char *out;		/* what the last load printed */
 
 /* Destinations and one account that load(): line 2 to line 6. */
 #define DESTS	"destinations = {\n" \
-		"  inbox = { type = \"maildir\"; path = \"/nonexistent/Maildir\"; };\n" \
-		"  spam = { type = \"mbox\"; path = \"/nonexistent/spam\"; };\n" \
+		"  inbox = { type = \"maildir\"; path = \"/none/Maildir\"; };\n" \
+		"  spam = { type = \"mbox\"; path = \"/none/spam\"; };\n" \
 		"};\n"
 
 static int
