@@ -2,9 +2,13 @@
  * Replies of SMTP and LMTP servers, read over a socket pair standing in
  * for the server: single and multi-line replies, enhanced status codes,
  * EHLO keywords, and replies that are garbled, inconsistent or endless.
+ * Then whole client sessions against a scripted server on a unix
+ * socket: what the client sends for each thing the server says.
  */
 #include <sys/socket.h>
+#include <sys/un.h>
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,8 +19,12 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "config.h"
 #include "conn.h"
+#include "msg.h"
+#include "smtp.h"
 #include "smtp-reply.h"
+#include "unit.h"
 #include "xmalloc.h"
 
 /* A connection from which the server's bytes `wire` can be read, then
@@ -353,6 +361,298 @@ test_lmtp_named(void **state)
 	conn_close(c);
 }
 
+/* ---- sessions ------------------------------------------------------ */
+
+/* A server that says `script` to the first client, then records all it
+ * hears until the client hangs up. */
+struct server {
+	char		*dir;
+	char		 path[128];
+	int		 listener;
+	const char	*script;
+	char		 heard[16384];
+	pthread_t	 thread;
+};
+
+static void *
+serve(void *arg)
+{
+	struct server *sv = arg;
+	size_t len = 0;
+	ssize_t n;
+	int fd = accept(sv->listener, NULL, NULL);
+
+	if (fd == -1)
+		return NULL;
+	if (write(fd, sv->script, strlen(sv->script)) !=
+	    (ssize_t)strlen(sv->script))
+		abort();
+	shutdown(fd, SHUT_WR);
+	while ((n = read(fd, sv->heard + len, sizeof sv->heard - 1 - len)) > 0)
+		len += (size_t)n;
+	sv->heard[len] = '\0';
+	close(fd);
+	return NULL;
+}
+
+static void
+server_start(struct server *sv, const char *script)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+
+	sv->dir = unit_tmpdir();
+	snprintf(sv->path, sizeof sv->path, "%s/lmtp", sv->dir);
+	strcpy(sun.sun_path, sv->path);
+	sv->listener = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_not_equal(sv->listener, -1);
+	assert_int_equal(bind(sv->listener, (struct sockaddr *)&sun,
+	    sizeof sun), 0);
+	assert_int_equal(listen(sv->listener, 1), 0);
+	sv->script = script;
+	assert_int_equal(pthread_create(&sv->thread, NULL, serve, sv), 0);
+}
+
+/* Wait for the client to be done; returns what the server heard. */
+static const char *
+server_heard(struct server *sv)
+{
+	pthread_join(sv->thread, NULL);
+	close(sv->listener);
+	unit_rmtree(sv->dir);
+	return sv->heard;
+}
+
+static char *to_one[] = { "a@example.org" };
+static char *to_two[] = { "a@example.org", "b@example.org" };
+
+static struct destination
+destination(struct server *sv, char **to, size_t nto)
+{
+	return (struct destination){ .name = "out", .socket = sv->path,
+	    .tls = TLS_MODE_NONE, .to = to, .nto = nto, .timeout = 5 };
+}
+
+/* The message every session sends: its dot line is stuffed, its LF line
+ * ends become CRLF. */
+static const char text[] = "Subject: t\n\n.dot\nbody\n";
+static const char wire[] = "Subject: t\r\n\r\n..dot\r\nbody\r\n.\r\n";
+
+/* Open, send the message once, close; returns smtp_send's result (or
+ * -2 when smtp_open failed). */
+static int
+session(struct server *sv, const struct destination *d, bool lmtp,
+    bool *lost, struct err *e)
+{
+	struct smtp *s;
+	struct msg m;
+	int rc = -2;
+
+	msg_init(&m, "/tmp");
+	assert_int_equal(msg_append(&m, text, sizeof text - 1, e), 0);
+	msg_finish(&m);
+	err_clear(e);
+	*lost = false;
+	s = smtp_open(d, lmtp, e);
+	if (s != NULL)
+		rc = smtp_send(s, "sender@example.org", d->to, d->nto, &m, lost,
+		    e);
+	smtp_close(s);
+	msg_free(&m);
+	(void)sv;
+	return rc;
+}
+
+static void
+test_session_pipelining(void **state)
+{
+	struct server sv;
+	struct destination d;
+	char expect[1024];
+	struct err e;
+	bool lost;
+
+	(void)state;
+	server_start(&sv, "220 mx ESMTP\r\n250-mx\r\n250-PIPELINING\r\n"
+	    "250-SIZE 1000\r\n250 8BITMIME\r\n250 2.1.0 ok\r\n"
+	    "250 2.1.5 ok\r\n250 2.1.5 ok\r\n354 go\r\n250 2.0.0 queued\r\n"
+	    "221 bye\r\n");
+	d = destination(&sv, to_two, 2);
+	assert_int_equal(session(&sv, &d, false, &lost, &e), 0);
+	/* MAIL and both RCPTs in one go; SIZE counts CRLF line ends. */
+	snprintf(expect, sizeof expect, "EHLO localhost\r\n"
+	    "MAIL FROM:<sender@example.org> SIZE=%zu BODY=8BITMIME\r\n"
+	    "RCPT TO:<a@example.org>\r\nRCPT TO:<b@example.org>\r\n"
+	    "DATA\r\n%sQUIT\r\n", sizeof text - 1 + 4, wire);
+	assert_string_equal(server_heard(&sv), expect);
+}
+
+static void
+test_session_refused_recipient(void **state)
+{
+	struct server sv;
+	struct destination d;
+	struct err e;
+	bool lost;
+
+	(void)state;
+	/* No PIPELINING: one command at a time, and no DATA after a
+	 * refused recipient. */
+	server_start(&sv, "220 mx\r\n250 mx\r\n250 ok\r\n"
+	    "550 5.1.1 no such user\r\n250 reset\r\n221 bye\r\n");
+	d = destination(&sv, to_two, 2);
+	assert_int_equal(session(&sv, &d, false, &lost, &e), -1);
+	assert_false(lost);
+	assert_int_equal(e.cls, ERR_UNAVAIL);
+	assert_non_null(strstr(e.msg, "the message was refused: 550 5.1.1 no "
+	    "such user"));
+	assert_string_equal(server_heard(&sv), "EHLO localhost\r\n"
+	    "MAIL FROM:<sender@example.org>\r\nRCPT TO:<a@example.org>\r\n"
+	    "RSET\r\nQUIT\r\n");
+}
+
+static void
+test_session_lmtp_per_recipient(void **state)
+{
+	struct server sv;
+	struct destination d;
+	struct err e;
+	bool lost;
+
+	(void)state;
+	/* LMTP answers the data once per recipient: one temporary
+	 * failure fails the message, the session stays usable. */
+	server_start(&sv, "220 lmtp\r\n250 lmtp\r\n250 ok\r\n250 ok\r\n"
+	    "250 ok\r\n354 go\r\n250 2.0.0 a ok\r\n452 4.2.2 b full\r\n"
+	    "221 bye\r\n");
+	d = destination(&sv, to_two, 2);
+	assert_int_equal(session(&sv, &d, true, &lost, &e), -1);
+	assert_false(lost);
+	assert_int_equal(e.cls, ERR_TEMP);
+	assert_non_null(strstr(e.msg, "refused after its data: 452 4.2.2 b "
+	    "full"));
+	assert_non_null(strstr(server_heard(&sv), "LHLO localhost\r\n"));
+}
+
+static void
+test_session_421_loses_session(void **state)
+{
+	struct server sv;
+	struct destination d;
+	struct err e;
+	bool lost;
+
+	(void)state;
+	server_start(&sv, "220 mx\r\n250 mx\r\n250 ok\r\n"
+	    "421 4.3.2 shutting down\r\n");
+	d = destination(&sv, to_one, 1);
+	assert_int_equal(session(&sv, &d, false, &lost, &e), -1);
+	assert_true(lost);
+	assert_int_equal(e.cls, ERR_TEMP);
+	server_heard(&sv);
+}
+
+static void
+test_session_size_limit(void **state)
+{
+	struct server sv;
+	struct destination d;
+	struct err e;
+	bool lost;
+
+	(void)state;
+	/* Over the announced SIZE: refused before MAIL, for good. */
+	server_start(&sv, "220 mx\r\n250-mx\r\n250 SIZE 10\r\n221 bye\r\n");
+	d = destination(&sv, to_one, 1);
+	assert_int_equal(session(&sv, &d, false, &lost, &e), -1);
+	assert_int_equal(e.cls, ERR_UNAVAIL);
+	assert_non_null(strstr(e.msg, "over the server's SIZE limit of 10 "
+	    "bytes"));
+	assert_string_equal(server_heard(&sv), "EHLO localhost\r\nQUIT\r\n");
+}
+
+static void
+test_session_helo_fallback(void **state)
+{
+	struct server sv;
+	struct destination d;
+	struct err e;
+	bool lost;
+
+	(void)state;
+	server_start(&sv, "220 old\r\n502 what\r\n250 hi\r\n250 ok\r\n"
+	    "250 ok\r\n354 go\r\n250 ok\r\n221 bye\r\n");
+	d = destination(&sv, to_one, 1);
+	assert_int_equal(session(&sv, &d, false, &lost, &e), 0);
+	assert_memory_equal(server_heard(&sv), "EHLO localhost\r\n"
+	    "HELO localhost\r\nMAIL FROM:<sender@example.org>\r\n", 63);
+	/* LMTP has no HELO: a refused LHLO is the end. */
+	server_start(&sv, "220 lmtp\r\n500 what\r\n");
+	assert_int_equal(session(&sv, &d, true, &lost, &e), -2);
+	assert_int_equal(e.cls, ERR_UNAVAIL);
+	assert_string_equal(server_heard(&sv), "LHLO localhost\r\n");
+}
+
+static void
+test_session_auth(void **state)
+{
+	struct server sv;
+	struct destination d;
+	struct err e;
+	bool lost;
+
+	(void)state;
+	server_start(&sv, "220 mx\r\n250-mx\r\n250 AUTH LOGIN PLAIN\r\n"
+	    "235 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n250 ok\r\n");
+	d = destination(&sv, to_one, 1);
+	d.user = "u";
+	d.password = "p";
+	/* Not over a plain connection, unless allowed (and a session
+	 * that failed to open is dropped without QUIT). */
+	assert_int_equal(session(&sv, &d, false, &lost, &e), -2);
+	assert_int_equal(e.cls, ERR_CONFIG);
+	assert_string_equal(server_heard(&sv), "EHLO localhost\r\n");
+	server_start(&sv, "220 mx\r\n250-mx\r\n250 AUTH LOGIN PLAIN\r\n"
+	    "235 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n250 ok\r\n");
+	d.allow_plaintext_auth = true;
+	assert_int_equal(session(&sv, &d, false, &lost, &e), 0);
+	assert_non_null(strstr(server_heard(&sv), "EHLO localhost\r\n"
+	    "AUTH PLAIN AHUAcA==\r\nMAIL FROM:"));
+	/* LOGIN when PLAIN is not offered; a refusal is ERR_AUTH. */
+	server_start(&sv, "220 mx\r\n250-mx\r\n250 AUTH LOGIN\r\n"
+	    "334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n535 5.7.8 no\r\n");
+	assert_int_equal(session(&sv, &d, false, &lost, &e), -2);
+	assert_int_equal(e.cls, ERR_AUTH);
+	assert_string_equal(server_heard(&sv), "EHLO localhost\r\n"
+	    "AUTH LOGIN\r\ndQ==\r\ncA==\r\n");
+}
+
+static void
+test_session_starttls(void **state)
+{
+	struct server sv;
+	struct destination d;
+	struct err e;
+	bool lost;
+
+	(void)state;
+	/* Required but not offered: refused, never sent in clear. */
+	server_start(&sv, "220 mx\r\n250 mx\r\n");
+	d = destination(&sv, to_one, 1);
+	d.tls = TLS_MODE_STARTTLS;
+	assert_int_equal(session(&sv, &d, false, &lost, &e), -2);
+	assert_int_equal(e.cls, ERR_UNAVAIL);
+	assert_non_null(strstr(e.msg, "does not offer STARTTLS"));
+	server_heard(&sv);
+	/* Bytes after the 220 were sent before TLS: an injection. */
+	server_start(&sv, "220 mx\r\n250-mx\r\n250 STARTTLS\r\n"
+	    "220 go ahead\r\n250 injected\r\n");
+	assert_int_equal(session(&sv, &d, false, &lost, &e), -2);
+	assert_int_equal(e.cls, ERR_UNAVAIL);
+	assert_non_null(strstr(e.msg, "possible injection attack"));
+	assert_string_equal(server_heard(&sv), "EHLO localhost\r\n"
+	    "STARTTLS\r\n");
+}
+
 int
 main(void)
 {
@@ -371,6 +671,14 @@ main(void)
 		cmocka_unit_test(test_line_length_bounded),
 		cmocka_unit_test(test_cut_short),
 		cmocka_unit_test(test_lmtp_named),
+		cmocka_unit_test(test_session_pipelining),
+		cmocka_unit_test(test_session_refused_recipient),
+		cmocka_unit_test(test_session_lmtp_per_recipient),
+		cmocka_unit_test(test_session_421_loses_session),
+		cmocka_unit_test(test_session_size_limit),
+		cmocka_unit_test(test_session_helo_fallback),
+		cmocka_unit_test(test_session_auth),
+		cmocka_unit_test(test_session_starttls),
 	};
 
 	return cmocka_run_group_tests_name("smtp", tests, NULL, NULL);
