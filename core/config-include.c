@@ -147,9 +147,9 @@ may_include(const struct config_text *ct, const char *path,
 		}
 	if (ct->nfiles >= INCLUDE_FILES_MAX || ct->len + len >
 	    CONFIG_SIZE_MAX) {
-		log_error_at(from, from_line, "too much included (%zu files; "
-		    "at most %d files and %d MB in all)", ct->nfiles,
-		    INCLUDE_FILES_MAX, CONFIG_SIZE_MAX >> 20);
+		log_error_at(from, from_line, "too much included (at most %d "
+		    "files and %d MB in all)", INCLUDE_FILES_MAX,
+		    CONFIG_SIZE_MAX >> 20);
 		return false;
 	}
 	return true;

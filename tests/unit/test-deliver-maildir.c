@@ -178,11 +178,11 @@ static void
 test_names_unique(void **state)
 {
 	struct fixture *f = *state;
-	char *names[300];
+	char *names[100];
 	struct err e;
 
 	assert_int_equal(f->be->prepare(&f->d, &e), 0);
-	for (int i = 0; i < 300; i++) {
+	for (int i = 0; i < 100; i++) {
 		long long sec;
 		long usec, pid;
 		unsigned q;
@@ -201,8 +201,8 @@ test_names_unique(void **state)
 	}
 	assert_int_equal(f->be->sync(&f->d, &e), 0);
 	assert_int_equal(f->be->commit(&f->d, &e), 0);
-	assert_int_equal(count(f, "new"), 300);
-	for (int i = 0; i < 300; i++)
+	assert_int_equal(count(f, "new"), 100);
+	for (int i = 0; i < 100; i++)
 		free(names[i]);
 }
 

@@ -105,15 +105,15 @@ static void
 test_large_spills_to_disk(void **state)
 {
 	size_t sizes[] = { SPOOL_MEMORY_MAX, SPOOL_MEMORY_MAX + 1,
-	    3 * SPOOL_MEMORY_MAX + 12345 };
-	size_t steps[] = { 4096, 65536 + 3, SPOOL_MEMORY_MAX + 5 };
+	    2 * SPOOL_MEMORY_MAX + 12345 };
+	size_t steps[] = { 65536 + 3, SPOOL_MEMORY_MAX + 5 };
 	char *dir = unit_tmpdir();
 	struct spool s;
 
 	(void)state;
 	spool_init(&s, dir);
 	for (size_t i = 0; i < 3; i++)
-		for (size_t j = 0; j < 3; j++) {
+		for (size_t j = 0; j < 2; j++) {
 			spool_reset(&s);
 			fill(&s, sizes[i], steps[j]);
 			/* Memory stays bounded whatever the size. */
@@ -200,7 +200,7 @@ test_writer_failure_passed_on(void **state)
 
 	(void)state;
 	spool_init(&s, dir);
-	fill(&s, 3 * SPOOL_MEMORY_MAX, 65536);
+	fill(&s, 2 * SPOOL_MEMORY_MAX, 65536);
 	err_clear(&e);
 	assert_int_equal(spool_stream(&s, 0, sink_write, &k, &e), -1);
 	assert_string_equal(e.msg, "sink full");
