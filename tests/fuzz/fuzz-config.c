@@ -26,10 +26,17 @@ void __sanitizer_set_report_fd(void *fd) __attribute__((weak));
 /* libconfig 1.5 leaks the buffer of a string left open at the end of
  * the text (strbuf_append in its scanner); not ours to fix. */
 const char *__lsan_default_suppressions(void);
+const char *__lsan_default_options(void);
 const char *
 __lsan_default_suppressions(void)
 {
 	return "leak:libconfig.so\n";
+}
+
+const char *
+__lsan_default_options(void)
+{
+	return "print_suppressions=0";
 }
 
 static char dir[64], conf[128], inc[128], header[512];
