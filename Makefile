@@ -59,7 +59,8 @@ PLUGIN_CFLAGS = -std=c11 $(WARNINGS) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS) \
              -D_GNU_SOURCE -fPIC -Iplugins -MMD -MP
 PLUGIN_LIBS_dedup = -lcrypto
 
-FUZZERS    = pop3 header encoders imap uidstore dedup dotlock
+FUZZERS    = pop3 header encoders imap uidstore dedup dotlock config smtp \
+             sasl
 FUZZ_CC   ?= clang
 FUZZ_SECONDS ?= 60
 REPLAYS    = $(patsubst %,$(BUILD)/tests/replay-%,$(FUZZERS))
@@ -76,7 +77,7 @@ quiet = @printf '  %-6s %s\n' $(1) $(2);
 endif
 
 .PHONY: all check unit integration demo deps clean install uninstall fuzz \
-	valgrind crashtest bench deps-bench deb
+	valgrind crashtest bench deps-bench deb coverage
 all: $(BUILD)/mailferry $(PLUGINS) $(BUILD)/mailferry-plugin.pc
 
 $(BUILD)/core/%.o: core/%.c
@@ -175,6 +176,21 @@ valgrind: all
 	    MAILFERRY_BIN=$(abspath $(BUILD)/valgrind/mailferry) \
 	    MAILFERRY_REAL_BIN=$(abspath $(BUILD)/mailferry) \
 	    MAILFERRY_NO_JIT=1 $(PYTHON) -m pytest -q -p no:cacheprovider $(VALGRIND_TESTS)
+
+# Line coverage of core/ by `make unit` and the integration tests, from
+# a build instrumented for gcov in build-coverage/ (not part of `make
+# check`). The table is also written to build-coverage/coverage.txt.
+COVERAGE_MAKE = $(MAKE) --no-print-directory BUILD=build-coverage \
+	CFLAGS="-O0 -g --coverage" LDFLAGS="--coverage"
+coverage: deps
+	@mkdir -p build-coverage
+	@find build-coverage -name '*.gcda' -delete
+	@$(COVERAGE_MAKE) unit
+	@status=0; $(COVERAGE_MAKE) integration || status=$$?; \
+	    gcovr --root . --filter 'core/' --object-directory build-coverage \
+	        --gcov-ignore-parse-errors -j 2 --sort-percentage \
+	        --txt build-coverage/coverage.txt build-coverage && \
+	    cat build-coverage/coverage.txt && exit $$status
 
 # The crash-safety test with many more kill points than make check's 50.
 CRASH_KILLS ?= 300
@@ -288,6 +304,6 @@ deb:
 	rm -rf $(DEBSRC)
 
 clean:
-	rm -rf build build-sanitize build-fuzz
+	rm -rf build build-sanitize build-fuzz build-coverage
 
--include $(CORE_OBJS:.o=.d) $(PLUGINS:.so=.d)
+-include $(CORE_OBJS:.o=.d) $(PLUGINS:.so=.d) $(UNIT_BINS:=.d)

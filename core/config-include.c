@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,8 +17,16 @@
 
 /* A configuration file larger than this is surely not one. */
 #define CONFIG_SIZE_MAX		(16 * 1024 * 1024)
-/* Deeper than this, includes are surely a loop. */
+/* Deeper than this, or more files than this, is surely a mistake. */
 #define INCLUDE_DEPTH_MAX	16
+#define INCLUDE_FILES_MAX	10000
+
+/* The files being included, innermost first, to refuse a cycle. */
+struct include_chain {
+	dev_t				 dev;
+	ino_t				 ino;
+	const struct include_chain	*up;
+};
 
 static void
 put(struct config_text *ct, const char *s, size_t n)
@@ -61,12 +71,16 @@ intern(struct config_text *ct, const char *name)
 	return ct->files[ct->nfiles++];
 }
 
-/* The whole text of a file no other user can change; NULL with e set. */
+/*
+ * The whole text of a file no other user can change, and its status;
+ * NULL with e set. Opened non-blocking, so that naming a FIFO cannot hang
+ * the open; anything but a regular file is refused.
+ */
 static char *
-read_trusted(const char *path, const char *what, size_t *len, struct err *e)
+read_trusted(const char *path, const char *what, size_t *len,
+    struct stat *st, struct err *e)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	char *buf;
 	ssize_t n;
 
@@ -74,21 +88,21 @@ read_trusted(const char *path, const char *what, size_t *len, struct err *e)
 		err_sys(e, ERR_CONFIG, "cannot read %s %s", what, path);
 		return NULL;
 	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
-	    st.st_size > CONFIG_SIZE_MAX) {
-		errno = S_ISREG(st.st_mode) ? EFBIG : EINVAL;
+	if (fstat(fd, st) == -1 || !S_ISREG(st->st_mode) ||
+	    st->st_size > CONFIG_SIZE_MAX) {
+		errno = S_ISREG(st->st_mode) ? EFBIG : EINVAL;
 		err_sys(e, ERR_CONFIG, "cannot read %s %s", what, path);
 		close(fd);
 		return NULL;
 	}
-	if (trust_file(what, path, &st, e) == -1) {
+	if (trust_file(what, path, st, e) == -1) {
 		close(fd);
 		return NULL;
 	}
-	buf = xmalloc((size_t)st.st_size + 1);
+	buf = xmalloc((size_t)st->st_size + 1);
 	*len = 0;
-	while (*len < (size_t)st.st_size && (n = read(fd, buf + *len,
-	    (size_t)st.st_size - *len)) != 0) {
+	while (*len < (size_t)st->st_size && (n = read(fd, buf + *len,
+	    (size_t)st->st_size - *len)) != 0) {
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1) {
@@ -105,7 +119,8 @@ read_trusted(const char *path, const char *what, size_t *len, struct err *e)
 }
 
 static int add_file(struct config_text *ct, const char *path,
-    const char *from, int from_line, int depth);
+    const char *from, int from_line, const struct include_chain *up,
+    int depth);
 
 /*
  * At text[i] == "@include": inline the named file. Returns the number of
@@ -114,7 +129,8 @@ static int add_file(struct config_text *ct, const char *path,
  */
 static size_t
 include(struct config_text *ct, const char *text, size_t len, size_t i,
-    const char *file, int line, int depth, int *errors)
+    const char *file, int line, const struct include_chain *chain,
+    int depth, int *errors)
 {
 	size_t j = i + 8, start;
 	char *name, *expanded, *dir, *path;
@@ -133,7 +149,7 @@ include(struct config_text *ct, const char *text, size_t len, size_t i,
 	dir = xstrdup(file);
 	path = expanded[0] == '/' ? xstrdup(expanded) :
 	    xasprintf("%s/%s", dirname(dir), expanded);
-	*errors += add_file(ct, path, file, line, depth + 1);
+	*errors += add_file(ct, path, file, line, chain, depth + 1);
 	/* Back to the including file, on a line of its own. */
 	new_line(ct, file, line);
 	free(name);
@@ -143,37 +159,137 @@ include(struct config_text *ct, const char *text, size_t len, size_t i,
 	return j + 1 - i;
 }
 
-/* Copy one file's text, inlining its includes; returns the errors. */
-static int
-add_file(struct config_text *ct, const char *path, const char *from,
-    int from_line, int depth)
+/* Can `path`, just read, be inlined here? Reports why not. */
+static bool
+may_include(const struct config_text *ct, const char *path,
+    const struct stat *sb, size_t len, const char *from, int from_line,
+    const struct include_chain *up)
 {
-	enum { NORMAL, STRING, LINE_COMMENT, BLOCK_COMMENT } st = NORMAL;
-	const char *file;
-	size_t len;
+	for (; up != NULL; up = up->up)
+		if (up->dev == sb->st_dev && up->ino == sb->st_ino) {
+			log_error_at(from, from_line, "%s includes itself "
+			    "(through this @include)", path);
+			return false;
+		}
+	if (ct->nfiles >= INCLUDE_FILES_MAX || ct->len + len >
+	    CONFIG_SIZE_MAX) {
+		log_error_at(from, from_line, "too much included (at most %d "
+		    "files and %d MB in all)", INCLUDE_FILES_MAX,
+		    CONFIG_SIZE_MAX >> 20);
+		return false;
+	}
+	return true;
+}
+
+static bool
+is_name_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || c == '_' || c == '*' || c == '.';
+}
+
+static int
+digit_value(char c, bool hex)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (hex && c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (hex && c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * libconfig 1.5 keeps only the low 32 bits of a longer integer written
+ * without an L; later versions make it 64-bit by themselves, as
+ * mailferry.conf(5) promises. At text[i], a digit: copy the integer
+ * starting there with an L if it needs one, and return its length; 0
+ * when it is not the start of an integer (part of a name or a float).
+ */
+static size_t
+put_integer(struct config_text *ct, const char *text, size_t len, size_t i)
+{
+	bool hex = false, big = false;
+	uint64_t v = 0;
+	size_t j = i;
+	int d;
+
+	if (i > 0 && (is_name_char(text[i - 1]) || ((text[i - 1] == '-' ||
+	    text[i - 1] == '+') && i > 1 && is_name_char(text[i - 2]))))
+		return 0;
+	if (text[i] == '0' && i + 2 < len && (text[i + 1] == 'x' ||
+	    text[i + 1] == 'X') && digit_value(text[i + 2], true) >= 0) {
+		hex = true;
+		j += 2;
+	}
+	for (; j < len && (d = digit_value(text[j], hex)) >= 0; j++) {
+		big |= v > (INT32_MAX - (uint64_t)d) / (hex ? 16 : 10);
+		v = big ? v : v * (hex ? 16 : 10) + (uint64_t)d;
+	}
+	if (j < len && (text[j] == 'L' || (!hex && (text[j] == '.' ||
+	    text[j] == 'e' || text[j] == 'E'))))
+		return 0;
+	put(ct, text + i, j - i);
+	if (big)
+		put(ct, "L", 1);
+	return j - i;
+}
+
+/* Read a file to inline (the configuration itself when from is NULL);
+ * NULL, reported, when it cannot be. */
+static char *
+read_include(struct config_text *ct, const char *path, const char *from,
+    int from_line, const struct include_chain *up, int depth, size_t *len,
+    struct stat *sb)
+{
 	char *text;
-	int line = 1, errors = 0;
 	struct err e;
 
 	if (depth > INCLUDE_DEPTH_MAX) {
-		log_error_at(from, from_line, "includes nested too deep (does "
-		    "%s include itself?)", path);
-		return 1;
+		log_error_at(from, from_line, "includes nested too deep "
+		    "(more than %d levels) at %s", INCLUDE_DEPTH_MAX, path);
+		return NULL;
 	}
 	text = read_trusted(path, from != NULL ? "included file" :
-	    "configuration", &len, &e);
+	    "configuration", len, sb, &e);
 	if (text == NULL) {
 		if (from != NULL)
 			log_error_at(from, from_line, "%s", e.msg);
 		else
 			log_error("%s", e.msg);
-		return 1;
+		return NULL;
 	}
-	if (memchr(text, '\0', len) != NULL) {
+	if (memchr(text, '\0', *len) != NULL) {
 		log_error_at(path, 0, "not a text file");
 		free(text);
-		return 1;
+		return NULL;
 	}
+	if (!may_include(ct, path, sb, *len, from, from_line, up)) {
+		free(text);
+		return NULL;
+	}
+	return text;
+}
+
+/* Copy one file's text, inlining its includes; returns the errors. */
+static int
+add_file(struct config_text *ct, const char *path, const char *from,
+    int from_line, const struct include_chain *up, int depth)
+{
+	enum { NORMAL, STRING, LINE_COMMENT, BLOCK_COMMENT } st = NORMAL;
+	struct include_chain chain = { .up = up };
+	const char *file;
+	struct stat sb;
+	size_t len;
+	char *text;
+	int line = 1, errors = 0;
+
+	text = read_include(ct, path, from, from_line, up, depth, &len, &sb);
+	if (text == NULL)
+		return 1;
+	chain.dev = sb.st_dev;
+	chain.ino = sb.st_ino;
 	file = intern(ct, path);
 	new_line(ct, file, 1);
 	for (size_t i = 0; i < len; i++) {
@@ -183,12 +299,17 @@ add_file(struct config_text *ct, const char *path, const char *from,
 		if (st == NORMAL && c == '@' && strncmp(text + i, "@include",
 		    8) == 0) {
 			new_line(ct, file, line);
-			used = include(ct, text, len, i, file, line, depth,
-			    &errors);
+			used = include(ct, text, len, i, file, line, &chain,
+			    depth, &errors);
 			if (used > 0) {
 				i += used - 1;
 				continue;
 			}
+		}
+		if (st == NORMAL && c >= '0' && c <= '9' &&
+		    (used = put_integer(ct, text, len, i)) > 0) {
+			i += used - 1;
+			continue;
 		}
 		if (c == '\n') {
 			if (st == LINE_COMMENT)
@@ -237,7 +358,7 @@ config_text_read(struct config_text *ct, const char *path)
 	int errors;
 
 	memset(ct, 0, sizeof *ct);
-	errors = add_file(ct, path, NULL, 0, 0);
+	errors = add_file(ct, path, NULL, 0, NULL, 0);
 	if (ct->text == NULL)
 		put(ct, "", 0);		/* an empty file is an empty text */
 	return errors;

@@ -35,6 +35,7 @@ msg_reset(struct msg *m)
 	m->hdr_modified = false;
 	m->indexed = false;
 	m->at_line_start = true;
+	m->cr_at_line_start = false;
 	m->body_off = 0;
 	/* A huge header block should not pin its memory for the run. */
 	if (m->hdrcap > 64 * 1024) {
@@ -72,7 +73,8 @@ msg_append(struct msg *m, const char *data, size_t len, struct err *e)
 	if (!m->hdr_done) {
 		size_t i = 0;
 
-		/* Look for the empty line that ends the header. */
+		/* Look for the empty line that ends the header: LF or CRLF,
+		 * as header_index_parse() sees it. */
 		while (i < len) {
 			const char *nl;
 
@@ -81,6 +83,13 @@ msg_append(struct msg *m, const char *data, size_t len, struct err *e)
 				i++;
 				break;
 			}
+			if (m->at_line_start && data[i] == '\r' &&
+			    !m->cr_at_line_start) {
+				m->cr_at_line_start = true;
+				i++;
+				continue;
+			}
+			m->cr_at_line_start = false;
 			nl = memchr(data + i, '\n', len - i);
 			if (nl == NULL) {
 				m->at_line_start = false;
@@ -230,6 +239,22 @@ editable(struct msg *m)
 	return 0;
 }
 
+/* Where the empty line ending the header block starts (LF or CRLF),
+ * or the block's end when it has none. */
+static size_t
+fields_end(const struct msg *m)
+{
+	const char *h = m->hdr;
+	size_t n = m->hdrlen;
+
+	if (n >= 1 && h[n - 1] == '\n' && (n == 1 || h[n - 2] == '\n'))
+		return n - 1;
+	if (n >= 2 && h[n - 1] == '\n' && h[n - 2] == '\r' &&
+	    (n == 2 || h[n - 3] == '\n'))
+		return n - 2;
+	return n;
+}
+
 int
 msg_header_add(struct msg *m, const char *name, const char *value)
 {
@@ -241,11 +266,8 @@ msg_header_add(struct msg *m, const char *name, const char *value)
 	field = xasprintf("%s: %s\n", name, value);
 	flen = strlen(field);
 	/* Before the empty line that ends the header, if there is one. */
-	at = m->hdrlen;
-	if (at > 0 && m->hdr[at - 1] == '\n' && (at == 1 ||
-	    m->hdr[at - 2] == '\n'))
-		at--;
-	else if (at > 0 && m->hdr[at - 1] != '\n') {
+	at = fields_end(m);
+	if (at == m->hdrlen && at > 0 && m->hdr[at - 1] != '\n') {
 		/* A header cut short without a newline: end its line. */
 		keep_header_bytes(m, "\n", 1);
 		at = m->hdrlen;

@@ -28,6 +28,7 @@ struct msg {
 	bool		 hdr_done;	/* the empty line was seen */
 	bool		 hdr_truncated;	/* longer than MSG_HEADER_MAX */
 	bool		 at_line_start;
+	bool		 cr_at_line_start;	/* a CR began this line */
 	off_t		 body_off;	/* where the body starts in the spool */
 
 	struct header_index idx;

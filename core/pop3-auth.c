@@ -160,11 +160,9 @@ static int
 login_xoauth2(struct pop3 *p, const char *user, const char *token,
     struct err *e)
 {
-	char *raw = xasprintf("user=%s\001auth=Bearer %s\001\001", user, token);
-	char *b64 = sasl_base64(raw, strlen(raw));
+	char *b64 = sasl_xoauth2(user, token);
 	int rc;
 
-	freezero_str(raw);
 	rc = login_sasl(p, "XOAUTH2", user, &b64, 1, e);
 	freezero_str(b64);
 	return rc;

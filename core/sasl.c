@@ -30,3 +30,14 @@ sasl_plain(const char *user, const char *secret)
 	free(raw);
 	return b64;
 }
+
+char *
+sasl_xoauth2(const char *user, const char *token)
+{
+	char *raw = xasprintf("user=%s\001auth=Bearer %s\001\001", user,
+	    token);
+	char *b64 = sasl_base64(raw, strlen(raw));
+
+	freezero_str(raw);
+	return b64;
+}

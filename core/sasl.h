@@ -1,13 +1,18 @@
-/* The SASL payloads POP3 (RFC 5034) and SMTP (RFC 4954) logins share. */
+/*
+ * The SASL payloads POP3 (RFC 5034) and SMTP (RFC 4954) logins share.
+ * A result that carries a secret is freed with freezero_str; buffers
+ * used on the way are wiped here.
+ */
 #ifndef MF_SASL_H
 #define MF_SASL_H
 
 #include <stddef.h>
 
-/* Base64 of [data, data + len], NUL-terminated; free with freezero_str
- * when it carries a secret. */
+/* Base64 of [data, data + len], NUL-terminated. */
 char *sasl_base64(const void *data, size_t len);
 /* The PLAIN response: base64 of "\0user\0secret". */
 char *sasl_plain(const char *user, const char *secret);
+/* The XOAUTH2 response: base64 of "user=USER^Aauth=Bearer TOKEN^A^A". */
+char *sasl_xoauth2(const char *user, const char *token);
 
 #endif

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -17,16 +16,9 @@
 #include "log.h"
 #include "sasl.h"
 #include "smtp.h"
+#include "smtp-reply.h"
 #include "xmalloc.h"
 
-#define EXT_PIPELINING	0x01
-#define EXT_SIZE	0x02
-#define EXT_8BITMIME	0x04
-#define EXT_STARTTLS	0x08
-#define EXT_AUTH	0x10
-
-#define SMTP_LINE_MAX	4096
-#define SMTP_LINES_MAX	1000	/* lines in one reply */
 #define DATA_CHUNK	(64 * 1024)
 #define FLUSH_AT	(256 * 1024)
 
@@ -34,15 +26,8 @@ struct smtp {
 	const struct destination *d;
 	struct conn	*c;
 	bool		 lmtp;
-	unsigned	 ext;
-	int64_t		 max_size;
-	char		*auth;
+	struct smtp_ext	 ext;
 	char		*encoded;	/* DATA encoding buffer */
-};
-
-struct reply {
-	int	code;
-	char	text[512];
 };
 
 static const char *
@@ -67,74 +52,16 @@ send_line(struct smtp *s, const char *line, size_t secret_from)
 	conn_write(s->c, "\r\n", 2);
 }
 
-static void
-parse_extension(struct smtp *s, const char *kw)
-{
-	size_t len = strcspn(kw, " ");
-
-	if (len == 10 && strncasecmp(kw, "PIPELINING", 10) == 0)
-		s->ext |= EXT_PIPELINING;
-	else if (len == 8 && strncasecmp(kw, "8BITMIME", 8) == 0)
-		s->ext |= EXT_8BITMIME;
-	else if (len == 8 && strncasecmp(kw, "STARTTLS", 8) == 0)
-		s->ext |= EXT_STARTTLS;
-	else if (len == 4 && strncasecmp(kw, "SIZE", 4) == 0) {
-		s->ext |= EXT_SIZE;
-		s->max_size = kw[4] == ' ' ? strtoll(kw + 5, NULL, 10) : 0;
-	} else if (len == 4 && strncasecmp(kw, "AUTH", 4) == 0) {
-		s->ext |= EXT_AUTH;
-		free(s->auth);
-		s->auth = xstrdup(kw + 4);
-	}
-}
-
-/* Read one reply, possibly multi-line; with `ehlo`, collect extensions. */
+/* Read one reply; with `ehlo`, learn the extensions from it. */
 static int
-read_reply(struct smtp *s, struct reply *r, bool ehlo, struct err *e)
+read_reply(struct smtp *s, struct smtp_reply *r, bool ehlo, struct err *e)
 {
-	unsigned lines = 0;
-
-	if (s->c->wlen > 0 && conn_flush(s->c, e) == -1)
-		return -1;
-	conn_begin_reply(s->c);
-	for (;;) {
-		char *line, shown[200];
-		size_t len;
-		int code;
-
-		if (conn_read_line(s->c, SMTP_LINE_MAX, &line, &len, e) == -1)
-			return -1;
-		if (log_tracing())
-			log_trace("%s < %.*s", s->c->label, (int)len, line);
-		if (len < 3 || line[0] < '2' || line[0] > '5' ||
-		    line[1] < '0' || line[1] > '9' || line[2] < '0' ||
-		    line[2] > '9' || (len > 3 && line[3] != ' ' &&
-		    line[3] != '-')) {
-			log_escape(shown, sizeof shown, line, len);
-			return err_set(e, ERR_TEMP, "%s: garbled %s reply "
-			    "\"%s\"", s->c->label, proto(s), shown);
-		}
-		code = (line[0] - '0') * 100 + (line[1] - '0') * 10 +
-		    (line[2] - '0');
-		if (lines > 0 && code != r->code)
-			return err_set(e, ERR_TEMP, "%s: inconsistent %s reply",
-			    s->c->label, proto(s));
-		r->code = code;
-		if (lines == 0)
-			log_escape(r->text, sizeof r->text, line, len);
-		else if (ehlo && len > 4)
-			parse_extension(s, line + 4);
-		if (++lines > SMTP_LINES_MAX)
-			return err_set(e, ERR_TEMP, "%s: endless %s reply",
-			    s->c->label, proto(s));
-		if (len == 3 || line[3] == ' ')
-			return 0;
-	}
+	return smtp_read_reply(s->c, proto(s), r, ehlo ? &s->ext : NULL, e);
 }
 
 /* An error for an unexpected reply: 4xx temporary, 5xx permanent. */
 static int
-reply_error(struct smtp *s, const struct reply *r, const char *what,
+reply_error(struct smtp *s, const struct smtp_reply *r, const char *what,
     struct err *e)
 {
 	return err_set(e, r->code >= 500 ? ERR_UNAVAIL : ERR_TEMP,
@@ -145,7 +72,7 @@ static int
 command(struct smtp *s, const char *line, int expect, const char *what,
     struct err *e)
 {
-	struct reply r;
+	struct smtp_reply r;
 
 	send_line(s, line, SIZE_MAX);
 	if (read_reply(s, &r, false, e) == -1)
@@ -186,11 +113,9 @@ static int
 hello(struct smtp *s, struct err *e)
 {
 	char name[256], line[300];
-	struct reply r;
+	struct smtp_reply r;
 
 	greeting_name(s, name, sizeof name);
-	s->ext = 0;
-	s->max_size = 0;
 	snprintf(line, sizeof line, "%s %s", s->lmtp ? "LHLO" : "EHLO", name);
 	send_line(s, line, SIZE_MAX);
 	if (read_reply(s, &r, true, e) == -1)
@@ -213,7 +138,7 @@ starttls(struct smtp *s, struct err *e)
 	    "localhost", .ca_file = d->tls_ca_file,
 	    .fingerprint = d->tls_fingerprint };
 
-	if (!(s->ext & EXT_STARTTLS))
+	if (!(s->ext.flags & SMTP_EXT_STARTTLS))
 		return err_set(e, ERR_UNAVAIL, "%s: the server does not offer "
 		    "STARTTLS, and tls = \"starttls\" forbids going on without "
 		    "it", s->c->label);
@@ -228,25 +153,10 @@ starttls(struct smtp *s, struct err *e)
 	return hello(s, e);
 }
 
-static bool
-offers(const struct smtp *s, const char *mech)
-{
-	size_t len = strlen(mech);
-
-	for (const char *p = s->auth; p != NULL && *p != '\0';) {
-		p += strspn(p, " ");
-		if (strncasecmp(p, mech, len) == 0 &&
-		    (p[len] == ' ' || p[len] == '\0'))
-			return true;
-		p += strcspn(p, " ");
-	}
-	return false;
-}
-
 static int
 auth_reply(struct smtp *s, struct err *e)
 {
-	struct reply r;
+	struct smtp_reply r;
 
 	if (read_reply(s, &r, false, e) == -1)
 		return -1;
@@ -286,14 +196,14 @@ authenticate(struct smtp *s, struct err *e)
 	}
 	ul = strlen(d->user);
 	sl = strlen(secret);
-	if (offers(s, "PLAIN")) {
+	if (smtp_ext_offers(&s->ext, "PLAIN")) {
 		b64 = sasl_plain(d->user, secret);
 		raw = xasprintf("AUTH PLAIN %s", b64);
 		send_line(s, raw, 11);
 		freezero_str(raw);
 		freezero_str(b64);
 		rc = auth_reply(s, e);
-	} else if (offers(s, "LOGIN")) {
+	} else if (smtp_ext_offers(&s->ext, "LOGIN")) {
 		send_line(s, "AUTH LOGIN", SIZE_MAX);
 		rc = auth_reply(s, e);
 		if (rc == 1) {
@@ -322,7 +232,7 @@ struct smtp *
 smtp_open(const struct destination *d, bool lmtp, struct err *e)
 {
 	struct smtp *s = xcalloc(1, sizeof *s);
-	struct reply r;
+	struct smtp_reply r;
 
 	s->d = d;
 	s->lmtp = lmtp;
@@ -413,7 +323,7 @@ static void
 reset(struct smtp *s, bool *lost)
 {
 	struct err ignored;
-	struct reply r;
+	struct smtp_reply r;
 
 	send_line(s, "RSET", SIZE_MAX);
 	if (read_reply(s, &r, false, &ignored) == -1 || r.code != 250)
@@ -425,21 +335,21 @@ smtp_send(struct smtp *s, const char *sender, char *const *to, size_t nto,
     struct msg *m, bool *lost, struct err *e)
 {
 	struct data_writer w = { .s = s, .enc = DOTENC_INIT };
-	struct reply r, worst = { 0 };
+	struct smtp_reply r, worst = { 0 };
 	char line[600], end[8];
-	bool pipelining = s->ext & EXT_PIPELINING;
-	int64_t size = (s->ext & EXT_SIZE) ? wire_size(m) : 0;
+	bool pipelining = s->ext.flags & SMTP_EXT_PIPELINING;
+	int64_t size = (s->ext.flags & SMTP_EXT_SIZE) ? wire_size(m) : 0;
 
 	*lost = false;
-	if (size > 0 && s->max_size > 0 && size > s->max_size)
+	if (size > 0 && s->ext.max_size > 0 && size > s->ext.max_size)
 		return err_set(e, ERR_UNAVAIL, "%s: the message (%jd bytes) is "
 		    "over the server's SIZE limit of %jd bytes", s->c->label,
-		    (intmax_t)size, (intmax_t)s->max_size);
+		    (intmax_t)size, (intmax_t)s->ext.max_size);
 	snprintf(line, sizeof line, "MAIL FROM:<%s>", sender);
 	if (size > 0)
 		snprintf(line + strlen(line), sizeof line - strlen(line),
 		    " SIZE=%jd", (intmax_t)size);
-	if (s->ext & EXT_8BITMIME)
+	if (s->ext.flags & SMTP_EXT_8BITMIME)
 		strcat(line, " BODY=8BITMIME");
 	send_line(s, line, SIZE_MAX);
 	if (pipelining) {
@@ -515,13 +425,13 @@ smtp_close(struct smtp *s)
 		return;
 	if (s->c != NULL && s->encoded != NULL) {
 		struct err ignored;
-		struct reply r;
+		struct smtp_reply r;
 
 		send_line(s, "QUIT", SIZE_MAX);
 		(void)read_reply(s, &r, false, &ignored);
 	}
 	conn_close(s->c);
-	free(s->auth);
+	smtp_ext_clear(&s->ext);
 	free(s->encoded);
 	free(s);
 }

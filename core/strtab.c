@@ -10,17 +10,18 @@ strtab_add(struct strtab *t, const char *s, size_t len)
 {
 	uint32_t off;
 
+	/* Offsets are 32 bits; a caller bounds what it adds well below
+	 * that (a million UIDs of at most 255 bytes). Checked before any
+	 * sum, which a huge len would wrap around. */
+	if (len >= STRTAB_NONE / 2 - t->len) {
+		fprintf(stderr, "mailferry: string table overflow\n");
+		abort();
+	}
 	if (t->len + len + 1 > t->cap) {
 		size_t cap = t->cap ? t->cap : 4096;
 
 		while (cap < t->len + len + 1)
 			cap *= 2;
-		/* Offsets are 32 bits; a caller bounds what it adds well
-		 * below that (a million UIDs of at most 255 bytes). */
-		if (cap >= STRTAB_NONE) {
-			fprintf(stderr, "mailferry: string table overflow\n");
-			abort();
-		}
 		t->buf = xreallocarray(t->buf, cap, 1);
 		t->cap = cap;
 	}
