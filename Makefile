@@ -93,7 +93,8 @@ PATHS_NOW = $(VERSION) $(PREFIX) $(PLUGINDIR) $(INCLUDEDIR) $(DATADIR)
 $(BUILD)/paths.stamp: FORCE
 	@mkdir -p $(BUILD)
 	@echo '$(PATHS_NOW)' | cmp -s - $@ || echo '$(PATHS_NOW)' > $@
-$(BUILD)/core/config.o $(BUILD)/core/main.o: $(BUILD)/paths.stamp
+$(BUILD)/core/config.o $(BUILD)/core/main.o $(BUILD)/core/received.o: \
+    $(BUILD)/paths.stamp
 .PHONY: FORCE
 FORCE:
 

@@ -41,7 +41,8 @@ struct mbox {
 	bool		 warned_dotlock;
 };
 
-static const char *const mbox_keys[] = { "path", NULL };
+static const char *const mbox_keys[] = { "path", "received_header",
+    NULL };
 
 static int
 mbox_check(struct destination *d, struct err *e)
@@ -277,6 +278,8 @@ mbox_deliver(struct destination *d, struct msg *m, const struct envelope *env,
 	const char *sender = env->sender != NULL && env->sender[0] != '\0' ?
 	    env->sender : "MAILER-DAEMON";
 	int dotlocked, rc = DELIVER_DOWN;
+	const char *trace;
+	size_t trace_len;
 	struct stat st;
 	off_t start = -1;
 
@@ -299,7 +302,9 @@ mbox_deliver(struct destination *d, struct msg *m, const struct envelope *env,
 	}
 	w.buf = xmalloc(WRITE_BUFFER);
 	w.len = mboxrd_from_line(sender, env->received, w.buf, WRITE_BUFFER);
-	if (msg_write(m, quote_into, &w, e) == -1)
+	trace = deliver_trace(d, env, &trace_len);
+	if ((trace != NULL && quote_into(&w, trace, trace_len, e) == -1) ||
+	    msg_write(m, quote_into, &w, e) == -1)
 		goto fail;
 	if (w.len + 8 > WRITE_BUFFER && flush_writer(&w, e) == -1)
 		goto fail;

@@ -336,6 +336,25 @@ last_the_troublesome(struct fetch *f, uint32_t *list, size_t n)
 	free(later);
 }
 
+/*
+ * fetch_limit: the first new messages in fetching order are fetched, the
+ * others are left alone (unrecorded) and wait for the next run.
+ */
+static void
+apply_fetch_limit(struct fetch *f, uint32_t *list, size_t *n)
+{
+	size_t limit = (size_t)f->a->fetch_limit;
+
+	if (limit == 0 || *n <= limit)
+		return;
+	for (size_t i = limit; i < *n; i++)
+		f->msgs[list[i]].plan = PLAN_NONE;
+	log_info("%s: fetch_limit %zu: %zu more new messages wait for the "
+	    "next run", f->a->name, limit, *n - limit);
+	f->st.new -= (unsigned)(*n - limit);
+	*n = limit;
+}
+
 /* Decide, for every listed message, what this run does with it. */
 void
 fetch_plan(struct fetch *f)
@@ -418,4 +437,7 @@ fetch_plan(struct fetch *f)
 		    a->name, f->st.no_uid);
 	last_the_troublesome(f, f->fetch_list, f->nfetch);
 	last_the_troublesome(f, f->top_list, f->ntop);
+	/* Only one of the two holds new messages at this point. */
+	apply_fetch_limit(f, f->fetch_list, &f->nfetch);
+	apply_fetch_limit(f, f->top_list, &f->ntop);
 }
