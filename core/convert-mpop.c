@@ -1,0 +1,228 @@
+/*
+ * mpop's configuration (mpop(1), "USAGE"): one "command [argument]" a
+ * line, "#" comments; `defaults` sets what the following accounts start
+ * with, `account NAME [: OTHER,...]` starts an account (taking the
+ * defaults, then everything the OTHER accounts set). An argument may be
+ * in double quotes. Each account becomes one mailferry account
+ * (convert-mpop-map.c).
+ */
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "convert-mpop.h"
+#include "fsutil.h"
+#include "xmalloc.h"
+
+#define MP_ACCOUNTS_MAX		CONV_ACCOUNTS_MAX
+
+struct mparser {
+	struct conv	*c;
+	bool		 allow_include;
+	int		 depth;
+	struct mp_account defaults;
+	struct mp_account *accounts;	/* defined so far */
+	size_t		 naccounts;
+	struct mp_account *cur;		/* &defaults or the last account */
+	bool		 seen_section;	/* defaults or account */
+};
+
+/* "command argument": split line in place; the argument may be quoted
+ * (with \" and \\ inside). -1 for a quote that does not end. */
+static int
+split_line(char *line, char **cmd, char **arg)
+{
+	char *p = line + strspn(line, " \t"), *o;
+
+	*cmd = p;
+	p += strcspn(p, " \t");
+	if (*p != '\0')
+		*p++ = '\0';
+	p += strspn(p, " \t");
+	*arg = p;
+	if (*p != '"') {
+		o = p + strlen(p);
+		while (o > p && (o[-1] == ' ' || o[-1] == '\t' || o[-1] == '\r'))
+			*--o = '\0';
+		return 0;
+	}
+	for (o = *arg = ++p; *p != '"'; p++) {
+		if (*p == '\0')
+			return -1;
+		if (*p == '\\' && (p[1] == '"' || p[1] == '\\'))
+			p++;
+		*o++ = *p;
+	}
+	*o = '\0';
+	return 0;
+}
+
+static struct mp_account *
+find_account(struct mparser *mp, const char *name)
+{
+	for (size_t i = 0; i < mp->naccounts; i++)
+		if (strcmp(mp->accounts[i].name, name) == 0)
+			return &mp->accounts[i];
+	return NULL;
+}
+
+/* "account NAME [: A, B]". */
+static int
+account_line(struct mparser *mp, char *arg, const char *where,
+    struct err *e)
+{
+	char *colon = strchr(arg, ':'), *name, *end;
+	struct mp_account *a;
+
+	if (mp->naccounts == MP_ACCOUNTS_MAX)
+		return err_set(e, ERR_DATA, "%s: more than %d accounts", where,
+		    MP_ACCOUNTS_MAX);
+	if (colon != NULL)
+		*colon++ = '\0';
+	name = arg + strspn(arg, " \t");
+	end = name + strcspn(name, " \t");
+	*end = '\0';
+	if (*name == '\0')
+		return err_set(e, ERR_DATA, "%s: \"account\" without a name",
+		    where);
+	mp->accounts = xreallocarray(mp->accounts, mp->naccounts + 1,
+	    sizeof *mp->accounts);
+	a = &mp->accounts[mp->naccounts++];
+	mp_account_copy(a, &mp->defaults);
+	a->name = xstrdup(name);
+	a->origin = xstrdup(where);
+	for (char *tok = colon != NULL ? strtok(colon, ", \t") : NULL;
+	    tok != NULL; tok = strtok(NULL, ", \t")) {
+		struct mp_account *from = find_account(mp, tok);
+
+		if (from == NULL || from == a)
+			conv_note(mp->c, NULL, "%s: account %s inherits from "
+			    "\"%s\", which is not defined before it", where,
+			    name, tok);
+		else
+			mp_account_inherit(a, from);
+	}
+	mp->cur = a;
+	return 0;
+}
+
+static int parse_text(struct mparser *mp, const char *path, char *text,
+    size_t len, struct err *e);
+
+/* "include FILE": read with the same state, a few levels deep. */
+static int
+include_line(struct mparser *mp, const char *path, const char *arg,
+    const char *where, struct err *e)
+{
+	char *file, *dir, *copy, *text;
+	FILE *fp;
+	long len;
+	int rc;
+
+	if (!mp->allow_include || mp->depth >= CONV_INCLUDE_DEPTH) {
+		conv_note(mp->c, NULL, "%s: include %s was not read", where, arg);
+		return 0;
+	}
+	copy = xstrdup(path);
+	dir = dirname(copy);
+	file = arg[0] == '~' ? expand_path(arg) : arg[0] == '/' ?
+	    xstrdup(arg) : xasprintf("%s/%s", dir, arg);
+	free(copy);
+	fp = fopen(file, "r");
+	if (fp == NULL || fseek(fp, 0, SEEK_END) != 0 ||
+	    (len = ftell(fp)) < 0 || len > CONV_FILE_MAX ||
+	    fseek(fp, 0, SEEK_SET) != 0) {
+		rc = err_sys(e, ERR_DATA, "%s: include %s", where, file);
+		goto out;
+	}
+	text = xmalloc((size_t)len + 1);
+	len = (long)fread(text, 1, (size_t)len, fp);
+	text[len] = '\0';
+	mp->depth++;
+	rc = parse_text(mp, file, text, (size_t)len, e);
+	mp->depth--;
+	free(text);
+out:
+	if (fp != NULL)
+		fclose(fp);
+	free(file);
+	return rc;
+}
+
+static int
+parse_line(struct mparser *mp, const char *path, char *line, int lineno,
+    struct err *e)
+{
+	char where[512], *cmd, *arg;
+
+	snprintf(where, sizeof where, "%s:%d", path, lineno);
+	if (split_line(line, &cmd, &arg) == -1)
+		return err_set(e, ERR_DATA, "%s: a quoted argument that does "
+		    "not end", where);
+	if (*cmd == '\0' || *cmd == '#')
+		return 0;
+	if (strcmp(cmd, "defaults") == 0) {
+		mp->cur = &mp->defaults;
+		mp->seen_section = true;
+		return 0;
+	}
+	if (strcmp(cmd, "account") == 0) {
+		mp->seen_section = true;
+		return account_line(mp, arg, where, e);
+	}
+	if (strcmp(cmd, "include") == 0)
+		return include_line(mp, path, arg, where, e);
+	if (mp_command(mp->c, mp->cur, cmd, arg, where) == 0)
+		return 0;
+	/* Before any section: someone else's file. After: maybe a
+	 * command of a newer mpop. */
+	if (!mp->seen_section)
+		return err_set(e, ERR_DATA, "%s: \"%s\" is not an mpop "
+		    "command: not an mpop configuration", where, cmd);
+	conv_note(mp->c, NULL, "%s: \"%s\" is not an mpop command known here: "
+	    "ignored", where, cmd);
+	return 0;
+}
+
+static int
+parse_text(struct mparser *mp, const char *path, char *text, size_t len,
+    struct err *e)
+{
+	int lineno = 0;
+
+	if (memchr(text, '\0', len) != NULL)
+		return err_set(e, ERR_DATA, "%s: a NUL byte: not an mpop "
+		    "configuration", path);
+	for (char *line = text, *next; line != NULL; line = next) {
+		next = strchr(line, '\n');
+		if (next != NULL)
+			*next++ = '\0';
+		if (parse_line(mp, path, line, ++lineno, e) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+int
+convert_mpoprc(struct conv *c, const char *text, size_t len,
+    bool allow_include, struct err *e)
+{
+	struct mparser mp = { .c = c, .allow_include = allow_include };
+	char *copy = xmalloc(len + 1);
+	int rc;
+
+	memcpy(copy, text, len);
+	copy[len] = '\0';
+	mp_account_init(&mp.defaults);
+	mp.cur = &mp.defaults;
+	rc = parse_text(&mp, c->path, copy, len, e);
+	for (size_t i = 0; rc == 0 && i < mp.naccounts; i++)
+		rc = mp_add_account(c, &mp.accounts[i], e);
+	for (size_t i = 0; i < mp.naccounts; i++)
+		mp_account_free(&mp.accounts[i]);
+	free(mp.accounts);
+	mp_account_free(&mp.defaults);
+	free(copy);
+	return rc;
+}
