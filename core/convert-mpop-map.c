@@ -162,9 +162,11 @@ delivery(struct mp_account *a, const char *arg, const char *where)
 	for (size_t i = 0; methods[i] != NULL; i++)
 		if (strlen(methods[i]) == len &&
 		    strncmp(arg, methods[i], len) == 0) {
+			char *rest = xstrdup(arg + len);
+
 			a->v[MP_DELIVERY] = (int64_t)i + MP_DELIVERY_MDA;
-			conv_set(&a->s[MP_DELIVERY_ARG], arg + len +
-			    strspn(arg + len, " \t"));
+			conv_set(&a->s[MP_DELIVERY_ARG], mp_trim(rest));
+			free(rest);
 			return;
 		}
 	note(a, "%s: delivery %s is not an mpop delivery method", where, arg);

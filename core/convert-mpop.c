@@ -28,34 +28,36 @@ struct mparser {
 	bool		 seen_section;	/* defaults or account */
 };
 
-/* "command argument": split line in place; the argument may be quoted
- * (with \" and \\ inside). -1 for a quote that does not end. */
-static int
+/* Blanks trimmed; then, if it starts and ends with a double quote,
+ * those two removed (mpop knows no escapes). In place. */
+char *
+mp_trim(char *s)
+{
+	char *end;
+
+	s += strspn(s, " \t");
+	end = s + strlen(s);
+	while (end > s && (end[-1] == ' ' || end[-1] == '\t' ||
+	    end[-1] == '\r'))
+		*--end = '\0';
+	if (end - s >= 2 && s[0] == '"' && end[-1] == '"') {
+		end[-1] = '\0';
+		s++;
+	}
+	return s;
+}
+
+/* "command argument": split line in place. */
+static void
 split_line(char *line, char **cmd, char **arg)
 {
-	char *p = line + strspn(line, " \t"), *o;
+	char *p = line + strspn(line, " \t");
 
 	*cmd = p;
-	p += strcspn(p, " \t");
+	p += strcspn(p, " \t\r");
 	if (*p != '\0')
 		*p++ = '\0';
-	p += strspn(p, " \t");
-	*arg = p;
-	if (*p != '"') {
-		o = p + strlen(p);
-		while (o > p && (o[-1] == ' ' || o[-1] == '\t' || o[-1] == '\r'))
-			*--o = '\0';
-		return 0;
-	}
-	for (o = *arg = ++p; *p != '"'; p++) {
-		if (*p == '\0')
-			return -1;
-		if (*p == '\\' && (p[1] == '"' || p[1] == '\\'))
-			p++;
-		*o++ = *p;
-	}
-	*o = '\0';
-	return 0;
+	*arg = mp_trim(p);
 }
 
 static struct mp_account *
@@ -72,7 +74,7 @@ static int
 account_line(struct mparser *mp, char *arg, const char *where,
     struct err *e)
 {
-	char *colon = strchr(arg, ':'), *name, *end;
+	char *colon = strchr(arg, ':'), *name;
 	struct mp_account *a;
 
 	if (mp->naccounts == MP_ACCOUNTS_MAX)
@@ -80,9 +82,7 @@ account_line(struct mparser *mp, char *arg, const char *where,
 		    MP_ACCOUNTS_MAX);
 	if (colon != NULL)
 		*colon++ = '\0';
-	name = arg + strspn(arg, " \t");
-	end = name + strcspn(name, " \t");
-	*end = '\0';
+	name = mp_trim(arg);
 	if (*name == '\0')
 		return err_set(e, ERR_DATA, "%s: \"account\" without a name",
 		    where);
@@ -92,9 +92,9 @@ account_line(struct mparser *mp, char *arg, const char *where,
 	mp_account_copy(a, &mp->defaults);
 	a->name = xstrdup(name);
 	a->origin = xstrdup(where);
-	for (char *tok = colon != NULL ? strtok(colon, ", \t") : NULL;
-	    tok != NULL; tok = strtok(NULL, ", \t")) {
-		struct mp_account *from = find_account(mp, tok);
+	for (char *tok = colon != NULL ? strtok(colon, ",") : NULL;
+	    tok != NULL; tok = strtok(NULL, ",")) {
+		struct mp_account *from = find_account(mp, tok = mp_trim(tok));
 
 		if (from == NULL || from == a)
 			conv_note(mp->c, NULL, "%s: account %s inherits from "
@@ -157,11 +157,13 @@ parse_line(struct mparser *mp, const char *path, char *line, int lineno,
 	char where[512], *cmd, *arg;
 
 	snprintf(where, sizeof where, "%s:%d", path, lineno);
-	if (split_line(line, &cmd, &arg) == -1)
-		return err_set(e, ERR_DATA, "%s: a quoted argument that does "
-		    "not end", where);
+	split_line(line, &cmd, &arg);
 	if (*cmd == '\0' || *cmd == '#')
 		return 0;
+	if (!mp->seen_section && strcmp(cmd, "defaults") != 0 &&
+	    strcmp(cmd, "account") != 0 && strcmp(cmd, "include") != 0)
+		return err_set(e, ERR_DATA, "%s: \"%s\" before any account or "
+		    "defaults: not an mpop configuration", where, cmd);
 	if (strcmp(cmd, "defaults") == 0) {
 		mp->cur = &mp->defaults;
 		mp->seen_section = true;
@@ -173,15 +175,10 @@ parse_line(struct mparser *mp, const char *path, char *line, int lineno,
 	}
 	if (strcmp(cmd, "include") == 0)
 		return include_line(mp, path, arg, where, e);
-	if (mp_command(mp->c, mp->cur, cmd, arg, where) == 0)
-		return 0;
-	/* Before any section: someone else's file. After: maybe a
-	 * command of a newer mpop. */
-	if (!mp->seen_section)
-		return err_set(e, ERR_DATA, "%s: \"%s\" is not an mpop "
-		    "command: not an mpop configuration", where, cmd);
-	conv_note(mp->c, NULL, "%s: \"%s\" is not an mpop command known here: "
-	    "ignored", where, cmd);
+	/* Maybe a command of a newer mpop. */
+	if (mp_command(mp->c, mp->cur, cmd, arg, where) == -1)
+		conv_note(mp->c, NULL, "%s: \"%s\" is not an mpop command "
+		    "known here: ignored", where, cmd);
 	return 0;
 }
 

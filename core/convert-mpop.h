@@ -43,6 +43,10 @@ struct mp_account {
 	size_t		 nnotes;
 };
 
+/* An argument as mpop reads it: trimmed, and one pair of double
+ * quotes around it removed (in place). */
+char *mp_trim(char *s);
+
 void mp_account_init(struct mp_account *a);
 void mp_account_free(struct mp_account *a);
 /* dst (uninitialised) becomes a copy of src, without name and origin. */

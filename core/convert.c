@@ -291,7 +291,7 @@ read_whole(const char *path, size_t *len, struct err *e)
 	ssize_t n;
 
 	if (fd == -1) {
-		err_sys(e, ERR_DATA, "cannot read %s", path);
+		err_sys(e, ERR_NOINPUT, "cannot read %s", path);
 		return NULL;
 	}
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||

