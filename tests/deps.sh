@@ -9,8 +9,8 @@ build="gcc make pkg-config libc6-dev libssl-dev libconfig-dev libpcre2-dev"
 check="$build libcmocka-dev openssl ca-certificates python3 python3-pytest
   python3-aiosmtpd dovecot-core dovecot-pop3d dovecot-lmtpd postfix
   procps mandoc groff-base clang libclang-rt-14-dev procmail
-  strace tmux time"
-bench="$check mpop fdm fetchmail getmail6"
+  strace tmux time fetchmail mpop"
+bench="$check fdm getmail6"
 
 case "${1:-check}" in
 build) want=$build ;;
