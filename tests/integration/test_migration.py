@@ -557,6 +557,31 @@ def test_multidrop_configuration_errors(dovecot, tmp_path):
     assert rc == EX_OK and "all its mail goes to the fallback" in err, err
 
 
+def test_test_message_shows_envelope_recipients(dovecot, tmp_path):
+    dests = {"mta": {"type": "smtp", "host": "127.0.0.1", "port": 25,
+                     "to": ["%envelope", FALLBACK]}}
+    acct = mfconf.account("catchall", dovecot, user="alice",
+                          envelope="Delivered-To",
+                          local_domains=["example.org"], deliver="mta")
+    conf = write_config(tmp_path / "c.conf", mfconf.config(
+        tmp_path / "state", dests, [acct]))
+    eml = tmp_path / "m.eml"
+    eml.write_bytes(b"Delivered-To: catchall@provider.example\n"
+                    b"Delivered-To: <Bob@example.org>, carol@example.org\n"
+                    + mailgen.message())
+    rc, out, err = run_mailferry(conf, "--test-message", eml)
+    assert rc == EX_OK, err
+    assert out.endswith("result: deliver to mta (no rule decided: the "
+                        "account's deliver)\nenvelope recipients "
+                        "(Delivered-To): Bob@example.org, carol@example.org"
+                        "\n"), out
+    eml.write_bytes(mailgen.message())
+    rc, out, err = run_mailferry(conf, "--test-message", eml)
+    assert rc == EX_OK and out.endswith(
+        "envelope recipients (Delivered-To): none in local_domains: the "
+        "fallback\n"), out
+
+
 # ---- fetch_limit ----------------------------------------------------------
 
 def test_fetch_limit(dovecot, tmp_path):
