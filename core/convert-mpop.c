@@ -6,21 +6,17 @@
  * in double quotes. Each account becomes one mailferry account
  * (convert-mpop-map.c).
  */
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "convert-mpop.h"
-#include "fsutil.h"
 #include "xmalloc.h"
 
 #define MP_ACCOUNTS_MAX		CONV_ACCOUNTS_MAX
 
 struct mparser {
 	struct conv	*c;
-	bool		 allow_include;
-	int		 depth;
 	struct mp_account defaults;
 	struct mp_account *accounts;	/* defined so far */
 	size_t		 naccounts;
@@ -107,49 +103,6 @@ account_line(struct mparser *mp, char *arg, const char *where,
 	return 0;
 }
 
-static int parse_text(struct mparser *mp, const char *path, char *text,
-    size_t len, struct err *e);
-
-/* "include FILE": read with the same state, a few levels deep. */
-static int
-include_line(struct mparser *mp, const char *path, const char *arg,
-    const char *where, struct err *e)
-{
-	char *file, *dir, *copy, *text;
-	FILE *fp;
-	long len;
-	int rc;
-
-	if (!mp->allow_include || mp->depth >= CONV_INCLUDE_DEPTH) {
-		conv_note(mp->c, NULL, "%s: include %s was not read", where, arg);
-		return 0;
-	}
-	copy = xstrdup(path);
-	dir = dirname(copy);
-	file = arg[0] == '~' ? expand_path(arg) : arg[0] == '/' ?
-	    xstrdup(arg) : xasprintf("%s/%s", dir, arg);
-	free(copy);
-	fp = fopen(file, "r");
-	if (fp == NULL || fseek(fp, 0, SEEK_END) != 0 ||
-	    (len = ftell(fp)) < 0 || len > CONV_FILE_MAX ||
-	    fseek(fp, 0, SEEK_SET) != 0) {
-		rc = err_sys(e, ERR_DATA, "%s: include %s", where, file);
-		goto out;
-	}
-	text = xmalloc((size_t)len + 1);
-	len = (long)fread(text, 1, (size_t)len, fp);
-	text[len] = '\0';
-	mp->depth++;
-	rc = parse_text(mp, file, text, (size_t)len, e);
-	mp->depth--;
-	free(text);
-out:
-	if (fp != NULL)
-		fclose(fp);
-	free(file);
-	return rc;
-}
-
 static int
 parse_line(struct mparser *mp, const char *path, char *line, int lineno,
     struct err *e)
@@ -161,7 +114,7 @@ parse_line(struct mparser *mp, const char *path, char *line, int lineno,
 	if (*cmd == '\0' || *cmd == '#')
 		return 0;
 	if (!mp->seen_section && strcmp(cmd, "defaults") != 0 &&
-	    strcmp(cmd, "account") != 0 && strcmp(cmd, "include") != 0)
+	    strcmp(cmd, "account") != 0)
 		return err_set(e, ERR_DATA, "%s: \"%s\" before any account or "
 		    "defaults: not an mpop configuration", where, cmd);
 	if (strcmp(cmd, "defaults") == 0) {
@@ -173,8 +126,6 @@ parse_line(struct mparser *mp, const char *path, char *line, int lineno,
 		mp->seen_section = true;
 		return account_line(mp, arg, where, e);
 	}
-	if (strcmp(cmd, "include") == 0)
-		return include_line(mp, path, arg, where, e);
 	/* Maybe a command of a newer mpop. */
 	if (mp_command(mp->c, mp->cur, cmd, arg, where) == -1)
 		conv_note(mp->c, NULL, "%s: \"%s\" is not an mpop command "
@@ -202,10 +153,9 @@ parse_text(struct mparser *mp, const char *path, char *text, size_t len,
 }
 
 int
-convert_mpoprc(struct conv *c, const char *text, size_t len,
-    bool allow_include, struct err *e)
+convert_mpoprc(struct conv *c, const char *text, size_t len, struct err *e)
 {
-	struct mparser mp = { .c = c, .allow_include = allow_include };
+	struct mparser mp = { .c = c };
 	char *copy = xmalloc(len + 1);
 	int rc;
 

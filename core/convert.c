@@ -338,7 +338,7 @@ convert_main(const char *format, const char *path)
 	conv_init(&c, format, path);
 	rc = strcmp(format, "fetchmailrc") == 0 ?
 	    convert_fetchmailrc(&c, text, len, &e) :
-	    convert_mpoprc(&c, text, len, true, &e);
+	    convert_mpoprc(&c, text, len, &e);
 	free(text);
 	if (rc == 0)
 		convert_emit(&c, stdout);

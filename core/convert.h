@@ -26,7 +26,6 @@
 #define CONV_ACCOUNTS_MAX	1000
 #define CONV_NOTES_MAX		200	/* per account, and at the top */
 #define CONV_LIST_MAX		100	/* names after one keyword */
-#define CONV_INCLUDE_DEPTH	8
 
 enum conv_kind {
 	CONV_SMTP,
@@ -121,10 +120,8 @@ const char *conv_local_user(void);
  * file of that kind at all. Unknown settings are notes, not errors. */
 int convert_fetchmailrc(struct conv *c, const char *text, size_t len,
     struct err *e);
-/* Includes are read relative to the including file unless
- * allow_include is false (then they are notes). */
 int convert_mpoprc(struct conv *c, const char *text, size_t len,
-    bool allow_include, struct err *e);
+    struct err *e);
 
 /* Print c as a mailferry.conf. */
 void convert_emit(const struct conv *c, FILE *out);

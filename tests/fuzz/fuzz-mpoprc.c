@@ -22,7 +22,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	log_setup(LOG_QUIET, false);
 	conv_init(&c, "mpoprc", "fuzz");
-	if (convert_mpoprc(&c, (const char *)data, size, false, &e) == 0)
+	if (convert_mpoprc(&c, (const char *)data, size, &e) == 0)
 		check_emitted(&c);
 	conv_free(&c);
 	return 0;

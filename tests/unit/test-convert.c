@@ -43,7 +43,7 @@ mpop(const char *text)
 	struct err e;
 
 	conv_init(&c, "mpoprc", "RC");
-	if (convert_mpoprc(&c, text, strlen(text), false, &e) != 0)
+	if (convert_mpoprc(&c, text, strlen(text), &e) != 0)
 		fail_msg("%s", e.msg);
 }
 
@@ -331,7 +331,7 @@ test_mpop_rejects(void **state)
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		conv_init(&c, "mpoprc", "RC");
 		assert_int_equal(convert_mpoprc(&c, bad[i], strlen(bad[i]),
-		    false, &e), -1);
+		    &e), -1);
 		assert_non_null(strstr(e.msg, "RC:1:"));
 		conv_free(&c);
 	}
