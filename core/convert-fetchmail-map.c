@@ -87,6 +87,8 @@ void
 fm_global_set(struct conv *c, struct fm_global *g, const char *name,
     const char *value, int line)
 {
+	const char *no = strcmp(value, "no") == 0 ? "no " : "";
+
 	if (strcasecmp(name, "postmaster") == 0)
 		conv_set(&g->postmaster, value);
 	else if (strcasecmp(name, "daemon") == 0)
@@ -97,21 +99,21 @@ fm_global_set(struct conv *c, struct fm_global *g, const char *name,
 		    "--import-uids fetchmail:%s", line, value);
 	else if (strcasecmp(name, "logfile") == 0 ||
 	    strcasecmp(name, "syslog") == 0)
-		conv_note(c, NULL, "set %s (line %d): mailferry logs to "
+		conv_note(c, NULL, "set %s%s (line %d): mailferry logs to "
 		    "standard error, or to syslog with --syslog (the default "
-		    "with -d)", name, line);
+		    "with -d)", no, name, line);
 	else if (strcasecmp(name, "bouncemail") == 0 ||
 	    strcasecmp(name, "spambounce") == 0 ||
 	    strcasecmp(name, "softbounce") == 0)
-		conv_note(c, NULL, "set %s (line %d): mailferry never bounces; "
-		    "a message that cannot be delivered stays on the server",
-		    name, line);
+		conv_note(c, NULL, "set %s%s (line %d): mailferry never "
+		    "bounces; a message that cannot be delivered stays on the "
+		    "server", no, name, line);
 	else if (strcasecmp(name, "pidfile") != 0 &&
 	    strcasecmp(name, "properties") != 0 &&
 	    strcasecmp(name, "invisible") != 0 &&
 	    strcasecmp(name, "showdots") != 0)
-		conv_note(c, NULL, "set %s (line %d) is not carried over", name,
-		    line);
+		conv_note(c, NULL, "set %s%s (line %d) is not carried over", no,
+		    name, line);
 }
 
 static void

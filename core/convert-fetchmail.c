@@ -486,6 +486,16 @@ set_statement(struct parser *p)
 	if (p->i >= p->n)
 		return;
 	name = &p->t[p->i++];
+	/* "set nobouncemail": fetchmail's one-word form. */
+	if (!no && name->kind == RCTOK_WORD &&
+	    strncasecmp(name->text, "no", 2) == 0 &&
+	    (strcasecmp(name->text + 2, "bouncemail") == 0 ||
+	    strcasecmp(name->text + 2, "spambounce") == 0 ||
+	    strcasecmp(name->text + 2, "softbounce") == 0 ||
+	    strcasecmp(name->text + 2, "syslog") == 0)) {
+		no = true;
+		memmove(name->text, name->text + 2, strlen(name->text + 2) + 1);
+	}
 	for (size_t k = 0; with_value[k] != NULL; k++)
 		value |= is_word(name, with_value[k]);
 	if (value && p->i < p->n && is_value(&p->t[p->i]))

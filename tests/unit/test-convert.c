@@ -233,10 +233,13 @@ static void
 test_fetchmail_negations(void **state)
 {
 	(void)state;
-	fetchmail("defaults keep\n"
+	fetchmail("set nobouncemail\nset no spambounce\ndefaults keep\n"
 	    "poll a auth password user b is c nokeep nodns noenvelope\n"
 	    "poll d user e keep\n");
 	assert_int_equal(c.naccounts, 2);
+	assert_int_equal(c.nnotes, 2);
+	assert_non_null(strstr(c.notes[0], "set no bouncemail (line 1)"));
+	assert_non_null(strstr(c.notes[1], "set no spambounce (line 2)"));
 	assert_int_equal(c.accounts[0].keep, 0);
 	assert_string_equal(c.accounts[0].dest.to[0], "c@localhost");
 	assert_int_equal(c.accounts[0].nnotes, 1);
