@@ -401,8 +401,11 @@ main(int argc, char **argv)
 	size_t nsel;
 	int status;
 
-	if (parse_options(argc, argv, &o) == -1)
+	if (parse_options(argc, argv, &o) == -1) {
+		free(o.config_path);
+		free(o.accounts);
 		return EX_USAGE;
+	}
 	if (o.convert != NULL) {
 		free(o.config_path);
 		return convert_main(o.convert, o.convert_file);
