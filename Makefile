@@ -60,7 +60,7 @@ PLUGIN_CFLAGS = -std=c11 $(WARNINGS) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS) \
 PLUGIN_LIBS_dedup = -lcrypto
 
 FUZZERS    = pop3 header encoders imap uidstore dedup dotlock config smtp \
-             sasl
+             sasl fetchmailrc mpoprc
 FUZZ_CC   ?= clang
 FUZZ_SECONDS ?= 60
 REPLAYS    = $(patsubst %,$(BUILD)/tests/replay-%,$(FUZZERS))
@@ -103,7 +103,8 @@ PATHS_NOW = $(VERSION) $(PREFIX) $(BINDIR) $(PLUGINDIR) $(INCLUDEDIR) \
 $(BUILD)/paths.stamp: FORCE
 	@mkdir -p $(BUILD)
 	@echo '$(PATHS_NOW)' | cmp -s - $@ || echo '$(PATHS_NOW)' > $@
-$(BUILD)/core/config.o $(BUILD)/core/main.o: $(BUILD)/paths.stamp
+$(BUILD)/core/config.o $(BUILD)/core/main.o $(BUILD)/core/received.o: \
+    $(BUILD)/paths.stamp
 .PHONY: FORCE
 FORCE:
 

@@ -16,6 +16,7 @@
 #include "deliver.h"
 #include "fsutil.h"
 #include "log.h"
+#include "multidrop.h"
 #include "plugin.h"
 #include "rules.h"
 #include "xmalloc.h"
@@ -36,7 +37,7 @@ static const char *const account_keys[] = {
 	"name", "server", "port", "tls", "allow_plaintext_auth",
 	"tls_ca_file", "tls_fingerprint", "user", "password",
 	"password_command", "auth", "keep", "keep_days", "max_size",
-	"deliver", "rules", NULL
+	"fetch_limit", "envelope", "local_domains", "deliver", "rules", NULL
 };
 
 static const char *const tls_mode_names[] = {
@@ -161,6 +162,8 @@ parse_destination(struct cfg_ctx *cx, config_setting_t *s, struct destination *d
 	cfg_get_int32(cx, s, "port", 1, 65535, &d->port);
 	d->timeout = cx->cfg->timeout;
 	cfg_get_int32(cx, s, "timeout", 1, 86400, &d->timeout);
+	d->received_header = d->backend->received_header;
+	cfg_get_bool(cx, s, "received_header", &d->received_header);
 	cfg_get_path(cx, s, "socket", &d->socket);
 	d->tls = (enum tls_mode)cfg_get_choice(cx, s, "tls", tls_mode_names, 3,
 	    TLS_MODE_NONE);
@@ -279,6 +282,8 @@ parse_account(struct cfg_ctx *cx, config_setting_t *s, struct account *a)
 	/* 0 once meant no limit; a message must have one. */
 	if (a->max_size == 0)
 		a->max_size = MAX_SIZE_DEFAULT;
+	cfg_get_int32(cx, s, "fetch_limit", 0, 1000000, &a->fetch_limit);
+	multidrop_parse_account(cx, s, a, where);
 
 	if (a->server == NULL || a->server[0] == '\0')
 		cfg_report(cx, s, "%s has no \"server\"", where);
@@ -303,6 +308,7 @@ parse_account(struct cfg_ctx *cx, config_setting_t *s, struct account *a)
 	resolve_deliver(cx, s, a);
 	if (cfg_member(s, "rules") != NULL)
 		cfg_parse_rules(cx, cfg_member(s, "rules"), a);
+	multidrop_check_account(a);
 }
 
 static void
@@ -463,6 +469,8 @@ free_account(struct account *a)
 	free(a->user);
 	freezero_str(a->password);
 	free(a->password_command);
+	free(a->envelope);
+	cfg_free_string_list(a->local_domains, a->nlocal_domains);
 	free(a->deliver);
 	rules_free(a->rules, a->nrules);
 }

@@ -58,6 +58,7 @@ struct destination {
 	char		*password_command;
 	char		*command;	/* mda */
 	int		 timeout;	/* seconds, for any wait */
+	bool		 received_header;	/* prepend a Received: field */
 
 	void		*state;		/* the back end's, during a run */
 };
@@ -79,6 +80,10 @@ struct account {
 	bool		 keep;
 	int		 keep_days;
 	int64_t		 max_size;	/* bytes; never 0 */
+	int		 fetch_limit;	/* new messages per run, 0: all */
+	char		*envelope;	/* multidrop: the recipient header */
+	char		**local_domains;
+	size_t		 nlocal_domains;
 
 	struct destination **deliver;
 	size_t		 ndeliver;

@@ -38,7 +38,8 @@ struct maildir {
 	char		 host[64];
 };
 
-static const char *const maildir_keys[] = { "path", NULL };
+static const char *const maildir_keys[] = { "path", "received_header",
+    NULL };
 
 /* The host part of a name, with "/" and ":" encoded as the spec says. */
 static void
@@ -188,9 +189,10 @@ maildir_deliver(struct destination *d, struct msg *m,
 	struct maildir *md = d->state;
 	struct staged *st;
 	struct timeval tv;
+	const char *trace;
+	size_t trace_len;
 	int fd;
 
-	(void)env;
 	if (md->nstaged == md->capstaged) {
 		md->capstaged = md->capstaged ? md->capstaged * 2 : 64;
 		md->staged = xreallocarray(md->staged, md->capstaged,
@@ -208,7 +210,9 @@ maildir_deliver(struct destination *d, struct msg *m,
 	if (fd == -1)
 		return err_sys(e, ERR_TEMP, "Maildir %s: cannot create a file "
 		    "in tmp/", d->path);
-	if (msg_write(m, write_to_fd, &fd, e) == -1) {
+	trace = deliver_trace(d, env, &trace_len);
+	if ((trace != NULL && write_to_fd(&fd, trace, trace_len, e) == -1) ||
+	    msg_write(m, write_to_fd, &fd, e) == -1) {
 		err_prefix(e, "Maildir %s", d->path);
 		close(fd);
 		unlinkat(md->tmpfd, st->name, 0);

@@ -38,7 +38,8 @@ struct mbox {
 	int		 timeout;
 };
 
-static const char *const mbox_keys[] = { "path", NULL };
+static const char *const mbox_keys[] = { "path", "received_header",
+    NULL };
 
 static int
 mbox_check(struct destination *d, struct err *e)
@@ -135,12 +136,15 @@ count_quoted(void *arg, const char *data, size_t len, struct err *e)
 }
 
 /* The exact length of the append: the From line already in w->buf, the
- * quoted message, its end. */
+ * trace field if any, the quoted message, its end. */
 static int
-append_length(struct msg *m, struct writer *w, off_t *length, struct err *e)
+append_length(struct msg *m, const char *trace, size_t trace_len,
+    struct writer *w, off_t *length, struct err *e)
 {
 	struct measure me = { .q = MBOXRD_INIT, .scratch = w->buf + w->len };
 
+	if (trace != NULL)
+		(void)count_quoted(&me, trace, trace_len, e);
 	if (msg_write(m, count_quoted, &me, e) == -1)
 		return -1;
 	me.total += (off_t)mboxrd_finish(&me.q, me.scratch);
@@ -150,9 +154,11 @@ append_length(struct msg *m, struct writer *w, off_t *length, struct err *e)
 
 /* The whole append, after the From line in w->buf. */
 static int
-append(struct msg *m, struct writer *w, struct err *e)
+append(struct msg *m, const char *trace, size_t trace_len, struct writer *w,
+    struct err *e)
 {
-	if (msg_write(m, quote_into, w, e) == -1)
+	if ((trace != NULL && quote_into(w, trace, trace_len, e) == -1) ||
+	    msg_write(m, quote_into, w, e) == -1)
 		return -1;
 	if (w->len + 8 > WRITE_BUFFER && flush_writer(w, e) == -1)
 		return -1;
@@ -200,6 +206,8 @@ mbox_deliver(struct destination *d, struct msg *m, const struct envelope *env,
 	const char *sender = env->sender != NULL && env->sender[0] != '\0' ?
 	    env->sender : "MAILER-DAEMON";
 	int dotlocked, rc = DELIVER_DOWN;
+	const char *trace;
+	size_t trace_len;
 	struct stat st;
 	off_t length;
 
@@ -212,12 +220,13 @@ mbox_deliver(struct destination *d, struct msg *m, const struct envelope *env,
 		goto unlock;
 	w.buf = xmalloc(WRITE_BUFFER);
 	w.len = mboxrd_from_line(sender, env->received, w.buf, WRITE_BUFFER);
-	if (append_length(m, &w, &length, e) == -1)
+	trace = deliver_trace(d, env, &trace_len);
+	if (append_length(m, trace, trace_len, &w, &length, e) == -1)
 		goto unlock;
 	if (dotlocked == 0 && dotlock_note_append(&mb->dl, st.st_dev,
 	    st.st_ino, st.st_size, length, e) == -1)
 		goto unlock;
-	if (append(m, &w, e) == -1)
+	if (append(m, trace, trace_len, &w, e) == -1)
 		goto fail;
 	if (w.written != length) {
 		err_set(e, ERR_INTERNAL, "appended %lld bytes instead of the "

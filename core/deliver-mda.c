@@ -16,6 +16,7 @@
 #include "command.h"
 #include "deliver.h"
 #include "envelope.h"
+#include "multidrop.h"
 #include "xmalloc.h"
 
 #define EXIT_TEMPFAIL	75
@@ -24,7 +25,8 @@ struct mda {
 	char	**argv;		/* as split, before substitution */
 };
 
-static const char *const mda_keys[] = { "command", "to", "timeout", NULL };
+static const char *const mda_keys[] = { "command", "to", "timeout",
+    "received_header", NULL };
 
 static int
 mda_configure(struct destination *d, char *why, size_t whylen)
@@ -47,6 +49,12 @@ mda_configure(struct destination *d, char *why, size_t whylen)
 		    "would be taken for an option of the command", d->to[0]);
 		return -1;
 	}
+	for (size_t i = 0; i < d->nto; i++)
+		if (strcmp(d->to[i], MULTIDROP_TOKEN) == 0) {
+			snprintf(why, whylen, "\"%s\" works in the \"to\" of "
+			    "smtp and lmtp destinations only", MULTIDROP_TOKEN);
+			return -1;
+		}
 	return 0;
 }
 
@@ -83,6 +91,8 @@ mda_prepare(struct destination *d, struct err *e)
 }
 
 struct feeder {
+	const char	*trace;		/* first, then the message */
+	size_t		 trace_len, trace_off;
 	struct msg	*m;
 	off_t		 offset;
 };
@@ -91,8 +101,16 @@ static int
 feed(void *arg, char *buf, size_t size, size_t *len, struct err *e)
 {
 	struct feeder *f = arg;
-	ssize_t n = msg_read(f->m, buf, size, f->offset);
+	ssize_t n;
 
+	if (f->trace_off < f->trace_len) {
+		*len = f->trace_len - f->trace_off < size ?
+		    f->trace_len - f->trace_off : size;
+		memcpy(buf, f->trace + f->trace_off, *len);
+		f->trace_off += *len;
+		return 0;
+	}
+	n = msg_read(f->m, buf, size, f->offset);
 	if (n < 0)
 		return err_set(e, ERR_TEMP, "reading the message");
 	f->offset += n;
@@ -120,6 +138,7 @@ mda_deliver(struct destination *d, struct msg *m, const struct envelope *env,
 	int rc;
 
 	(void)name;
+	f.trace = deliver_trace(d, env, &f.trace_len);
 	/* Substitution replaces whole words only: a sender or recipient
 	 * never becomes part of another argument, let alone a shell line. */
 	argv = envelope_argv(md->argv, env->sender != NULL &&
@@ -176,6 +195,7 @@ mda_finish(struct destination *d)
 const struct dest_backend deliver_mda = {
 	.type = "mda",
 	.keys = mda_keys,
+	.received_header = true,
 	.configure = mda_configure,
 	.check = mda_check,
 	.prepare = mda_prepare,

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "deliver.h"
+#include "multidrop.h"
 #include "smtp.h"
 #include "xmalloc.h"
 
@@ -18,12 +19,12 @@ struct smtp_dest {
 static const char *const smtp_keys[] = {
 	"host", "port", "tls", "tls_ca_file", "tls_fingerprint",
 	"allow_plaintext_auth", "to", "from", "user", "password",
-	"password_command", "timeout", NULL
+	"password_command", "timeout", "received_header", NULL
 };
 static const char *const lmtp_keys[] = {
 	"socket", "host", "port", "tls", "tls_ca_file", "tls_fingerprint",
 	"allow_plaintext_auth", "to", "from", "user", "password",
-	"password_command", "timeout", NULL
+	"password_command", "timeout", "received_header", NULL
 };
 
 static bool
@@ -41,6 +42,8 @@ valid_address(const char *a)
 static int
 configure(struct destination *d, bool lmtp, char *why, size_t whylen)
 {
+	int token;
+
 	if (lmtp && (d->socket == NULL) == (d->host == NULL)) {
 		snprintf(why, whylen, "needs either socket or host");
 		return -1;
@@ -56,8 +59,11 @@ configure(struct destination *d, bool lmtp, char *why, size_t whylen)
 		snprintf(why, whylen, "has no \"to\" (the recipients)");
 		return -1;
 	}
+	if (multidrop_token_index(d->to, d->nto, &token, why, whylen) == -1)
+		return -1;
 	for (size_t i = 0; i < d->nto; i++)
-		if (d->to[i][0] == '\0' || !valid_address(d->to[i])) {
+		if ((int)i != token && (d->to[i][0] == '\0' ||
+		    !valid_address(d->to[i]))) {
 			snprintf(why, whylen, "\"%s\" is not an address for "
 			    "\"to\" (no spaces or angle brackets)", d->to[i]);
 			return -1;
@@ -122,6 +128,10 @@ net_deliver(struct destination *d, struct msg *m, const struct envelope *env,
 	const char *sender = d->from != NULL ? d->from :
 	    env->sender != NULL ? env->sender : "";
 	bool lmtp = strcmp(d->backend->type, "lmtp") == 0, lost;
+	size_t nrcpt, trace_len;
+	const char *trace = deliver_trace(d, env, &trace_len);
+	char **rcpt;
+	int rc;
 
 	(void)name;
 	if (sd->session == NULL) {
@@ -129,7 +139,12 @@ net_deliver(struct destination *d, struct msg *m, const struct envelope *env,
 		if (sd->session == NULL)
 			return DELIVER_DOWN;
 	}
-	if (smtp_send(sd->session, sender, d->to, d->nto, m, &lost, e) == 0)
+	rcpt = multidrop_expand(d->to, d->nto, env->recipients,
+	    env->nrecipients, &nrcpt);
+	rc = smtp_send(sd->session, sender, rcpt, nrcpt, trace, trace_len, m,
+	    &lost, e);
+	free(rcpt);
+	if (rc == 0)
 		return 0;
 	err_prefix(e, "destination \"%s\"", d->name);
 	if (lost) {
@@ -155,6 +170,7 @@ net_finish(struct destination *d)
 const struct dest_backend deliver_smtp = {
 	.type = "smtp",
 	.keys = smtp_keys,
+	.received_header = true,
 	.configure = smtp_configure,
 	.check = net_check,
 	.prepare = net_prepare,
@@ -165,6 +181,7 @@ const struct dest_backend deliver_smtp = {
 const struct dest_backend deliver_lmtp = {
 	.type = "lmtp",
 	.keys = lmtp_keys,
+	.received_header = true,
 	.configure = lmtp_configure,
 	.check = net_check,
 	.prepare = net_prepare,

@@ -32,12 +32,21 @@ struct envelope {
 					   "": the null sender */
 	time_t		 received;	/* when it was fetched */
 	const char	*account;
+	/* Multidrop: what "%envelope" in a `to` list stands for (see
+	 * multidrop.h); none: the entries after it. */
+	char *const	*recipients;
+	size_t		 nrecipients;
+	/* The Received: field (see received.h) that destinations with
+	 * received_header write in front of the message; NULL: none. */
+	const char	*trace;
+	size_t		 trace_len;
 };
 
 struct dest_backend {
 	const char	*type;
 	const char *const *keys;	/* keys accepted besides "type" */
 	bool		 batching;
+	bool		 received_header;	/* its default */
 
 	/* At configuration time: are the keys complete and consistent?
 	 * (-1 with a reason; NULL when the key list says it all.) */
@@ -62,6 +71,20 @@ struct dest_backend {
 	/* End of a run: release connections, files, state. */
 	void (*finish)(struct destination *d);
 };
+
+/* The Received: field d is to write in front of the message, or NULL
+ * (received_header false, or none was made). */
+static inline const char *
+deliver_trace(const struct destination *d, const struct envelope *env,
+    size_t *len)
+{
+	if (!d->received_header || env->trace == NULL) {
+		*len = 0;
+		return NULL;
+	}
+	*len = env->trace_len;
+	return env->trace;
+}
 
 const struct dest_backend *deliver_backend(const char *type);
 /* "maildir, mbox, ..." for messages. */

@@ -82,6 +82,8 @@ err_exitcode(enum err_class cls)
 		return EX_USAGE;
 	case ERR_DATA:
 		return EX_DATAERR;
+	case ERR_NOINPUT:
+		return EX_NOINPUT;
 	case ERR_INTERNAL:
 		return EX_SOFTWARE;
 	}

@@ -14,7 +14,8 @@ enum err_class {
 	ERR_UNAVAIL,	/* server unreachable or unverifiable; permanent refusal */
 	ERR_CONFIG,	/* the configuration is wrong */
 	ERR_USAGE,	/* the command line is wrong */
-	ERR_DATA,	/* an input file is not a message */
+	ERR_DATA,	/* an input file is not a message (or not of its format) */
+	ERR_NOINPUT,	/* an input file cannot be opened */
 	ERR_INTERNAL,	/* a bug or an impossible system state */
 };
 

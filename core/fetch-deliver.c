@@ -15,6 +15,8 @@
 #include "envelope.h"
 #include "fetch-internal.h"
 #include "log.h"
+#include "multidrop.h"
+#include "received.h"
 #include "xmalloc.h"
 
 void
@@ -130,6 +132,34 @@ record_partial(struct fetch *f, const struct server_msg *sm,
 		log_error("%s: %s", f->a->name, e.msg);
 }
 
+/* The multidrop recipients and the Received: field, when the
+ * account and the destinations use them. */
+static void
+envelope_extras(struct fetch *f, const struct server_msg *sm,
+    const struct verdict *v, struct envelope *env, char ***rcpt)
+{
+	bool trace = false;
+	char label[400];
+
+	for (size_t i = 0; i < v->ndests; i++)
+		trace |= v->dests[i]->received_header;
+	if (trace) {
+		struct received_info ri = { .account = f->a->name,
+		    .server = f->a->server, .uid = fetch_uid(f, sm),
+		    .protocol = received_protocol("POP3",
+		    f->a->tls != TLS_MODE_NONE), .when = f->now };
+
+		env->trace = received_field(&ri, &env->trace_len);
+	}
+	if (f->a->envelope != NULL) {
+		snprintf(label, sizeof label, "%s: message %u (UID %s)",
+		    f->a->name, sm->num, fetch_uid_shown(f, sm));
+		env->nrecipients = multidrop_recipients(&f->m, f->a, label,
+		    rcpt);
+		env->recipients = *rcpt;
+	}
+}
+
 /*
  * Deliver the message in f->m. Immediate destinations go first, so a
  * failure there leaves nothing staged to undo; a failed destination that
@@ -145,9 +175,11 @@ fetch_deliver(struct fetch *f, size_t idx, const struct verdict *v,
 	    .account = f->a->name };
 	struct destination **done = xcalloc(v->ndests + 1, sizeof *done);
 	struct staged_msg *staged = NULL;
+	char **rcpt = NULL;
 	size_t ndone = 0;
 	int rc;
 
+	envelope_extras(f, sm, v, &env, &rcpt);
 	rc = deliver_immediate(f, sm, v, &env, done, &ndone, e);
 	if (rc == 0) {
 		staged = batch_add(f, idx);
@@ -157,6 +189,8 @@ fetch_deliver(struct fetch *f, size_t idx, const struct verdict *v,
 			batch_rollback(f);
 	}
 	free(sender);
+	free((char *)env.trace);
+	multidrop_free(rcpt, env.nrecipients);
 	if (rc != 0) {
 		record_partial(f, sm, done, ndone);
 		free(done);

@@ -490,6 +490,34 @@ fill_queues(struct fetch *f)
 	}
 }
 
+/*
+ * fetch_limit: the first new messages in fetching order are fetched, the
+ * others are left alone (unrecorded) and wait for the next run. After a
+ * reconnect, what the earlier sessions of the run took counts too.
+ */
+static void
+apply_fetch_limit(struct fetch *f, uint32_t *list, size_t *n)
+{
+	size_t limit = (size_t)f->a->fetch_limit, done;
+
+	if (limit == 0)
+		return;
+	done = (size_t)f->st.delivered + f->st.deleted_by_rules +
+	    f->st.skipped + f->st.failed;
+	limit = done < limit ? limit - done : 0;
+	if (*n <= limit)
+		return;
+	for (size_t i = limit; i < *n; i++)
+		f->msgs[list[i]].plan = PLAN_NONE;
+	if (f->sessions <= 1) {
+		log_info("%s: fetch_limit %d: %zu more new messages wait for "
+		    "the next run", f->a->name, f->a->fetch_limit, *n - limit);
+		f->st.new -= (unsigned)(*n - limit);
+	}
+	*n = limit;
+}
+
+/* Decide, for every listed message, what this run does with it. */
 void
 fetch_plan(struct fetch *f)
 {
@@ -525,4 +553,7 @@ fetch_plan(struct fetch *f)
 		    f->a->name, f->st.no_uid);
 	last_the_troublesome(f, f->fetch_list, f->nfetch);
 	last_the_troublesome(f, f->top_list, f->ntop);
+	/* Only one of the two holds new messages at this point. */
+	apply_fetch_limit(f, f->fetch_list, &f->nfetch);
+	apply_fetch_limit(f, f->top_list, &f->ntop);
 }

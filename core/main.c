@@ -15,11 +15,13 @@
 #include <openssl/ssl.h>
 
 #include "config.h"
+#include "convert.h"
 #include "deliver.h"
 #include "err.h"
 #include "fetch.h"
 #include "fsutil.h"
 #include "daemon.h"
+#include "import-uids.h"
 #include "log.h"
 #include "plugin.h"
 #include "progress.h"
@@ -44,6 +46,9 @@ struct options {
 	char		*release;	/* a UID to release */
 	int		 daemon;	/* poll interval, 0: run once */
 	bool		 syslog;
+	char		*import_uids;	/* FORMAT:FILE */
+	char		*convert;	/* FORMAT, the file follows */
+	char		*convert_file;
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -62,6 +67,8 @@ usage(FILE *fp)
 "usage: mailferry [-f FILE] [-a NAME]... [-n] [-v|-q] [-d SECONDS] [--syslog]\n"
 "       mailferry -f FILE --check-config\n"
 "       mailferry -f FILE -a NAME --test-message FILE.eml\n"
+"       mailferry -f FILE -a NAME --import-uids fetchmail:FILE|mpop:FILE\n"
+"       mailferry --convert fetchmailrc|mpoprc FILE\n"
 "\n"
 "  -f, --config FILE    configuration (default: $XDG_CONFIG_HOME/mailferry/\n"
 "                       mailferry.conf, then ~/.mailferry.conf)\n"
@@ -80,15 +87,41 @@ usage(FILE *fp)
 "                       and print what would happen; touches nothing\n"
 "      --release UID    let the next run fetch a message set aside (a\n"
 "                       plugin crashed on it) again; with one -a NAME\n"
+"      --import-uids FORMAT:FILE  record the UIDs fetchmail (.fetchids)\n"
+"                       or mpop (UIDLs file) fetched for the -a account\n"
+"      --convert FORMAT FILE  print a configuration equivalent to a\n"
+"                       .fetchmailrc (fetchmailrc) or .mpoprc (mpoprc)\n"
 "      --version        print the version and exit\n"
 "      --help           print this help and exit\n");
+}
+
+/* --import-uids and --convert are jobs of their own. */
+static int
+check_migration_options(const struct options *o)
+{
+	bool other = o->check_config || o->test_message != NULL ||
+	    o->daemon > 0 || o->dry_run;
+
+	if (o->convert != NULL && (other || o->import_uids != NULL ||
+	    o->naccounts > 0 || o->convert_file == NULL)) {
+		fprintf(stderr, "mailferry: --convert takes a format and a "
+		    "file, and no other option: --convert fetchmailrc|mpoprc "
+		    "FILE\n");
+		return -1;
+	}
+	if (o->import_uids != NULL && (other || o->naccounts != 1)) {
+		fprintf(stderr, "mailferry: --import-uids takes one -a NAME, "
+		    "and none of --check-config, --test-message, -d, -n\n");
+		return -1;
+	}
+	return 0;
 }
 
 static int
 parse_options(int argc, char **argv, struct options *o)
 {
 	enum { OPT_CHECK = 256, OPT_TEST_MESSAGE, OPT_SYSLOG, OPT_VERSION,
-	    OPT_HELP, OPT_RELEASE };
+	    OPT_HELP, OPT_RELEASE, OPT_IMPORT_UIDS, OPT_CONVERT };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'f' },
 		{ "account", required_argument, NULL, 'a' },
@@ -100,6 +133,8 @@ parse_options(int argc, char **argv, struct options *o)
 		{ "check-config", no_argument, NULL, OPT_CHECK },
 		{ "test-message", required_argument, NULL, OPT_TEST_MESSAGE },
 		{ "release", required_argument, NULL, OPT_RELEASE },
+		{ "import-uids", required_argument, NULL, OPT_IMPORT_UIDS },
+		{ "convert", required_argument, NULL, OPT_CONVERT },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ NULL, 0, NULL, 0 },
@@ -152,6 +187,12 @@ parse_options(int argc, char **argv, struct options *o)
 		case OPT_SYSLOG:
 			o->syslog = true;
 			break;
+		case OPT_IMPORT_UIDS:
+			o->import_uids = optarg;
+			break;
+		case OPT_CONVERT:
+			o->convert = optarg;
+			break;
 		case OPT_VERSION:
 			printf("mailferry %s\n", MAILFERRY_VERSION);
 			exit(EX_OK);
@@ -181,13 +222,15 @@ parse_options(int argc, char **argv, struct options *o)
 		    o->release != NULL ? "release" : "test-message");
 		return -1;
 	}
+	if (o->convert != NULL && optind < argc)
+		o->convert_file = argv[optind++];
 	if (optind != argc) {
 		fprintf(stderr, "mailferry: unexpected argument \"%s\"\n",
 		    argv[optind]);
 		usage(stderr);
 		return -1;
 	}
-	return 0;
+	return check_migration_options(o);
 }
 
 /* The accounts this run is about, in configuration order. */
@@ -376,8 +419,15 @@ main(int argc, char **argv)
 	size_t nsel;
 	int status;
 
-	if (parse_options(argc, argv, &o) == -1)
+	if (parse_options(argc, argv, &o) == -1) {
+		free(o.config_path);
+		free(o.accounts);
 		return EX_USAGE;
+	}
+	if (o.convert != NULL) {
+		free(o.config_path);
+		return convert_main(o.convert, o.convert_file);
+	}
 	log_setup(o.verbosity, use_syslog(&o));
 	if (secret_no_dumps(&e) == -1)
 		log_warn("%s", e.msg);
@@ -409,6 +459,16 @@ main(int argc, char **argv)
 	sel = select_accounts(cfg, &o, &nsel);
 	if (sel == NULL) {
 		status = EX_USAGE;
+		goto out;
+	}
+	if (o.import_uids != NULL) {
+		err_clear(&e);
+		status = EX_OK;
+		if (import_uids(cfg, sel[0], o.import_uids, &e) == -1) {
+			log_error("%s", e.msg);
+			status = err_exitcode(e.cls);
+		}
+		free(sel);
 		goto out;
 	}
 	if (o.test_message != NULL || o.release != NULL) {

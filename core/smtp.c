@@ -308,14 +308,16 @@ count_lines(void *arg, const char *data, size_t len, struct err *e)
 
 /* The size on the wire, CRLF line ends counted, for SIZE=. */
 static int64_t
-wire_size(struct msg *m)
+wire_size(const char *trace, size_t trace_len, struct msg *m)
 {
 	int64_t lines = 0;
 	struct err e;
 
+	if (trace_len > 0)
+		(void)count_lines(&lines, trace, trace_len, &e);
 	if (msg_write(m, count_lines, &lines, &e) == -1)
-		return msg_size(m) * 2;
-	return msg_size(m) + lines;
+		return (msg_size(m) + (int64_t)trace_len) * 2;
+	return msg_size(m) + (int64_t)trace_len + lines;
 }
 
 /* Abandon the transaction; a failed RSET means a lost session. */
@@ -332,13 +334,15 @@ reset(struct smtp *s, bool *lost)
 
 int
 smtp_send(struct smtp *s, const char *sender, char *const *to, size_t nto,
-    struct msg *m, bool *lost, struct err *e)
+    const char *trace, size_t trace_len, struct msg *m, bool *lost,
+    struct err *e)
 {
 	struct data_writer w = { .s = s, .enc = DOTENC_INIT };
 	struct smtp_reply r, worst = { 0 };
 	char line[600], end[8];
 	bool pipelining = s->ext.flags & SMTP_EXT_PIPELINING;
-	int64_t size = (s->ext.flags & SMTP_EXT_SIZE) ? wire_size(m) : 0;
+	int64_t size = (s->ext.flags & SMTP_EXT_SIZE) ?
+	    wire_size(trace, trace_len, m) : 0;
 
 	*lost = false;
 	if (size > 0 && s->ext.max_size > 0 && size > s->ext.max_size)
@@ -393,12 +397,13 @@ smtp_send(struct smtp *s, const char *sender, char *const *to, size_t nto,
 		reset(s, lost);
 		return reply_error(s, &r, "DATA refused", e);
 	}
-	if (msg_write(m, write_data, &w, e) == -1)
+	if ((trace_len > 0 && write_data(&w, trace, trace_len, e) == -1) ||
+	    msg_write(m, write_data, &w, e) == -1)
 		goto lost;
 	conn_write(s->c, end, dotenc_finish(&w.enc, end));
 	if (log_tracing())
 		log_trace("%s > (%jd bytes of message data) .", s->c->label,
-		    (intmax_t)msg_size(m));
+		    (intmax_t)(msg_size(m) + (off_t)trace_len));
 	/* LMTP answers once per recipient; SMTP once. */
 	for (size_t i = 0; i < (s->lmtp ? nto : 1); i++) {
 		if (read_reply(s, &r, false, e) == -1)

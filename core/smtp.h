@@ -23,11 +23,13 @@ struct smtp *smtp_open(const struct destination *d, bool lmtp,
     struct err *e);
 /*
  * Send one message from `sender` ("" for the null sender) to every
- * recipient of the destination. 0 when every recipient accepted it after
- * the data. On -1, *connection_lost says whether the session is gone.
+ * recipient in `to`, with `trace` (a Received: field, or NULL) in front
+ * of it. 0 when every recipient accepted it after the data. On -1,
+ * *connection_lost says whether the session is gone.
  */
 int smtp_send(struct smtp *s, const char *sender, char *const *to,
-    size_t nto, struct msg *m, bool *connection_lost, struct err *e);
+    size_t nto, const char *trace, size_t trace_len, struct msg *m,
+    bool *connection_lost, struct err *e);
 /* QUIT (best effort) and close. */
 void smtp_close(struct smtp *s);
 

@@ -9,6 +9,7 @@
 
 #include "log.h"
 #include "msg.h"
+#include "multidrop.h"
 #include "plugin.h"
 #include "rules.h"
 #include "testmsg.h"
@@ -110,6 +111,23 @@ load(struct msg *m, const char *path)
 	return EX_OK;
 }
 
+/* Multidrop: whom "%envelope" would stand for. */
+static void
+print_envelope(struct msg *m, const struct account *a)
+{
+	char **rcpt;
+	size_t n;
+
+	if (a->envelope == NULL)
+		return;
+	n = multidrop_recipients(m, a, "envelope", &rcpt);
+	printf("envelope recipients (%s):", a->envelope);
+	for (size_t i = 0; i < n; i++)
+		printf("%s %s", i ? "," : "", rcpt[i]);
+	printf("%s\n", n == 0 ? " none in local_domains: the fallback" : "");
+	multidrop_free(rcpt, n);
+}
+
 int
 test_message(struct config *cfg, struct account *a, const char *path)
 {
@@ -141,6 +159,7 @@ test_message(struct config *cfg, struct account *a, const char *path)
 			printf("%s%s", i ? ", " : "", v.dests[i]->name);
 		printf(" (%s)\n", v.rule != NULL ? v.rule->name :
 		    "no rule decided: the account's deliver");
+		print_envelope(&m, a);
 		break;
 	case VERDICT_DELETE:
 		printf("result: delete from the server, not delivered "

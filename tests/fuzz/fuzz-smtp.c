@@ -119,7 +119,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	s = smtp_open(&d, how & 0x01, &e);
 	for (int i = 0; s != NULL && i < 3; i++)
 		if (smtp_send(s, i == 1 ? "" : "sender@example.org", d.to,
-		    d.nto, &m, &lost, &e) == -1 && lost)
+		    d.nto, NULL, 0, &m, &lost, &e) == -1 && lost)
 			break;
 	smtp_close(s);
 	pthread_join(server, NULL);

@@ -120,7 +120,8 @@ class World:
         else:
             dest = {"type": "smtp", "host": "127.0.0.1",
                     "port": self.sink.port, "tls": "none",
-                    "to": ["alice@example.com"], "timeout": self.timeout}
+                    "to": ["alice@example.com"], "timeout": self.timeout,
+                    "received_header": False}
         acct = mfconf.account("alice", self.dovecot, keep=False)
         write_config(self.conf, mfconf.config(self.state, {"inbox": dest},
                                               [acct],

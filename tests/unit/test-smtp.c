@@ -478,7 +478,7 @@ session(struct server *sv, const struct destination *d, bool lmtp,
 	*lost = false;
 	s = smtp_open(d, lmtp, e);
 	if (s != NULL)
-		rc = smtp_send(s, "sender@example.org", d->to, d->nto, &m, lost,
+		rc = smtp_send(s, "sender@example.org", d->to, d->nto, NULL, 0, &m, lost,
 		    e);
 	smtp_close(s);
 	msg_free(&m);
