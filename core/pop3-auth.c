@@ -226,6 +226,7 @@ pop3_login(struct pop3 *p, const struct account *a, const char *secret,
 	case AUTH_XOAUTH2:
 		return login_xoauth2(p, a->user, secret, e);
 	case AUTH_AUTO:
+	case AUTH_OAUTHBEARER:	/* refused for POP3 by config-imap.c */
 		break;
 	}
 	return err_set(e, ERR_INTERNAL, "no authentication method");
