@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "daemon-idle.h"
 #include "daemon.h"
 #include "log.h"
 #include "xmalloc.h"
@@ -22,6 +23,7 @@ struct slot {
 	pid_t	 pid;		/* fetching now, or 0 */
 	bool	 again;		/* SIGUSR1 came during the fetch */
 	bool	 keep;		/* still in the configuration */
+	bool	 idling;	/* its process waits in IDLE between polls */
 };
 
 struct daemon {
@@ -95,6 +97,36 @@ running(const struct daemon *d)
 	return n;
 }
 
+/* Fetches counted against `parallel`: a process that lives on in IDLE
+ * between its fetches would otherwise hold a place for good. */
+static size_t
+polling(const struct daemon *d)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < d->nslots; i++)
+		n += d->slots[i].pid != 0 && !d->slots[i].idling;
+	return n;
+}
+
+/* Pass a signal on to the accounts waiting in IDLE; returns how many. */
+static size_t
+tell_idlers(struct daemon *d, int sig, bool restart)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < d->nslots; i++) {
+		struct slot *s = &d->slots[i];
+
+		if (s->pid == 0 || !s->idling)
+			continue;
+		kill(s->pid, sig);
+		s->again = restart;
+		n++;
+	}
+	return n;
+}
+
 static void
 start(struct daemon *d, struct slot *s)
 {
@@ -103,6 +135,7 @@ start(struct daemon *d, struct slot *s)
 
 	if (a == NULL)
 		return;
+	s->idling = daemon_idles(a);
 	pid = fork();
 	if (pid == -1) {
 		log_error("%s: cannot start a fetch: %s", s->name,
@@ -116,6 +149,9 @@ start(struct daemon *d, struct slot *s)
 		signal(SIGUSR1, SIG_IGN);
 		signal(SIGCHLD, SIG_DFL);
 		sigprocmask(SIG_SETMASK, &d->old_mask, NULL);
+		if (s->idling)
+			_exit(err_exitcode(daemon_idle_account(*d->cfg, a,
+			    d->opt, d->interval)));
 		_exit(err_exitcode(fetch_account(*d->cfg, a, d->opt)));
 	}
 	s->pid = pid;
@@ -208,7 +244,7 @@ daemon_run(struct config **cfg, int interval, char *const *only,
 			struct slot *s = &d.slots[i];
 
 			if (s->pid == 0 && s->keep && s->due <= now &&
-			    running(&d) < (size_t)(*cfg)->parallel)
+			    polling(&d) < (size_t)(*cfg)->parallel)
 				start(&d, s);
 		}
 		for (size_t i = 0; i < d.nslots; i++)
@@ -225,6 +261,9 @@ daemon_run(struct config **cfg, int interval, char *const *only,
 			break;
 		case SIGHUP:
 			reload(&d);
+			/* Those waiting in IDLE hold the old configuration:
+			 * end them, to start again at once. */
+			tell_idlers(&d, SIGHUP, true);
 			break;
 		case SIGUSR1:
 			log_info("SIGUSR1: polling now");
@@ -232,6 +271,7 @@ daemon_run(struct config **cfg, int interval, char *const *only,
 				d.slots[i].due = clock_ms();
 				d.slots[i].again = d.slots[i].pid != 0;
 			}
+			tell_idlers(&d, SIGUSR1, false);
 			break;
 		case SIGTERM:
 		case SIGINT:
