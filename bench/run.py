@@ -1272,6 +1272,9 @@ def imap_targets(bench, add):
         mf, ms, fl = (find(bench.rows, g, "mailferry"),
                       find(bench.rows, g, "mbsync"),
                       find(bench.rows, g, "floor"))
+        # A run that failed measured nothing worth comparing.
+        mf, ms, fl = (r if r and r.status == "ok" else None
+                      for r in (mf, ms, fl))
         if mf and ms:
             w = mf.med("wall") / ms.med("wall")
             c = mf.med("cpu") / ms.med("cpu")
