@@ -86,11 +86,13 @@ class World:
 
 
 def parse_key(key):
-    """FOLDER/UIDVALIDITY/UID, the folder in modified UTF-7 with "%20"
-    for a space and "%25" for "%"."""
-    m = re.fullmatch(r"(.+)/([0-9]+)/([0-9]+)", key)
-    assert m, "UID store key %r is not FOLDER/UIDVALIDITY/UID" % key
-    folder = m.group(1).replace("%20", " ").replace("%25", "%")
+    """FOLDER:UIDVALIDITY:UID, in the folder's name every byte outside
+    0x21-0x7e, "%" and ":" written %XX."""
+    m = re.fullmatch(r"([\x21-\x7e]+):([0-9]+):([0-9]+)", key)
+    assert m, "UID store key %r is not FOLDER:UIDVALIDITY:UID" % key
+    folder = re.sub(rb"%([0-9A-F]{2})", lambda x: bytes([int(x.group(1),
+                                                             16)]),
+                    m.group(1).encode()).decode()
     return folder, int(m.group(2)), int(m.group(3))
 
 
@@ -373,6 +375,6 @@ def test_received_field_names_imap(dovecot, ca, tmp_path, tls):
     head = m.split(b"\n\n", 1)[0].decode().replace("\n ", " ")
     v = dovecot.folder_info()["UIDVALIDITY"]
     assert re.match(r'Received: from 127\.0\.0\.1 \(account "alice", UID '
-                    r'INBOX/%d/1\) by \S+ \(mailferry [^)]*\) with %s; ' % (
+                    r'INBOX:%d:1\) by \S+ \(mailferry [^)]*\) with %s; ' % (
                         v, "IMAPS" if tls == "implicit" else "IMAP"),
                     head), head
