@@ -358,9 +358,15 @@ conn_read_line(struct conn *c, size_t maxlen, char **line, size_t *len,
 
 			if (n > maxlen + 1)
 				break;
+			/* Only CRLF ends a line: taking a bare LF for one
+			 * would let content pose as protocol. */
+			if (n == 0 || start[n - 1] != '\r')
+				return err_set(e, ERR_TEMP, "%s: the server "
+				    "ended a line with a bare LF, not CRLF; "
+				    "its replies cannot be read safely",
+				    c->label);
 			c->rpos += n + 1;
-			if (n > 0 && start[n - 1] == '\r')
-				n--;
+			n--;
 			start[n] = '\0';
 			*line = start;
 			*len = n;

@@ -59,9 +59,9 @@ int conn_flush(struct conn *c, struct err *e);
 /* Read at least one more byte into the buffer. End of stream is an
  * error (ERR_TEMP, "connection closed"). */
 int conn_fill(struct conn *c, struct err *e);
-/* The next line, without its CRLF (or bare LF), NUL-terminated in the
- * buffer; valid until the next call. A line longer than maxlen is an
- * error, never a larger allocation. */
+/* The next line, without its CRLF, NUL-terminated in the buffer; valid
+ * until the next call. A line longer than maxlen is an error, never a
+ * larger allocation, and so is a line ended by a bare LF. */
 int conn_read_line(struct conn *c, size_t maxlen, char **line, size_t *len,
     struct err *e);
 

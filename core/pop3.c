@@ -201,6 +201,20 @@ pop3_listing_line(struct pop3 *p, char **line, size_t *len, bool *end,
 	return 0;
 }
 
+/* A reply that never ended after what a bare-LF server sends as its
+ * end: say so, or the user sees only a timeout. */
+static int
+explain_sloppy_end(const struct dotdec *d, struct err *e)
+{
+	size_t len = strlen(e->msg);
+
+	if (d->sloppy_end)
+		snprintf(e->msg + len, sizeof e->msg - len, " (the data held "
+		    "a \".\" line ended by a bare LF, which does not end a "
+		    "POP3 reply: the server does not end lines with CRLF)");
+	return -1;
+}
+
 int
 pop3_read_message(struct pop3 *p, struct msg *m, off_t limit, struct err *e)
 {
@@ -212,7 +226,7 @@ pop3_read_message(struct pop3 *p, struct msg *m, off_t limit, struct err *e)
 		size_t used, outlen;
 
 		if (conn_buffered(c) == 0 && conn_fill(c, e) == -1)
-			return -1;
+			return explain_sloppy_end(&d, e);
 		used = dotdec_run(&d, c->rbuf + c->rpos, conn_buffered(c),
 		    p->decoded, &outlen);
 		c->rpos += used;
@@ -224,6 +238,10 @@ pop3_read_message(struct pop3 *p, struct msg *m, off_t limit, struct err *e)
 			    "giving up on it", c->label, (intmax_t)limit);
 		if (msg_append(m, p->decoded, outlen, e) == -1)
 			return -1;
+		if (d.state == DOTDEC_BARE_LF_END)
+			return err_set(e, ERR_TEMP, "%s: the server ended a "
+			    "\".\" line with a bare LF, not CRLF; its replies "
+			    "cannot be read safely", c->label);
 	}
 	msg_finish(m);
 	if (log_tracing())

@@ -30,7 +30,7 @@ import pytest
 
 import mailgen
 import mfconf
-from fakepop3 import TEN_MB, FakePOP3, Fault, Message
+from fakepop3 import TEN_MB, FakePOP3, Fault, Message, encode_multiline
 from harness import Result, mailferry_path, retr, run_mailferry, write_config
 
 EX_OK, EX_UNAVAILABLE, EX_TEMPFAIL, EX_NOPERM, EX_CONFIG = 0, 69, 75, 77, 78
@@ -1044,24 +1044,53 @@ def test_slow_but_steady_greeting_is_fine(tmp_path):
 
 # ---- 9. bare LF -------------------------------------------------------------
 
-@pytest.mark.parametrize("mode", ["all-lines", "terminator-only",
-                                  "one-reply"])
-def test_bare_lf_is_accepted(tmp_path, mode):
+# Only CRLF ends a line and only CRLF "." CRLF a multi-line reply, so that
+# a bare LF in a message can never end it early (message smuggling; see
+# test_hostile.py). A server that ends its lines with a bare LF gets a
+# clear error: at once when a status or listing line ends so, or a "."
+# line after a CRLF; after `timeout` when its messages are all bare LF
+# (the reply then never ends), with the likely reason.
+BARE_LF = {
+    # mode: (server options, messages delivered first, stderr pattern)
+    "all-lines": ({"bare_lf": True}, 0, r"bare LF, not CRLF"),
+    "terminator-only": ({"bare_lf_terminator": True}, 0,
+                        r"bare LF, not CRLF"),
+    "one-reply": ({"faults": [Fault("RETR", "bare_lf", arg="2")]}, 1,
+                  r"bare LF, not CRLF"),
+    "one-message-terminator": (("2", b"\r\n"), 1,
+                               r"\".\" line with a bare LF, not CRLF"),
+    "last-message-all-lf": (("4", b"\n"), 3,
+                            r"timed out.*\".\" line ended by a bare LF.*"
+                            r"does not end lines with CRLF"),
+}
+
+
+@pytest.mark.parametrize("mode", list(BARE_LF))
+def test_bare_lf_server_gets_a_clear_error(tmp_path, mode):
+    kw, n_ok, pattern = BARE_LF[mode]
     msgs = make_messages(3, "barelf", body_lines=200)
     msgs.append(Message(mailgen.message(subject="dots TOKEN4xbarelf",
                                         body=".\n..\n...\n. \n.x\n"),
                         "UID-barelf-4"))
-    kw = {"all-lines": {"bare_lf": True},
-          "terminator-only": {"bare_lf_terminator": True},
-          "one-reply": {"faults": [Fault("RETR", "bare_lf", arg="2")]}}[mode]
+    if isinstance(kw, tuple):
+        # One RETR reply with a status line ended by CRLF, then message
+        # lines ended by EOL and "." with a bare LF.
+        n, eol = kw
+        kw = {"faults": [Fault("RETR", "replace", arg=n, data=b"+OK\r\n"
+                               + encode_multiline(msgs[int(n) - 1].data, eol,
+                                                  terminator=b".\n"))]}
     w = World(tmp_path)
     with server(msgs, **kw) as srv:
-        w.configure(srv)
+        w.configure(srv, keep=False)
         res = w.run()
-        assert res.rc == EX_OK, explain(res, srv)
-        assert_mailbox_state(w, srv, msgs, [], res)
+        assert_failed(res, srv, EX_TEMPFAIL, pattern)
+        assert_mailbox_state(w, srv, msgs[:n_ok], msgs[n_ok:], res)
         if mode == "all-lines":
             assert b"\r" not in srv.connections[0].sent()
+            assert srv.commands() == ["QUIT"] or srv.commands() == [], (
+                srv.transcript())
+        srv.bare_lf = srv.bare_lf_terminator = False
+        assert_resumes(w, srv, msgs, keep=False)
 
 
 # ---- 10. TLS faults ---------------------------------------------------------

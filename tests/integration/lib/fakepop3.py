@@ -19,7 +19,10 @@ take effect only when QUIT is answered in the TRANSACTION state.
 Options (constructor keywords; most can be changed between runs):
 
     messages     list of Message (bytes with LF line ends, a UID or None
-                 for "not in UIDL", an optional lying LIST size)
+                 for "not in UIDL", an optional lying LIST size; with
+                 crlf=True the bytes are stored as on the wire, lines
+                 ended by CRLF, and a bare LF in them is sent unchanged,
+                 as a server that keeps what SMTP gave it would)
     users        {user: password} for USER/PASS, APOP, PLAIN, LOGIN
     tokens       {user: token} for XOAUTH2; the decoded payload must be
                  exactly "user=U\\x01auth=Bearer T\\x01\\x01"
@@ -130,15 +133,19 @@ _stamps = itertools.count(1)
 @dataclass
 class Message:
     """A message on the fake server. data: bytes with LF line ends (as in
-    a Maildir). uid: str/bytes for UIDL, None to leave it out of UIDL.
-    list_size: the size LIST claims (default: the true CRLF size)."""
+    a Maildir), or with crlf=True with CRLF line ends, a bare LF being
+    part of a line. uid: str/bytes for UIDL, None to leave it out of
+    UIDL. list_size: the size LIST claims (default: the true CRLF
+    size)."""
     data: bytes
     uid: object = None
     list_size: int = None
+    crlf: bool = False
 
     def size(self):
-        return self.list_size if self.list_size is not None else crlf_size(
-            self.data)
+        if self.list_size is not None:
+            return self.list_size
+        return len(self.data) if self.crlf else crlf_size(self.data)
 
 
 class Fault:
@@ -215,12 +222,12 @@ def crlf_size(data):
                                             or not data else 2)
 
 
-def encode_multiline(data, eol=b"\r\n", terminator=None):
-    """A message as sent in a RETR/TOP reply body: LF line ends become EOL,
-    lines starting with "." get another one, a last line without an end
-    gets one, then the terminating "." line."""
+def encode_multiline(data, eol=b"\r\n", terminator=None, sep=b"\n"):
+    """A message as sent in a RETR/TOP reply body: SEP line ends become
+    EOL, lines starting with "." get another one, a last line without an
+    end gets one, then the terminating "." line."""
     out = []
-    lines = data.split(b"\n")
+    lines = data.split(sep)
     if lines and lines[-1] == b"":
         lines.pop()
     for line in lines:
@@ -688,8 +695,9 @@ class _Session:
             return b".\n"
         return b".\r\n"
 
-    def message_body(self, data):
-        return encode_multiline(data, self.eol, self.terminator())
+    def message_body(self, data, crlf=False):
+        return encode_multiline(data, self.eol, self.terminator(),
+                                b"\r\n" if crlf else b"\n")
 
     # ---- the session --------------------------------------------------------
 
@@ -1032,7 +1040,7 @@ class _Session:
             return e, None
         m = self.maildrop[n - 1]
         return (self.ok("%d octets" % m.size())
-                + self.message_body(m.data)), None
+                + self.message_body(m.data, m.crlf)), None
 
     def cmd_TOP(self, args):
         bad = self.need_trans()
@@ -1043,13 +1051,14 @@ class _Session:
             return e, None
         if len(args) < 2 or not args[1].isdigit():
             return self.err("TOP needs a line count"), None
-        data = self.maildrop[n - 1].data
-        head, sep, body = data.partition(b"\n\n")
-        body_lines = body.split(b"\n")[:int(args[1])] if sep else []
-        part = head + (b"\n\n" + b"\n".join(body_lines) if sep else b"")
-        if not part.endswith(b"\n"):
-            part += b"\n"
-        return self.ok() + self.message_body(part), None
+        m = self.maildrop[n - 1]
+        nl = b"\r\n" if m.crlf else b"\n"
+        head, sep, body = m.data.partition(nl + nl)
+        body_lines = body.split(nl)[:int(args[1])] if sep else []
+        part = head + (nl + nl + nl.join(body_lines) if sep else b"")
+        if not part.endswith(nl):
+            part += nl
+        return self.ok() + self.message_body(part, m.crlf), None
 
     def cmd_DELE(self, args):
         bad = self.need_trans()

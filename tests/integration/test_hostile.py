@@ -1,0 +1,168 @@
+"""A hostile server, or a hostile sender behind an honest one: what
+mailferry(1) promises against message smuggling, endless or slow
+listings, floods of odd UIDs, control characters in what a server or a
+program says, and rules that would burn CPU without end. Each attack
+tried is listed in ATTACKS.md with the test that covers it.
+
+The fake server and the helpers are test_faults.py's: mailferry's
+`timeout` is 2 s, and "bounded" means run_mailferry's outer limit, never
+a measured time.
+"""
+
+import re
+
+import pytest
+
+import mailgen
+import mfconf
+from fakepop3 import Message
+from harness import write_config
+from postfix import Postfix, split_added_headers
+from smtpsink import SmtpSink
+from test_faults import (EX_OK, PASSWORD, TIMEOUT, USER, World,
+                         _no_stray_threads, explain, server)  # noqa: F401
+
+
+# ---- message smuggling ------------------------------------------------------
+
+def smuggling_message(end):
+    """A genuine message, as an honest server that keeps bare LFs stores
+    it (CRLF line ends), whose sender put END (a lenient end of data)
+    then a forged POP3 reply and message in its body."""
+    return (b"From: Real Sender <real@example.org>\r\n"
+            b"To: alice@example.com\r\n"
+            b"Subject: genuine TOKEN1xsmuggle\r\n"
+            b"Message-ID: <genuine.smuggle@example.org>\r\n"
+            b"\r\n"
+            b"The genuine body, TOKEN1xsmuggle." + end +
+            b"+OK 120 octets\r\n"
+            b"From: Your Bank <security@bank.example>\r\n"
+            b"Subject: forged FORGEDxsmuggle\r\n"
+            b"\r\n"
+            b"Please confirm your password.\r\n"
+            b"..\r\n"
+            b"The genuine message goes on, TOKEN1xsmuggle.\r\n")
+
+
+@pytest.mark.parametrize("pipelining", [True, False],
+                         ids=["pipelining", "no-pipelining"])
+@pytest.mark.parametrize("end", [b"\n.\n", b"\n.\r\n", b"\r.\r\n"],
+                         ids=["lf-dot-lf", "lf-dot-crlf", "cr-dot-crlf"])
+def test_bare_lf_cannot_smuggle_a_message(tmp_path, end, pipelining):
+    """A sender cannot end a genuine message early and make the rest a
+    second, forged one: the genuine message arrives whole, nothing else
+    is delivered, and with keep = false exactly the delivered messages
+    are deleted."""
+    genuine = Message(smuggling_message(end), "UID-genuine", crlf=True)
+    other = Message(mailgen.message(subject="second TOKEN2xsmuggle",
+                                    body="an honest second message\n"),
+                    "UID-second")
+    w = World(tmp_path)
+    with server([genuine, other], pipelining=pipelining) as srv:
+        w.configure(srv, keep=False)
+        res = w.run()
+        assert res.rc == EX_OK, explain(res, srv)
+        got = sorted(w.delivered())
+        want = sorted([genuine.data.replace(b"\r\n", b"\n"), other.data])
+        assert got == want, (
+            "expected the genuine message whole and the second one, got "
+            "%d messages:\n%s\n%s" % (len(got), b"\n----\n".join(got)
+                                      .decode(errors="replace"),
+                                      explain(res, srv)))
+        forged = [m for m in got if b"FORGEDx" in m]
+        assert len(forged) == 1 and b"TOKEN1x" in forged[0]
+        assert "2 new, 2 delivered" in res.out, res.out
+        # Both were delivered, so both may go; nothing else was asked.
+        dele = [c for c in srv.received() if c.startswith(b"DELE")]
+        assert sorted(dele) == [b"DELE 1", b"DELE 2"], srv.transcript()
+        assert srv.mailbox() == []
+
+
+# ---- SMTP smuggling on the way out ------------------------------------------
+
+INJECTED = (b"MAIL FROM:<evil@example.net>\r\nRCPT TO:<%s>\r\nDATA\r\n"
+            b"Subject: smuggled SMUGGLEDxsmtp\r\n\r\nforged\r\n.\r\n")
+
+
+def smtp_smuggling_message(rcpt):
+    """A message (as stored, LF line ends) holding every lenient end of
+    data a receiver might accept, each followed by an injected SMTP
+    transaction, plus bare CRs: none may end the DATA early."""
+    inject = INJECTED % rcpt.encode()
+    ends = [b"\n.\n", b"\n.\r\n", b"\r.\r\n", b"\r\n.\n", b"\r.\r",
+            b"\r\n.\r\n"]
+    body = b"".join(b"attempt %d TOKEN1xsmtp%s%s" % (i, e, inject)
+                    for i, e in enumerate(ends))
+    head = mailgen.message(subject="smtp smuggling TOKEN1xsmtp", body="")
+    return head + body + b"bare CR\rin a line, and the end TOKEN1xsmtp\n"
+
+
+def as_crlf(stored):
+    """What DATA must carry for STORED: every CRLF, bare LF and bare CR a
+    CRLF."""
+    return re.sub(rb"\r\n|\r|\n", b"\r\n", stored)
+
+
+def configure(w, srv, dests, **extra):
+    """Like World.configure, with DESTS for destinations."""
+    extra.setdefault("deliver", list(dests)[0])
+    acct = mfconf.account(USER, None, server="127.0.0.1", port=srv.port,
+                          tls="none", auth="user", password=PASSWORD,
+                          **extra)
+    write_config(w.conf, mfconf.config(w.state, dests, [acct],
+                                       timeout=TIMEOUT))
+
+
+def deliver_by_smtp(tmp_path, data, port, rcpt):
+    w = World(tmp_path)
+    with server([Message(data, "UID-smtp-1")]) as srv:
+        configure(w, srv, {"mta": {"type": "smtp", "host": "127.0.0.1",
+                                   "port": port, "tls": "none",
+                                   "to": [rcpt]}})
+        res = w.run()
+        assert res.rc == EX_OK, explain(res, srv)
+        assert "1 new, 1 delivered" in res.out, res.out
+    return res
+
+
+def test_smtp_data_holds_no_lenient_end(tmp_path):
+    """The raw DATA bytes: every line end CRLF, no bare CR or LF, and
+    the first CRLF "." CRLF is our own terminator."""
+    rcpt = "victim@example.test"
+    stored = smtp_smuggling_message(rcpt)
+    with SmtpSink(pipelining=False) as sink:
+        deliver_by_smtp(tmp_path, stored, sink.port, rcpt)
+    assert len(sink.messages) == 1, [m.data[:200] for m in sink.messages]
+    assert sink.messages[0].data == as_crlf(stored)
+    raw = bytes(sink.connections[0].raw)
+    data = raw[raw.index(b"DATA\r\n") + 6:]
+    assert re.search(rb"\r(?!\n)|(?<!\r)\n", data) is None, (
+        "a bare CR or LF in DATA: %r" % data)
+    end = data.index(b"\r\n.\r\n")
+    assert data[end + 5:] == b"QUIT\r\n", (
+        "DATA ended before the end of the message: %r" % data[end:])
+    assert sink.verbs() == ["EHLO", "MAIL", "RCPT", "DATA", "QUIT"]
+
+
+@pytest.fixture(scope="module")
+def postfix():
+    pf = Postfix(mailboxes=["victim@example.test"])
+    try:
+        pf.start()
+        yield pf
+    finally:
+        pf.close()
+
+
+def test_smtp_smuggling_through_postfix(tmp_path, postfix):
+    """The same message through a real MTA: one message arrives, whole
+    (every line end of ours a line end of its), nothing injected."""
+    rcpt = "victim@example.test"
+    stored = smtp_smuggling_message(rcpt)
+    deliver_by_smtp(tmp_path, stored, postfix.port, rcpt)
+    got = postfix.wait_delivered(rcpt, 1)
+    _, rest = split_added_headers(got[0])
+    assert rest == as_crlf(stored).replace(b"\r\n", b"\n"), (
+        "Postfix stored something else:\n%r" % rest)
+    assert b"SMUGGLEDxsmtp" in rest
+    assert "evil@example.net" not in postfix.log_text()
