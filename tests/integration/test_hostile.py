@@ -15,11 +15,13 @@ import pytest
 
 import mailgen
 import mfconf
-from fakepop3 import Message
+from fakepop3 import Fault, Message
 from harness import write_config
 from postfix import Postfix, split_added_headers
+from rulestest import World as RulesWorld
+from rulestest import outcome, raw
 from smtpsink import SmtpSink
-from test_faults import (EX_OK, PASSWORD, TIMEOUT, USER, World,
+from test_faults import (EX_OK, EX_TEMPFAIL, PASSWORD, TIMEOUT, USER, World,
                          _no_stray_threads, explain, server)  # noqa: F401
 
 
@@ -166,3 +168,50 @@ def test_smtp_smuggling_through_postfix(tmp_path, postfix):
         "Postfix stored something else:\n%r" % rest)
     assert b"SMUGGLEDxsmtp" in rest
     assert "evil@example.net" not in postfix.log_text()
+
+
+# ---- control characters -----------------------------------------------------
+
+# C1 controls a terminal obeys (CSI, OSC, ST), raw and as UTF-8, and
+# Latin-1 text that is not UTF-8.
+C1 = b"\x9b2J\x9d0;owned\x9c \xc2\x9b31m\xc2\x9d0;x\xc2\x9c caf\xe9"
+
+
+def assert_no_raw_c1(text, what):
+    """TEXT (decoded from UTF-8 with replacement) holds no C1 control and
+    no byte that was not UTF-8, and shows the escapes instead."""
+    bad = [c for c in text if "\x80" <= c <= "\x9f" or c == "\ufffd"]
+    assert not bad, "%s: raw %r reached the output:\n%s" % (what, bad, text)
+    assert "\\x9b2J" in text and "\\xc2\\x9b31m" in text, (
+        "%s: the escaped form is missing:\n%s" % (what, text))
+
+
+def test_c1_controls_from_a_server_are_escaped(tmp_path):
+    msgs = [Message(mailgen.message(subject="c1 %d" % i), "UID-c1-%d" % i)
+            for i in range(1, 4)]
+    faults = [Fault("RETR", "replace", arg="2",
+                    data=b"-ERR [SYS/TEMP] " + C1 + b"\r\n"),
+              Fault("GREETING", "replace", data=b"+OK hello " + C1 + b"\r\n")]
+    w = World(tmp_path)
+    with server(msgs, capa=[b"UIDL", b"USER", b"X-" + C1],
+                faults=faults) as srv:
+        w.configure(srv)
+        res = w.run("-vv")
+        assert res.rc == EX_TEMPFAIL, explain(res, srv)
+        assert_no_raw_c1(res.err + res.out, "-vv run")
+
+
+def test_c1_controls_from_a_message_are_escaped(tmp_path):
+    """--test-message shows header values, and what the rules did with
+    them, escaped: raw bytes and encoded words alike."""
+    w = RulesWorld(tmp_path)
+    w.write([mfconf.account(USER, None, server="127.0.0.1", port=9,
+                            password=PASSWORD, rules=raw(
+        '{ name = "look"; match = { header = "Subject"; regex = "nomatch"; };'
+        ' action = "delete"; }'))])
+    path = tmp_path / "c1.eml"
+    path.write_bytes(b"From: a@example.org\nSubject: " + C1 +
+                     b" =?UTF-8?Q?=C2=9B31m?=\n\nbody\n")
+    rc, out, err = w.test_message(path)
+    assert rc == EX_OK, outcome(rc, out, err)
+    assert_no_raw_c1(out + err, "--test-message")
