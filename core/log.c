@@ -117,14 +117,14 @@ printable_length(const unsigned char *s, size_t len)
 	return n;
 }
 
-void
+size_t
 log_escape(char *dst, size_t dstsize, const char *src, size_t srclen)
 {
 	const unsigned char *s = (const unsigned char *)src;
 	size_t o = 0, i = 0;
 
 	if (dstsize == 0)
-		return;
+		return 0;
 	while (i < srclen) {
 		size_t n = printable_length(s + i, srclen - i);
 
@@ -144,6 +144,7 @@ log_escape(char *dst, size_t dstsize, const char *src, size_t srclen)
 		}
 	}
 	dst[o] = '\0';
+	return i;
 }
 
 /*

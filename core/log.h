@@ -50,7 +50,9 @@ void log_size(unsigned long long n, char *buf, size_t size);
  * text that came from a server or a message: control characters (C0, DEL
  * and C1, raw or UTF-8 encoded) and bytes that are not UTF-8 become
  * "\xNN", so what is shown is valid UTF-8 that cannot steer a terminal.
- * Stops before a character that would not fit whole. */
-void log_escape(char *dst, size_t dstsize, const char *src, size_t srclen);
+ * Stops before a character that would not fit whole; returns how many
+ * bytes of src were shown. */
+size_t log_escape(char *dst, size_t dstsize, const char *src,
+    size_t srclen);
 
 #endif

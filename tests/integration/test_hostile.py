@@ -215,3 +215,62 @@ def test_c1_controls_from_a_message_are_escaped(tmp_path):
     rc, out, err = w.test_message(path)
     assert rc == EX_OK, outcome(rc, out, err)
     assert_no_raw_c1(out + err, "--test-message")
+
+
+# ---- the programs mailferry runs ----------------------------------------------
+
+def test_password_command_stderr_is_one_escaped_line(tmp_path):
+    """What a failing password_command says shows up capped, escaped and
+    on one line: line ends as " / ", nothing raw."""
+    script = tmp_path / "helper.sh"
+    script.write_text("printf 'vault is locked\\n\\033[2Jrun: pass unlock"
+                      "\\r\\n\\302\\233x\\n' >&2\n"
+                      "i=0; while [ $i -lt 500 ]; do echo more >&2; "
+                      "i=$((i+1)); done\nexit 1\n")
+    msgs = [Message(mailgen.message(subject="pw"), "UID-pw-1")]
+    w = World(tmp_path)
+    with server(msgs) as srv:
+        w.configure(srv, password=None,
+                    password_command="/bin/sh %s" % script)
+        res = w.run()
+        assert res.rc == EX_TEMPFAIL, explain(res, srv)
+        assert srv.connections == [], srv.transcript()
+    lines = [l for l in res.err.splitlines() if "password_command" in l]
+    assert len(lines) == 1, res.err
+    assert ("failed with status 1: vault is locked / \\x1b[2Jrun: pass "
+            "unlock / \\xc2\\x9bx / more / more" in lines[0]), lines[0]
+    assert lines[0].endswith("..."), lines[0]
+    assert len(lines[0]) < 900, lines[0]
+    assert res.err.count("more") < 200, res.err
+
+
+CLOSES_AND_HANGS = "sh -c 'exec >&- 2>&-; sleep 300'"
+
+
+def test_password_command_closing_its_output_still_times_out(tmp_path):
+    msgs = [Message(mailgen.message(subject="pw"), "UID-pw-1")]
+    w = World(tmp_path)
+    with server(msgs) as srv:
+        w.configure(srv, password=None, password_command=CLOSES_AND_HANGS)
+        res = w.run()
+        assert res.rc == EX_TEMPFAIL, explain(res, srv)
+        assert "password_command (sh) did not finish within 2 s" in res.err
+        assert srv.connections == [], srv.transcript()
+
+
+def test_mda_closing_its_output_still_times_out(tmp_path):
+    """The delivery program reads the message, closes its output and
+    hangs: the delivery fails at its timeout, the message stays."""
+    msgs = [Message(mailgen.message(subject="mda"), "UID-mda-1")]
+    w = World(tmp_path)
+    with server(msgs) as srv:
+        configure(w, srv, {"prog": {
+            "type": "mda", "timeout": 2,
+            "command": "sh -c 'cat >/dev/null; exec >&- 2>&-; "
+                       "sleep 300'"}}, keep=False)
+        res = w.run()
+        assert res.rc == EX_TEMPFAIL, explain(res, srv)
+        assert "sh did not finish within 2 s" in res.err, res.err
+        assert "1 new, 0 delivered" in res.out, res.out
+        assert len(srv.mailbox()) == 1
+        assert w.stored_uids() == []
