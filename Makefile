@@ -53,7 +53,7 @@ PLUGIN_CFLAGS = -std=c11 $(WARNINGS) $(CFLAGS) $(SANFLAGS) -D_GNU_SOURCE \
              -fPIC -Iplugins -MMD -MP
 PLUGIN_LIBS_dedup = -lcrypto
 
-FUZZERS    = pop3 header encoders
+FUZZERS    = pop3 header encoders listing command
 FUZZ_CC   ?= clang
 FUZZ_SECONDS ?= 60
 REPLAYS    = $(patsubst %,$(BUILD)/tests/replay-%,$(FUZZERS))

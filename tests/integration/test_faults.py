@@ -241,7 +241,7 @@ def assert_resumes(w, srv, msgs, keep):
 GNU_TIME = "/usr/bin/time"
 
 
-def run_measured(w, *args):
+def run_measured(w, *args, env=None):
     """Like World.run, also measuring mailferry's peak memory, which the
     harness's run_mailferry does not report: returns (Result, peak
     resident set size in KB, or None when GNU time is not installed).
@@ -250,12 +250,12 @@ def run_measured(w, *args):
     process: the ru_maxrss of a child forked directly from pytest would
     include pytest's own memory at the fork."""
     if not os.access(GNU_TIME, os.X_OK):
-        return w.run(*args), None
+        return w.run(*args, env=env), None
     fd, report = tempfile.mkstemp(prefix="mf-rss-")
     os.close(fd)
     try:
         started = time.monotonic()
-        rc, out, err = _run_under_time(report, w.conf, args)
+        rc, out, err = _run_under_time(report, w.conf, args, env)
         res = Result(rc, out, err, time.monotonic() - started)
         with open(report) as f:
             lines = f.read().split()
@@ -265,10 +265,10 @@ def run_measured(w, *args):
     return res, int(lines[-1])
 
 
-def _run_under_time(report, conf, args):
+def _run_under_time(report, conf, args, env=None):
     cmd = [GNU_TIME, "-o", report, "-f", "%M", mailferry_path(), "-f",
            str(conf), *map(str, args)]
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True)
     try:
@@ -664,7 +664,8 @@ def test_listing_of_more_than_a_million_messages(tmp_path, cmd):
         w.configure(srv)
         res = w.run(env=env)
         assert srv.fired(), srv.transcript()
-        assert_failed(res, srv, EX_TEMPFAIL, r"more than 1000000 messages")
+        assert_failed(res, srv, EX_TEMPFAIL,
+                      r"more than 1000000 (messages|lines)")
         assert_mailbox_state(w, srv, [], msgs, res)
 
 

@@ -9,6 +9,7 @@ The fake server and the helpers are test_faults.py's: mailferry's
 a measured time.
 """
 
+import os
 import re
 
 import pytest
@@ -21,8 +22,19 @@ from postfix import Postfix, split_added_headers
 from rulestest import World as RulesWorld
 from rulestest import outcome, raw
 from smtpsink import SmtpSink
-from test_faults import (EX_OK, EX_TEMPFAIL, PASSWORD, TIMEOUT, USER, World,
-                         _no_stray_threads, explain, server)  # noqa: F401
+from test_faults import (EX_OK, EX_TEMPFAIL, PASSWORD, RSS_LIMIT_MB,
+                         TIMEOUT, USER, World, _no_stray_threads,  # noqa: F401
+                         assert_failed, assert_mailbox_state, assert_resumes,
+                         explain, run_measured, server)
+
+# Without the session trace (conftest.py): a million -vv lines would make
+# the runs with endless listings, and the final check reading the trace,
+# slow.
+NO_TRACE = {k: v for k, v in os.environ.items()
+            if k != "MAILFERRY_TRACE_FILE"}
+# A listing may hold 64 MB; with what a run needs besides (test_faults.py
+# RSS_LIMIT_MB), and the string table's last doubling, about 100 MB.
+LISTING_RSS_LIMIT_MB = 100 + RSS_LIMIT_MB
 
 
 # ---- message smuggling ------------------------------------------------------
@@ -274,3 +286,116 @@ def test_mda_closing_its_output_still_times_out(tmp_path):
         assert "1 new, 0 delivered" in res.out, res.out
         assert len(srv.mailbox()) == 1
         assert w.stored_uids() == []
+
+
+# ---- endless, slow and enormous listings -------------------------------------
+
+ENDLESS = {
+    # case: (command, generated line, what stderr must say)
+    "uidl-garbage": ("UIDL", lambda i: b"garbage, no number\r\n",
+                     r"endless UIDL listing: more than 1000000 lines"),
+    "uidl-bad-uids": ("UIDL", lambda i: b"%d bad uid %d\r\n" % (i + 1, i),
+                      r"endless UIDL listing: more than 1000000 lines"),
+    "list-same-line": ("LIST", lambda i: b"1 100\r\n",
+                       r"endless LIST listing: more than 1000000 lines"),
+    "uidl-long-lines": ("UIDL", lambda i: b"1 " + b"u" * 8000 + b"\r\n",
+                        r"endless UIDL listing: more than 64 MB"),
+    "capa": ("CAPA", lambda i: b"X-CAP-%d\r\n" % i, r"endless CAPA reply"),
+}
+
+
+@pytest.mark.parametrize("case", list(ENDLESS))
+def test_endless_fast_listing_is_cut_off(tmp_path, case):
+    """A listing that never ends, as fast as mailferry reads it, bad lines
+    or good: cut off with a clear error, nothing fetched, deleted or
+    recorded."""
+    cmd, gen, pattern = ENDLESS[case]
+    msgs = [Message(mailgen.message(subject="m%d TOKEN%dxendless" % (i, i)),
+                    "UID-endless-%d" % i) for i in range(1, 3)]
+    w = World(tmp_path)
+    with server(msgs, faults=[Fault(cmd, "endless", gen=gen)]) as srv:
+        w.configure(srv, keep=False)
+        res = w.run(env=NO_TRACE)
+        assert srv.fired(), srv.transcript()
+        assert_failed(res, srv, EX_TEMPFAIL, pattern)
+        assert_mailbox_state(w, srv, [], msgs, res)
+        assert [c for c in srv.commands() if c in ("RETR", "DELE")] == []
+        assert len(res.err) < 2000, res.err[:3000]
+
+
+TRICKLES = {
+    # case: (fault command, argument, trickle options, delivered first)
+    "retr2-message": ("RETR", "2", {"data": b"+OK\r\nSubject: slow\r\n\r\n",
+                                    "pattern": b"x" * 70 + b"\r\n"}, 1),
+    "uidl-valid-lines": ("UIDL", None, {"data": b"+OK\r\n",
+                                        "pattern": b"1 u1\r\n"}, 0),
+}
+
+
+@pytest.mark.parametrize("case", list(TRICKLES))
+def test_trickle_above_the_slowest_rate_is_cut_off(tmp_path, case):
+    """600 bytes a second, forever: faster than one byte per timeout and
+    than the old 512 bytes/s, yet slower than the 1 KB/s a reply must
+    average after its first `timeout` seconds. Cut off, not stretched."""
+    cmd, arg, params, n_ok = TRICKLES[case]
+    msgs = [Message(mailgen.message(subject="m%d TOKEN%dxslow" % (i, i),
+                                    body="slow %d\n" % i * 50),
+                    "UID-slow-%d" % i) for i in range(1, 4)]
+    w = World(tmp_path)
+    with server(msgs, faults=[Fault(cmd, "trickle", arg=arg, chunk=30,
+                                    interval=0.05, forever=True,
+                                    **params)]) as srv:
+        w.configure(srv, keep=False)
+        res = w.run(env=NO_TRACE)
+        assert_failed(res, srv, EX_TEMPFAIL,
+                      r"took too long \(deadline exceeded: \d+ bytes in "
+                      r"\d+ s, the server is too slow\)")
+        assert_mailbox_state(w, srv, msgs[:n_ok], msgs[n_ok:], res)
+        assert_resumes(w, srv, msgs, keep=False)
+
+
+def test_a_million_long_uids_cost_bounded_memory(tmp_path):
+    """A million unique 255-byte UIDs (268 MB of UIDL): cut off at the
+    64 MB a listing may hold, with bounded memory and one error line."""
+    uid = b"U" * 245
+    msgs = [Message(mailgen.message(subject="m1 TOKEN1xlonguid"), "u1")]
+    gen = (lambda i: b"%d %s%010d\r\n" % (i + 1, uid, i))
+    w = World(tmp_path)
+    with server(msgs, faults=[Fault("UIDL", "endless", gen=gen,
+                                    count=1_000_000, tail=b".\r\n")]) as srv:
+        w.configure(srv, keep=False)
+        res, peak_kb = run_measured(w, env=NO_TRACE)
+        assert_failed(res, srv, EX_TEMPFAIL,
+                      r"endless UIDL listing: more than 64 MB")
+        assert_mailbox_state(w, srv, [], msgs, res)
+    assert len(res.err) < 1000, res.err[:2000]
+    if peak_kb is not None:
+        assert peak_kb < LISTING_RSS_LIMIT_MB * 1024, (
+            "peak memory %.1f MB (limit %d MB)" % (peak_kb / 1024,
+                                                   LISTING_RSS_LIMIT_MB))
+
+
+def test_repeated_uids_make_one_warning(tmp_path):
+    """200,000 messages whose UIDs come in pairs: one warning line with a
+    count and a few examples, not one line per UID."""
+    n = 200_000
+    uid = b"R" * 200
+    msgs = [Message(mailgen.message(subject="m1"), "only-one")]
+    faults = [
+        Fault("UIDL", "endless", count=n, tail=b".\r\n",
+              gen=lambda i: b"%d %s%07d\r\n" % (i + 1, uid, i // 2)),
+        Fault("LIST", "endless", count=n, tail=b".\r\n",
+              gen=lambda i: b"%d 100\r\n" % (i + 1)),
+    ]
+    w = World(tmp_path)
+    with server(msgs, faults=faults) as srv:
+        w.configure(srv, keep=True)
+        res = w.run(env=NO_TRACE)
+        assert res.rc == EX_OK, explain(res, srv)
+    shared = [l for l in res.err.splitlines() if "shared by several" in l]
+    assert len(shared) == 1, res.err[:3000]
+    assert ("100000 UIDs are shared by several messages (200000 messages)"
+            in shared[0]), shared[0]
+    assert shared[0].count('"RRRR') == 3 and shared[0].endswith(
+        " and more"), shared[0]
+    assert len(res.err) < 2000, res.err[:3000]

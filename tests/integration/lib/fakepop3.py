@@ -70,8 +70,16 @@ applied to the reply the command would get:
                  end, then wait for the client to hang up
     stall        send the first `nbytes` (default 0) bytes of the reply,
                  then never answer again (input is still read and logged)
-    trickle      send the reply one byte every `interval` seconds; with
-                 forever=True keep trickling "x" after it, never ending
+    trickle      send the reply (or `data` instead) one byte (or `chunk`
+                 bytes) every `interval` seconds; with forever=True keep
+                 trickling `pattern` (default b"x") after it, never
+                 ending
+    endless      send the reply's status line (or the first `nbytes`),
+                 then gen(i) for i = 0, 1, ... (a callable returning
+                 bytes; default: `pattern`, b"x" unless given, every
+                 time) as fast as the client takes it, `count` times
+                 (None: until the client hangs up), then `tail` (bytes,
+                 default none); the session then goes on
     delay        wait `seconds`, then answer normally
     bare_lf      answer normally but with LF line ends only
     tls_unclean  (under TLS) send `nbytes` of the reply, then close the TCP
@@ -173,7 +181,7 @@ class Fault:
 
 
 _ACTIONS = {"drop", "close_after", "err", "garbage", "replace", "long_line",
-            "stall", "trickle", "delay", "bare_lf", "tls_unclean",
+            "stall", "trickle", "endless", "delay", "bare_lf", "tls_unclean",
             "tls_close_notify", "tls_garbage", "tls_alert"}
 
 
@@ -793,21 +801,29 @@ class _Session:
             self.note("sent a %d-byte line without a line end"
                       % p.get("length", TEN_MB))
             self.wait_for_hangup()
+        if a == "endless":
+            self.endless(reply, p)
+            if after:
+                after()
+            return
         if a == "trickle":
             interval = p.get("interval", 1.0)
-            data = reply
+            chunk = p.get("chunk", 1)
+            pattern = p.get("pattern", b"x")
+            data = reply = p.get("data", reply)
             if verb == "QUIT" and not p.get("forever"):
                 self.quit_update()
             fast = self.cut(reply, p, "fast")
             self.send(fast)
-            for i in itertools.count(len(fast)):
+            for i in itertools.count(len(fast), chunk):
                 if i < len(data):
-                    b = data[i:i + 1]
+                    b = data[i:i + chunk]
                 elif p.get("forever"):
-                    b = b"x"
+                    b = (pattern * (chunk // len(pattern) + 2))[
+                        (i - len(data)) % len(pattern):][:chunk]
                 else:
                     break
-                self.send(b)
+                self.send(b, record=i < len(data))
                 end = time.monotonic() + interval
                 while time.monotonic() < end:
                     if self.stopping:
@@ -837,6 +853,30 @@ class _Session:
                 self.raw_send(p.get("data", TLS_ALERT))
                 self.hard_close()
         raise AssertionError("unhandled fault action %s" % a)
+
+    def endless(self, reply, p):
+        """The "endless" fault: see the module documentation. Only the
+        first bytes are recorded in the transcript."""
+        if "nbytes" in p or "fraction" in p:
+            first = self.cut(reply, p)
+        else:
+            first = reply[:reply.index(b"\n") + 1]
+        self.send(first)
+        gen = p.get("gen") or (lambda i, x=p.get("pattern", b"x"): x)
+        count = p.get("count")
+        i, batch = 0, []
+        size = 0
+        while count is None or i < count:
+            b = gen(i)
+            batch.append(b)
+            size += len(b)
+            i += 1
+            if size >= 65536:
+                self.send(b"".join(batch), record=False)
+                batch, size = [], 0
+        self.send(b"".join(batch), record=False)
+        self.note("sent %d generated pieces" % i)
+        self.send(p.get("tail", b""))
 
     # ---- commands -----------------------------------------------------------
 
