@@ -18,6 +18,9 @@ struct dest_backend;
 struct plugin;
 struct rule;
 
+/* CPU seconds the rules may spend matching one message, by default. */
+#define RULES_CPU_LIMIT_DEFAULT	10
+
 enum tls_mode {
 	TLS_MODE_IMPLICIT,
 	TLS_MODE_STARTTLS,
@@ -93,6 +96,8 @@ struct config {
 	char		*plugin_dir;
 	int		 timeout;
 	int		 parallel;
+	int		 rules_cpu_limit;	/* seconds a message's rules
+						 * may match for */
 
 	struct destination *dests;
 	size_t		 ndests;

@@ -20,7 +20,7 @@ from fakepop3 import Fault, Message
 from harness import write_config
 from postfix import Postfix, split_added_headers
 from rulestest import World as RulesWorld
-from rulestest import outcome, raw
+from rulestest import outcome, raw, render
 from smtpsink import SmtpSink
 from test_faults import (EX_OK, EX_TEMPFAIL, PASSWORD, RSS_LIMIT_MB,
                          TIMEOUT, USER, World, _no_stray_threads,  # noqa: F401
@@ -399,3 +399,42 @@ def test_repeated_uids_make_one_warning(tmp_path):
     assert shared[0].count('"RRRR') == 3 and shared[0].endswith(
         " and more"), shared[0]
     assert len(res.err) < 2000, res.err[:3000]
+
+
+# ---- rules that would burn CPU -------------------------------------------------
+
+def test_rules_cpu_budget_per_message(tmp_path):
+    """A 256 KB header and 200 rules, each a match well under PCRE2's
+    limits but costly on such a header (together over a minute of CPU):
+    the rules stop when the message's CPU budget is used up, and the
+    message goes to the account's destination with a warning naming the
+    rule, where an unchecked run would have gone on to the last rule,
+    which deletes everything."""
+    slow = ",\n".join(
+        '{ name = "slow-%d"; match = { header = "Subject"; '
+        'regex = "\\\\w{1,1000}\\\\d"; }; action = "delete"; }' % i
+        for i in range(1, 201))
+    rules = raw(slow + ',\n{ name = "delete-the-rest"; action = "delete"; }')
+    big = mailgen.message(subject="abcdefgh" * 31000, body="TOKEN1xcpu\n")
+    assert 240_000 < len(big) < 256 * 1024
+    msgs = [Message(big, "UID-cpu-1")]
+    w = World(tmp_path)
+    with server(msgs) as srv:
+        acct = mfconf.account(USER, None, server="127.0.0.1", port=srv.port,
+                              tls="none", auth="user", password=PASSWORD,
+                              keep=False, rules=rules)
+        write_config(w.conf, render(w.state,
+                                    {"inbox": mfconf.maildir(w.maildir)},
+                                    [acct], timeout=TIMEOUT,
+                                    rules_cpu_limit=1))
+        res = w.run()
+        assert res.rc == EX_OK, explain(res, srv)
+        assert w.delivered() == [big]
+        assert srv.mailbox() == []
+    warning = re.findall(r'rule "slow-(\d+)" could not be evaluated \(the '
+                         r'rules used up the 1 s of CPU time a message may '
+                         r'take \(rules_cpu_limit\)\); delivered to the '
+                         r"account's destination", res.err)
+    assert len(warning) == 1 and 1 < int(warning[0]) < 200, res.err
+    assert "delete-the-rest" not in res.err + res.out
+    assert "1 new, 1 delivered, 0 deleted by rules" in res.out, res.out
