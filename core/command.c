@@ -106,7 +106,7 @@ struct child {
 };
 
 /* What is read of a child's standard error: its start, kept for the
- * error message, the rest counted and dropped. */
+ * error message; the rest is read and dropped. */
 struct err_capture {
 	char	 buf[COMMAND_STDERR_KEEP];
 	size_t	 len;
