@@ -221,8 +221,9 @@ explain_sloppy_end(const struct dotdec *d, struct err *e)
 
 	if (d->sloppy_end)
 		snprintf(e->msg + len, sizeof e->msg - len, " (the data held "
-		    "a \".\" line ended by a bare LF, which does not end a "
-		    "POP3 reply: the server does not end lines with CRLF)");
+		    "a \".\" line after a bare LF, which is what a server "
+		    "that does not end lines with CRLF sends as its end: its "
+		    "replies never end)");
 	return -1;
 }
 

@@ -1061,7 +1061,7 @@ BARE_LF = {
     "one-message-terminator": (("2", b"\r\n"), 1,
                                r"\".\" line with a bare LF, not CRLF"),
     "last-message-all-lf": (("4", b"\n"), 3,
-                            r"timed out.*\".\" line ended by a bare LF.*"
+                            r"timed out.*\".\" line after a bare LF.*"
                             r"does not end lines with CRLF"),
 }
 
