@@ -60,7 +60,7 @@ PLUGIN_CFLAGS = -std=c11 $(WARNINGS) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS) \
 PLUGIN_LIBS_dedup = -lcrypto
 
 FUZZERS    = pop3 header encoders imap uidstore dedup dotlock config smtp \
-             sasl fetchmailrc mpoprc
+             sasl fetchmailrc mpoprc listing command
 FUZZ_CC   ?= clang
 FUZZ_SECONDS ?= 60
 REPLAYS    = $(patsubst %,$(BUILD)/tests/replay-%,$(FUZZERS))

@@ -25,17 +25,27 @@ typedef int (*command_input)(void *arg, char *buf, size_t size,
 typedef int (*command_output)(void *arg, const char *data, size_t len,
     struct err *e);
 
+/* How much of a program's standard error is kept for messages. */
+#define COMMAND_STDERR_KEEP	400
+
 struct command_result {
 	bool	exited;		/* false: killed by a signal or timed out */
 	int	status;		/* exit status when exited */
 	bool	timed_out;
-	char	stderr_text[512];	/* the start of what it printed there */
+	/* The start of what it printed on standard error, ready for an
+	 * error line: one line (line ends shown as " / "), escaped, with
+	 * "..." when there was more. */
+	char	stderr_text[512];
 };
 
 /*
- * Run argv with its stdin fed by `in` (or /dev/null when NULL) and its
- * stdout passed to `out` (or /dev/null), killing it after timeout
- * seconds. Returns -1 only when it could not be run or a callback failed.
+ * Run argv (looked up in PATH, no shell) with its stdin fed by `in` (or
+ * /dev/null when NULL) and its stdout passed to `out` (or /dev/null).
+ * The timeout holds for the whole run, also after the program closed
+ * its output: past it, the program's process group is killed. A program
+ * that cannot be started exits 127, as from a shell, with the reason in
+ * stderr_text. Returns -1 only when pipes could not be made or a
+ * callback failed.
  */
 int command_run(char *const argv[], int timeout, command_input in,
     void *in_arg, command_output out, void *out_arg,

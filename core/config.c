@@ -29,8 +29,8 @@
 #define CONFIG_SIZE_MAX	(16 * 1024 * 1024)
 
 static const char *const global_keys[] = {
-	"state_dir", "plugin_dir", "timeout", "parallel", "destinations",
-	"plugins", "accounts", NULL
+	"state_dir", "plugin_dir", "timeout", "parallel", "rules_cpu_limit",
+	"destinations", "plugins", "accounts", NULL
 };
 
 static const char *const account_keys[] = {
@@ -401,6 +401,7 @@ config_load(const char *path)
 	cfg_check_members(&cx, root, global_keys, "the global settings");
 	cfg->timeout = 60;
 	cfg->parallel = 1;
+	cfg->rules_cpu_limit = RULES_CPU_LIMIT_DEFAULT;
 	cfg_get_path(&cx, root, "state_dir", &cfg->state_dir);
 	if (cfg->state_dir == NULL)
 		cfg->state_dir = default_state_dir();
@@ -418,6 +419,8 @@ config_load(const char *path)
 	}
 	cfg_get_int32(&cx, root, "timeout", 1, 86400, &cfg->timeout);
 	cfg_get_int32(&cx, root, "parallel", 1, 256, &cfg->parallel);
+	cfg_get_int32(&cx, root, "rules_cpu_limit", 1, 3600,
+	    &cfg->rules_cpu_limit);
 	if ((s = cfg_member(root, "destinations")) != NULL)
 		parse_destinations(&cx, s);
 	/* Plugins may keep files there from the start (dedup does). */

@@ -3,7 +3,7 @@
  * mail); the per-account summary goes to stdout. Every line is written
  * with a single write(2), so accounts fetched in parallel never interleave
  * mid-line, and control characters (which a server could send to play
- * with a terminal) are shown escaped.
+ * with a terminal) and bytes that are not UTF-8 are shown escaped.
  */
 #ifndef MF_LOG_H
 #define MF_LOG_H
@@ -46,8 +46,13 @@ void log_set_before_write(void (*fn)(void));
 /* A byte count for people: "12.3 KB", "1.4 MB", "2.05 GB". */
 void log_size(unsigned long long n, char *buf, size_t size);
 
-/* Copy src to dst (size dstsize) with control characters escaped, for
- * showing text that came from a server or a message. */
-void log_escape(char *dst, size_t dstsize, const char *src, size_t srclen);
+/* Copy src to dst (size dstsize, always NUL-terminated) for showing
+ * text that came from a server or a message: control characters (C0, DEL
+ * and C1, raw or UTF-8 encoded) and bytes that are not UTF-8 become
+ * "\xNN", so what is shown is valid UTF-8 that cannot steer a terminal.
+ * Stops before a character that would not fit whole; returns how many
+ * bytes of src were shown. */
+size_t log_escape(char *dst, size_t dstsize, const char *src,
+    size_t srclen);
 
 #endif

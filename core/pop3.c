@@ -172,6 +172,9 @@ pop3_reply(struct pop3 *p, struct pop3_reply *r, struct err *e)
 		log_trace("%s < %.*s", p->conn->label, (int)len, line);
 	if (parse_status(p, line, len, r, e) == -1)
 		return -1;
+	p->listing_cmd = r->cmd;
+	p->listing_lines = 0;
+	p->listing_bytes = 0;
 	if (!r->more) {
 		p->qhead = (p->qhead + 1) % p->qcap;
 		p->qlen--;
@@ -185,20 +188,43 @@ pop3_listing_line(struct pop3 *p, char **line, size_t *len, bool *end,
 {
 	if (conn_read_line(p->conn, POP3_LINE_MAX, line, len, e) == -1)
 		return -1;
-	/* A long listing making progress earns its time, line by line. */
-	conn_extend_deadline(p->conn, *len + 2);
 	if (log_tracing())
 		log_trace("%s < %.*s", p->conn->label, (int)*len, *line);
-	*end = false;
-	if (*len >= 1 && (*line)[0] == '.') {
-		if (*len == 1) {
-			*end = true;
-			return 0;
-		}
+	*end = *len == 1 && (*line)[0] == '.';
+	if (*end)
+		return 0;
+	/* Bad lines count too: an endless reply of garbage is endless. */
+	p->listing_bytes += *len + 2;
+	if (++p->listing_lines > POP3_LISTING_MAX_LINES)
+		return err_set(e, ERR_TEMP, "%s: endless %s listing: more "
+		    "than %d lines (mailferry takes at most %d messages)",
+		    p->conn->label, pop3_cmd_name(p->listing_cmd),
+		    POP3_LISTING_MAX_LINES, POP3_LISTING_MAX_LINES);
+	if (p->listing_bytes > POP3_LISTING_MAX_BYTES)
+		return err_set(e, ERR_TEMP, "%s: endless %s listing: more "
+		    "than %d MB", p->conn->label,
+		    pop3_cmd_name(p->listing_cmd),
+		    POP3_LISTING_MAX_BYTES / (1024 * 1024));
+	if ((*line)[0] == '.') {
 		(*line)++;
 		(*len)--;
 	}
 	return 0;
+}
+
+/* A reply that never ended after what a bare-LF server sends as its
+ * end: say so, or the user sees only a timeout. */
+static int
+explain_sloppy_end(const struct dotdec *d, struct err *e)
+{
+	size_t len = strlen(e->msg);
+
+	if (d->sloppy_end)
+		snprintf(e->msg + len, sizeof e->msg - len, " (the data held "
+		    "a \".\" line after a bare LF, which is what a server "
+		    "that does not end lines with CRLF sends as its end: its "
+		    "replies never end)");
+	return -1;
 }
 
 int
@@ -212,11 +238,10 @@ pop3_read_message(struct pop3 *p, struct msg *m, off_t limit, struct err *e)
 		size_t used, outlen;
 
 		if (conn_buffered(c) == 0 && conn_fill(c, e) == -1)
-			return -1;
+			return explain_sloppy_end(&d, e);
 		used = dotdec_run(&d, c->rbuf + c->rpos, conn_buffered(c),
 		    p->decoded, &outlen);
 		c->rpos += used;
-		conn_extend_deadline(c, used);
 		total += (off_t)outlen;
 		if (total > limit) {
 			err_set(e, ERR_TEMP, "%s: the message is larger than "
@@ -225,6 +250,10 @@ pop3_read_message(struct pop3 *p, struct msg *m, off_t limit, struct err *e)
 		}
 		if (msg_append(m, p->decoded, outlen, e) == -1)
 			return -1;
+		if (d.state == DOTDEC_BARE_LF_END)
+			return err_set(e, ERR_TEMP, "%s: the server ended a "
+			    "\".\" line with a bare LF, not CRLF; its replies "
+			    "cannot be read safely", c->label);
 	}
 	msg_finish(m);
 	if (log_tracing())

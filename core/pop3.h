@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "conn.h"
@@ -29,6 +30,11 @@
 
 /* Longest reply line we accept (RFC 1939 allows 512; be generous). */
 #define POP3_LINE_MAX		8192
+/* The most a multi-line listing (CAPA, UIDL, LIST) may hold, bad lines
+ * included: a million messages, and 64 MB, which also bounds the memory
+ * their UIDs take. */
+#define POP3_LISTING_MAX_LINES	1000000
+#define POP3_LISTING_MAX_BYTES	(64 * 1024 * 1024)
 
 enum pop3_cmd {
 	POP3_GREETING,
@@ -72,6 +78,11 @@ struct pop3 {
 	struct pop3_pending *queue;	/* ring of commands sent */
 	size_t		 qhead, qlen, qcap;
 
+	/* The listing being read: what answered, and how much so far. */
+	enum pop3_cmd	 listing_cmd;
+	unsigned	 listing_lines;
+	uint64_t	 listing_bytes;
+
 	char		*decoded;	/* message decoding buffer */
 };
 
@@ -99,8 +110,9 @@ bool pop3_oldest(const struct pop3 *p, enum pop3_cmd *cmd, unsigned *num);
  * anything queued first). A -ERR is not an error here: r->ok says. */
 int pop3_reply(struct pop3 *p, struct pop3_reply *r, struct err *e);
 /* Read one line of a multi-line listing (CAPA, LIST, UIDL), unstuffed;
- * *end is set at the terminating ".". Each line extends the reply's
- * deadline, as message data does. */
+ * *end is set at the terminating ".". A listing of more than
+ * POP3_LISTING_MAX_LINES lines or POP3_LISTING_MAX_BYTES bytes is an
+ * error. */
 int pop3_listing_line(struct pop3 *p, char **line, size_t *len, bool *end,
     struct err *e);
 /* Stream the multi-line body of RETR/TOP into m. More than `limit` bytes

@@ -296,28 +296,33 @@ write_data(void *arg, const char *data, size_t len, struct err *e)
 	return 0;
 }
 
+struct size_counter {
+	struct dotenc	enc;
+	int64_t		growth;
+};
+
 static int
-count_lines(void *arg, const char *data, size_t len, struct err *e)
+count_growth(void *arg, const char *data, size_t len, struct err *e)
 {
+	struct size_counter *sc = arg;
+
 	(void)e;
-	for (const char *p = data; (p = memchr(p, '\n', len -
-	    (size_t)(p - data))) != NULL; p++)
-		(*(int64_t *)arg)++;
+	sc->growth += (int64_t)dotenc_line_end_growth(&sc->enc, data, len);
 	return 0;
 }
 
-/* The size on the wire, CRLF line ends counted, for SIZE=. */
+/* The size on the wire, every line end a CRLF, for SIZE=. */
 static int64_t
 wire_size(const char *trace, size_t trace_len, struct msg *m)
 {
-	int64_t lines = 0;
+	struct size_counter sc = { .enc = DOTENC_INIT };
 	struct err e;
 
 	if (trace_len > 0)
-		(void)count_lines(&lines, trace, trace_len, &e);
-	if (msg_write(m, count_lines, &lines, &e) == -1)
+		(void)count_growth(&sc, trace, trace_len, &e);
+	if (msg_write(m, count_growth, &sc, &e) == -1)
 		return (msg_size(m) + (int64_t)trace_len) * 2;
-	return msg_size(m) + (int64_t)trace_len + lines;
+	return msg_size(m) + (int64_t)trace_len + sc.growth;
 }
 
 /* Abandon the transaction; a failed RSET means a lost session. */

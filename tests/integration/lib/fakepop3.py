@@ -19,7 +19,10 @@ take effect only when QUIT is answered in the TRANSACTION state.
 Options (constructor keywords; most can be changed between runs):
 
     messages     list of Message (bytes with LF line ends, a UID or None
-                 for "not in UIDL", an optional lying LIST size)
+                 for "not in UIDL", an optional lying LIST size; with
+                 crlf=True the bytes are stored as on the wire, lines
+                 ended by CRLF, and a bare LF in them is sent unchanged,
+                 as a server that keeps what SMTP gave it would)
     users        {user: password} for USER/PASS, APOP, PLAIN, LOGIN
     tokens       {user: token} for XOAUTH2; the decoded payload must be
                  exactly "user=U\\x01auth=Bearer T\\x01\\x01"
@@ -67,8 +70,16 @@ applied to the reply the command would get:
                  end, then wait for the client to hang up
     stall        send the first `nbytes` (default 0) bytes of the reply,
                  then never answer again (input is still read and logged)
-    trickle      send the reply one byte every `interval` seconds; with
-                 forever=True keep trickling "x" after it, never ending
+    trickle      send the reply (or `data` instead) one byte (or `chunk`
+                 bytes) every `interval` seconds; with forever=True keep
+                 trickling `pattern` (default b"x") after it, never
+                 ending
+    endless      send the reply's status line (or the first `nbytes`),
+                 then gen(i) for i = 0, 1, ... (a callable returning
+                 bytes; default: `pattern`, b"x" unless given, every
+                 time) as fast as the client takes it, `count` times
+                 (None: until the client hangs up), then `tail` (bytes,
+                 default none); the session then goes on
     delay        wait `seconds`, then answer normally
     bare_lf      answer normally but with LF line ends only
     tls_unclean  (under TLS) send `nbytes` of the reply, then close the TCP
@@ -130,15 +141,19 @@ _stamps = itertools.count(1)
 @dataclass
 class Message:
     """A message on the fake server. data: bytes with LF line ends (as in
-    a Maildir). uid: str/bytes for UIDL, None to leave it out of UIDL.
-    list_size: the size LIST claims (default: the true CRLF size)."""
+    a Maildir), or with crlf=True with CRLF line ends, a bare LF being
+    part of a line. uid: str/bytes for UIDL, None to leave it out of
+    UIDL. list_size: the size LIST claims (default: the true CRLF
+    size)."""
     data: bytes
     uid: object = None
     list_size: int = None
+    crlf: bool = False
 
     def size(self):
-        return self.list_size if self.list_size is not None else crlf_size(
-            self.data)
+        if self.list_size is not None:
+            return self.list_size
+        return len(self.data) if self.crlf else crlf_size(self.data)
 
 
 class Fault:
@@ -166,7 +181,7 @@ class Fault:
 
 
 _ACTIONS = {"drop", "close_after", "err", "garbage", "replace", "long_line",
-            "stall", "trickle", "delay", "bare_lf", "tls_unclean",
+            "stall", "trickle", "endless", "delay", "bare_lf", "tls_unclean",
             "tls_close_notify", "tls_garbage", "tls_alert"}
 
 
@@ -215,12 +230,12 @@ def crlf_size(data):
                                             or not data else 2)
 
 
-def encode_multiline(data, eol=b"\r\n", terminator=None):
-    """A message as sent in a RETR/TOP reply body: LF line ends become EOL,
-    lines starting with "." get another one, a last line without an end
-    gets one, then the terminating "." line."""
+def encode_multiline(data, eol=b"\r\n", terminator=None, sep=b"\n"):
+    """A message as sent in a RETR/TOP reply body: SEP line ends become
+    EOL, lines starting with "." get another one, a last line without an
+    end gets one, then the terminating "." line."""
     out = []
-    lines = data.split(b"\n")
+    lines = data.split(sep)
     if lines and lines[-1] == b"":
         lines.pop()
     for line in lines:
@@ -688,8 +703,9 @@ class _Session:
             return b".\n"
         return b".\r\n"
 
-    def message_body(self, data):
-        return encode_multiline(data, self.eol, self.terminator())
+    def message_body(self, data, crlf=False):
+        return encode_multiline(data, self.eol, self.terminator(),
+                                b"\r\n" if crlf else b"\n")
 
     # ---- the session --------------------------------------------------------
 
@@ -785,21 +801,29 @@ class _Session:
             self.note("sent a %d-byte line without a line end"
                       % p.get("length", TEN_MB))
             self.wait_for_hangup()
+        if a == "endless":
+            self.endless(reply, p)
+            if after:
+                after()
+            return
         if a == "trickle":
             interval = p.get("interval", 1.0)
-            data = reply
+            chunk = p.get("chunk", 1)
+            pattern = p.get("pattern", b"x")
+            data = reply = p.get("data", reply)
             if verb == "QUIT" and not p.get("forever"):
                 self.quit_update()
             fast = self.cut(reply, p, "fast")
             self.send(fast)
-            for i in itertools.count(len(fast)):
+            for i in itertools.count(len(fast), chunk):
                 if i < len(data):
-                    b = data[i:i + 1]
+                    b = data[i:i + chunk]
                 elif p.get("forever"):
-                    b = b"x"
+                    b = (pattern * (chunk // len(pattern) + 2))[
+                        (i - len(data)) % len(pattern):][:chunk]
                 else:
                     break
-                self.send(b)
+                self.send(b, record=i < len(data))
                 end = time.monotonic() + interval
                 while time.monotonic() < end:
                     if self.stopping:
@@ -829,6 +853,30 @@ class _Session:
                 self.raw_send(p.get("data", TLS_ALERT))
                 self.hard_close()
         raise AssertionError("unhandled fault action %s" % a)
+
+    def endless(self, reply, p):
+        """The "endless" fault: see the module documentation. Only the
+        first bytes are recorded in the transcript."""
+        if "nbytes" in p or "fraction" in p:
+            first = self.cut(reply, p)
+        else:
+            first = reply[:reply.index(b"\n") + 1]
+        self.send(first)
+        gen = p.get("gen") or (lambda i, x=p.get("pattern", b"x"): x)
+        count = p.get("count")
+        i, batch = 0, []
+        size = 0
+        while count is None or i < count:
+            b = gen(i)
+            batch.append(b)
+            size += len(b)
+            i += 1
+            if size >= 65536:
+                self.send(b"".join(batch), record=False)
+                batch, size = [], 0
+        self.send(b"".join(batch), record=False)
+        self.note("sent %d generated pieces" % i)
+        self.send(p.get("tail", b""))
 
     # ---- commands -----------------------------------------------------------
 
@@ -1032,7 +1080,7 @@ class _Session:
             return e, None
         m = self.maildrop[n - 1]
         return (self.ok("%d octets" % m.size())
-                + self.message_body(m.data)), None
+                + self.message_body(m.data, m.crlf)), None
 
     def cmd_TOP(self, args):
         bad = self.need_trans()
@@ -1043,13 +1091,14 @@ class _Session:
             return e, None
         if len(args) < 2 or not args[1].isdigit():
             return self.err("TOP needs a line count"), None
-        data = self.maildrop[n - 1].data
-        head, sep, body = data.partition(b"\n\n")
-        body_lines = body.split(b"\n")[:int(args[1])] if sep else []
-        part = head + (b"\n\n" + b"\n".join(body_lines) if sep else b"")
-        if not part.endswith(b"\n"):
-            part += b"\n"
-        return self.ok() + self.message_body(part), None
+        m = self.maildrop[n - 1]
+        nl = b"\r\n" if m.crlf else b"\n"
+        head, sep, body = m.data.partition(nl + nl)
+        body_lines = body.split(nl)[:int(args[1])] if sep else []
+        part = head + (nl + nl + nl.join(body_lines) if sep else b"")
+        if not part.endswith(nl):
+            part += nl
+        return self.ok() + self.message_body(part, m.crlf), None
 
     def cmd_DELE(self, args):
         bad = self.need_trans()

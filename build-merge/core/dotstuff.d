@@ -1,0 +1,2 @@
+build-merge/core/dotstuff.o: core/dotstuff.c core/dotstuff.h
+core/dotstuff.h:

@@ -1,0 +1,22 @@
+build-merge/core/fetch-batch.o: core/fetch-batch.c core/deliver.h \
+ core/config.h core/config-include.h core/tls.h core/err.h core/msg.h \
+ core/header.h core/spool.h core/fetch-internal.h core/fetch.h \
+ core/plugin.h core/uidstore.h plugins/mailferry/plugin.h core/rules.h \
+ core/regex.h core/strtab.h core/xmalloc.h
+core/deliver.h:
+core/config.h:
+core/config-include.h:
+core/tls.h:
+core/err.h:
+core/msg.h:
+core/header.h:
+core/spool.h:
+core/fetch-internal.h:
+core/fetch.h:
+core/plugin.h:
+core/uidstore.h:
+plugins/mailferry/plugin.h:
+core/rules.h:
+core/regex.h:
+core/strtab.h:
+core/xmalloc.h:

@@ -1,0 +1,30 @@
+build-merge/core/fetch.o: core/fetch.c core/clock.h core/deliver.h \
+ core/config.h core/config-include.h core/tls.h core/err.h core/msg.h \
+ core/header.h core/spool.h core/fetch-internal.h core/fetch.h \
+ core/plugin.h core/uidstore.h plugins/mailferry/plugin.h core/rules.h \
+ core/regex.h core/strtab.h core/lock.h core/log.h core/progress.h \
+ core/session.h core/pop3.h core/conn.h core/xmalloc.h
+core/clock.h:
+core/deliver.h:
+core/config.h:
+core/config-include.h:
+core/tls.h:
+core/err.h:
+core/msg.h:
+core/header.h:
+core/spool.h:
+core/fetch-internal.h:
+core/fetch.h:
+core/plugin.h:
+core/uidstore.h:
+plugins/mailferry/plugin.h:
+core/rules.h:
+core/regex.h:
+core/strtab.h:
+core/lock.h:
+core/log.h:
+core/progress.h:
+core/session.h:
+core/pop3.h:
+core/conn.h:
+core/xmalloc.h:

@@ -1,0 +1,2 @@
+build-merge/core/xmalloc.o: core/xmalloc.c core/xmalloc.h
+core/xmalloc.h:

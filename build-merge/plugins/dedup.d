@@ -1,0 +1,2 @@
+build-merge/plugins/dedup.so: plugins/dedup.c plugins/mailferry/plugin.h
+plugins/mailferry/plugin.h:

@@ -1,0 +1,3 @@
+build-merge/plugins/headers.so: plugins/headers.c \
+ plugins/mailferry/plugin.h
+plugins/mailferry/plugin.h:

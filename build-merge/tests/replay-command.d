@@ -1,0 +1,1 @@
+build-merge/tests/replay-command: tests/fuzz/replay.c

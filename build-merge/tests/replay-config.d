@@ -1,0 +1,1 @@
+build-merge/tests/replay-config: tests/fuzz/replay.c

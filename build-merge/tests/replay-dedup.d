@@ -1,0 +1,1 @@
+build-merge/tests/replay-dedup: tests/fuzz/replay.c

@@ -1,0 +1,1 @@
+build-merge/tests/replay-dotlock: tests/fuzz/replay.c

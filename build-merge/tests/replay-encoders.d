@@ -1,0 +1,1 @@
+build-merge/tests/replay-encoders: tests/fuzz/replay.c

@@ -1,0 +1,1 @@
+build-merge/tests/replay-fetchmailrc: tests/fuzz/replay.c

@@ -1,0 +1,1 @@
+build-merge/tests/replay-header: tests/fuzz/replay.c

@@ -1,0 +1,1 @@
+build-merge/tests/replay-imap: tests/fuzz/replay.c

@@ -1,0 +1,1 @@
+build-merge/tests/replay-listing: tests/fuzz/replay.c

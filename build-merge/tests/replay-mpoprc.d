@@ -1,0 +1,1 @@
+build-merge/tests/replay-mpoprc: tests/fuzz/replay.c

@@ -1,0 +1,1 @@
+build-merge/tests/replay-pop3: tests/fuzz/replay.c

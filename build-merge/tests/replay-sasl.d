@@ -1,0 +1,1 @@
+build-merge/tests/replay-sasl: tests/fuzz/replay.c

@@ -1,0 +1,1 @@
+build-merge/tests/replay-smtp: tests/fuzz/replay.c

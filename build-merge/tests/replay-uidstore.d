@@ -1,0 +1,1 @@
+build-merge/tests/replay-uidstore: tests/fuzz/replay.c

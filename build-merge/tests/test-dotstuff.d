@@ -1,0 +1,3 @@
+build-merge/tests/test-dotstuff: tests/unit/test-dotstuff.c \
+ core/dotstuff.h
+core/dotstuff.h:

@@ -1,0 +1,2 @@
+build-merge/tests/test-header: tests/unit/test-header.c core/header.h
+core/header.h:

@@ -1,0 +1,2 @@
+build-merge/tests/test-log: tests/unit/test-log.c core/log.h
+core/log.h:

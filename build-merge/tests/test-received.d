@@ -1,0 +1,3 @@
+build-merge/tests/test-received: tests/unit/test-received.c \
+ core/received.h
+core/received.h:
