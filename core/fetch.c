@@ -445,7 +445,7 @@ fetch_account(struct config *cfg, struct account *a,
 		goto done;
 	if (!opt->dry_run && batch_recover_journal(&f, &e) == -1)
 		goto done;
-	f.p = session_open(cfg, a, &e);
+	f.p = session_open(cfg, a, opt->login_delay, &e);
 	if (f.p == NULL)
 		goto done;
 	if (fetch_list_messages(&f, &e) == -1)
