@@ -97,6 +97,7 @@ struct fetch {
 	bool			 prefilter;	/* rules decide on headers */
 	uint32_t		*delete_queue;
 	size_t			 ndelete, next_delete, cap_delete;
+	size_t			 window;	/* commands in flight at most */
 	size_t			 retr_in_flight;
 	off_t			 bytes_in_flight;
 	size_t			 nprocessed;	/* for the progress line */

@@ -26,6 +26,8 @@
 #include "uidstore.h"
 #include "xmalloc.h"
 
+static void fill_window(struct fetch *, size_t);
+
 /* This message broke the session: fetch it last from now on. */
 static void
 mark_troublesome(struct fetch *f, const struct server_msg *sm)
@@ -37,6 +39,24 @@ mark_troublesome(struct fetch *f, const struct server_msg *sm)
 	uidstore_troublesome(f->store, fetch_uid(f, sm), f->now);
 	err_clear(&e);
 	(void)uidstore_sync(f->store, &e);
+}
+
+/*
+ * Without PIPELINING, a reply has just ended: send the next command now,
+ * so the server works on it while this message is filtered and
+ * delivered. (One short line to a server that has read everything sent
+ * so far cannot block; a failure to send shows at the next reply.)
+ */
+static void
+keep_link_busy(struct fetch *f)
+{
+	struct err ignored;
+
+	if (f->window != 1)
+		return;
+	fill_window(f, f->window);
+	if (f->p->conn->wlen > 0)
+		(void)conn_flush(f->p->conn, &ignored);
 }
 
 /* Read the message (or, after TOP, its header) answering the reply just
@@ -58,6 +78,7 @@ read_message(struct fetch *f, struct server_msg *sm, struct err *e)
 		return -1;
 	}
 	f->st.bytes += (uint64_t)msg_size(&f->m);
+	keep_link_busy(f);
 	return 0;
 }
 
@@ -284,12 +305,11 @@ name_lost_message(struct fetch *f, struct err *e)
 static int
 fetch_loop(struct fetch *f, struct err *e)
 {
-	size_t window = (f->p->caps & POP3_CAP_PIPELINING) ?
-	    WINDOW_COMMANDS : 1;
 	struct pop3_reply r;
 
+	f->window = (f->p->caps & POP3_CAP_PIPELINING) ? WINDOW_COMMANDS : 1;
 	for (;;) {
-		fill_window(f, window);
+		fill_window(f, f->window);
 		if (pop3_in_flight(f->p) == 0) {
 			/* Deletions queue up at commits: one more round. */
 			if (f->nbatch > 0) {
