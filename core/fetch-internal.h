@@ -88,6 +88,7 @@ struct fetch {
 	size_t			 nmsgs, capmsgs;
 	struct strtab		 uids;		/* the messages' UIDs */
 	bool			 listed;	/* the listing is complete */
+	bool			 no_uidl;	/* the server has no UIDL */
 
 	/* Queues of indexes in msgs, sized by fetch_plan(). */
 	uint32_t		*fetch_list;	/* to RETR */
