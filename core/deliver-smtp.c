@@ -1,8 +1,10 @@
 /*
  * Delivery by SMTP (to the local MTA, say) and LMTP (to Dovecot, Cyrus):
  * one connection for the whole run, opened at the first message. A
- * refusal of one message fails that message; a server that cannot be
- * reached stops the run (every other message would fail the same way).
+ * refusal of one message fails that message; a permanent refusal of
+ * what every message shares (smtp.h) puts the destination out of use
+ * for the run; a server that cannot be reached stops the run (every
+ * other message would fail the same way).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -121,7 +123,8 @@ net_deliver(struct destination *d, struct msg *m, const struct envelope *env,
 	struct smtp_dest *sd = d->state;
 	const char *sender = d->from != NULL ? d->from :
 	    env->sender != NULL ? env->sender : "";
-	bool lmtp = strcmp(d->backend->type, "lmtp") == 0, lost;
+	bool lmtp = strcmp(d->backend->type, "lmtp") == 0;
+	enum smtp_failure how;
 
 	(void)name;
 	if (sd->session == NULL) {
@@ -129,15 +132,15 @@ net_deliver(struct destination *d, struct msg *m, const struct envelope *env,
 		if (sd->session == NULL)
 			return DELIVER_DOWN;
 	}
-	if (smtp_send(sd->session, sender, d->to, d->nto, m, &lost, e) == 0)
+	if (smtp_send(sd->session, sender, d->to, d->nto, m, &how, e) == 0)
 		return 0;
 	err_prefix(e, "destination \"%s\"", d->name);
-	if (lost) {
+	if (how == SMTP_FAIL_LOST) {
 		/* The next message gets a new connection. */
 		smtp_close(sd->session);
 		sd->session = NULL;
 	}
-	return DELIVER_FAILED;
+	return how == SMTP_FAIL_DESTINATION ? DELIVER_REFUSED : DELIVER_FAILED;
 }
 
 static void

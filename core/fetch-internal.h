@@ -112,6 +112,14 @@ struct fetch {
 	off_t			 batch_bytes;
 	bool			 journal_unresolved;
 
+	/* Destinations whose last delivery met a DELIVER_REFUSED, and how
+	 * many messages in a row did. */
+	struct refusal {
+		struct destination *dest;
+		unsigned	 in_a_row;
+	}			*refused;
+	size_t			 nrefused;
+
 	struct stats		 st;
 	enum err_class		 worst;
 };

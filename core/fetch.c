@@ -529,5 +529,6 @@ done:
 	free(f.delete_queue);
 	free(f.batch);
 	free(f.names);
+	free(f.refused);
 	return f.worst;
 }
