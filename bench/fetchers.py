@@ -46,6 +46,7 @@ class Job:
     rules: str = ""                 # "", "rules100", "drop", "drop-body"
     parallel: int = 1
     lockstep: bool = False          # floor: one command at a time (-l)
+    tmpfs: bool = False             # the Maildir on tmpfs: no disk syncs
 
 
 @dataclass
