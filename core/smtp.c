@@ -445,20 +445,31 @@ enhanced_code(const struct reply *r, int *subject, int *detail)
 	return true;
 }
 
+/* Are the recipients the configuration's own, the same for every
+ * message (no "%..." placeholder filled from the message)? */
+static bool
+recipients_fixed(const struct destination *d)
+{
+	for (size_t i = 0; i < d->nto; i++)
+		if (d->to[i][0] == '%')
+			return false;
+	return true;
+}
+
 /*
  * Would every message meet this permanent refusal of MAIL or RCPT? Yes
  * when it names what they all share: a recipient's address or mailbox
  * (enhanced X.1.x but the sender's X.1.7 and X.1.8, X.2.1 disabled, X.2.2
- * full; without an enhanced code, 550, 551 or 553 to RCPT), the sender
- * when `from` fixes it, or a login the server requires (530). Refusals
- * of the message's own sender, of its size, or after its data, are about
- * that message.
+ * full; without an enhanced code, 550, 551 or 553 to RCPT) when the
+ * recipients are fixed, the sender when `from` fixes it, or a login the
+ * server requires (530). Refusals of the message's own sender or
+ * recipients, of its size, or after its data, are about that message.
  */
 static bool
 blames_destination(const struct smtp *s, const struct reply *r,
     bool to_mail)
 {
-	int subject, detail;
+	int subject = 0, detail = 0;
 	bool enhanced = enhanced_code(r, &subject, &detail);
 
 	if (r->code < 500)
@@ -468,6 +479,8 @@ blames_destination(const struct smtp *s, const struct reply *r,
 	if (to_mail)
 		return s->d->from != NULL && (enhanced ? subject == 1 :
 		    r->code == 550 || r->code == 553);
+	if (!recipients_fixed(s->d))
+		return false;
 	if (!enhanced)
 		return r->code == 550 || r->code == 551 || r->code == 553;
 	return (subject == 1 && detail != 0 && detail != 7 && detail != 8) ||
