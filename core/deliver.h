@@ -25,6 +25,10 @@
 /* What deliver() returns besides 0. */
 #define DELIVER_FAILED	(-1)	/* this message failed; go on with others */
 #define DELIVER_DOWN	(-2)	/* the destination is unusable: stop */
+/* Refused for good, for a reason every message shares (a recipient that
+ * does not exist, a program that cannot work as configured): the
+ * destination is not used again in the account's run. */
+#define DELIVER_REFUSED	(-3)
 
 /* What a back end may need to know beyond the message bytes. */
 struct envelope {
@@ -57,8 +61,8 @@ struct dest_backend {
 	/* Get ready for a run, creating what is missing (directories).
 	 * Called before any connection; does nothing the second time. */
 	int (*prepare)(struct destination *d, struct err *e);
-	/* Deliver (or stage) one message: 0, DELIVER_FAILED or
-	 * DELIVER_DOWN (batching back ends: any failure is DOWN). A batching
+	/* Deliver (or stage) one message: 0, DELIVER_FAILED, DELIVER_DOWN
+	 * or DELIVER_REFUSED (batching back ends: any failure is DOWN). A batching
 	 * back end sets *name to the staged name, valid until the next
 	 * call. */
 	int (*deliver)(struct destination *d, struct msg *m,

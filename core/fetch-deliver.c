@@ -47,6 +47,68 @@ already_there(struct fetch *f, const struct server_msg *sm,
 }
 
 /*
+ * A destination is put out of use for the rest of the run when two
+ * messages in a row met a refusal every message would meet
+ * (DELIVER_REFUSED): the second confirms that the refusal is about the
+ * destination, so that one odd message, refused in a way that only looks
+ * like it, never holds back the others run after run.
+ */
+#define REFUSALS_TO_STOP	2
+
+static struct refusal *
+find_refusal(struct fetch *f, const struct destination *d)
+{
+	for (size_t i = 0; i < f->nrefused; i++)
+		if (f->refused[i].dest == d)
+			return &f->refused[i];
+	return NULL;
+}
+
+static bool
+out_of_use(struct fetch *f, const struct destination *d)
+{
+	struct refusal *r = find_refusal(f, d);
+
+	return r != NULL && r->in_a_row >= REFUSALS_TO_STOP;
+}
+
+/* d took a message: earlier refusals were about their messages. */
+static void
+refusals_clear(struct fetch *f, const struct destination *d)
+{
+	struct refusal *r = find_refusal(f, d);
+
+	if (r != NULL)
+		r->in_a_row = 0;
+}
+
+static void
+refused(struct fetch *f, const struct server_msg *sm, struct destination *d,
+    const struct err *de)
+{
+	struct refusal *r = find_refusal(f, d);
+
+	if (r == NULL) {
+		f->refused = xreallocarray(f->refused, f->nrefused + 1,
+		    sizeof *f->refused);
+		r = &f->refused[f->nrefused++];
+		*r = (struct refusal){ .dest = d };
+	}
+	fetch_note_failure(f, de->cls);
+	if (++r->in_a_row < REFUSALS_TO_STOP) {
+		log_error("%s: message %u (UID %s): delivery to \"%s\" failed, "
+		    "left on the server: %s", f->a->name, sm->num,
+		    fetch_uid_shown(f, sm), d->name, de->msg);
+		return;
+	}
+	log_error("%s: message %u (UID %s): %s; %d messages in a row met that "
+	    "refusal, which is about the destination, so \"%s\" is not used "
+	    "again in this run and its messages stay on the server",
+	    f->a->name, sm->num, fetch_uid_shown(f, sm), de->msg,
+	    REFUSALS_TO_STOP, d->name);
+}
+
+/*
  * Immediate destinations: 0 delivered to all, 1 this message failed
  * (reported; go on), -1 a destination is down (e set; stop). Those that
  * took it are added to done[].
@@ -64,6 +126,14 @@ deliver_immediate(struct fetch *f, struct server_msg *sm,
 
 		if (d->backend->batching || already_there(f, sm, d))
 			continue;
+		if (out_of_use(f, d)) {
+			if (log_enabled(LOG_VERBOSE))
+				log_verbose("%s: message %u (UID %s) left on "
+				    "the server: destination \"%s\" is out of "
+				    "use for this run", f->a->name, sm->num,
+				    fetch_uid_shown(f, sm), d->name);
+			return 1;
+		}
 		err_clear(&de);
 		rc = d->backend->prepare(d, &de) == -1 ? DELIVER_DOWN :
 		    d->backend->deliver(d, &f->m, env, NULL, &de);
@@ -74,6 +144,10 @@ deliver_immediate(struct fetch *f, struct server_msg *sm,
 			    sm->num, fetch_uid_shown(f, sm));
 			return -1;
 		}
+		if (rc == DELIVER_REFUSED) {
+			refused(f, sm, d, &de);
+			return 1;
+		}
 		if (rc != 0) {
 			log_error("%s: message %u (UID %s): delivery to \"%s\" "
 			    "failed, left on the server: %s", f->a->name,
@@ -81,6 +155,7 @@ deliver_immediate(struct fetch *f, struct server_msg *sm,
 			fetch_note_failure(f, de.cls);
 			return 1;
 		}
+		refusals_clear(f, d);
 		done[(*ndone)++] = d;
 	}
 	return 0;

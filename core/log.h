@@ -29,6 +29,9 @@ bool log_tracing(void);
 
 void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A warning shown even under -q: for what a cron job must not miss. */
+void log_warn_always(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
 /* Detail shown unless -q (on stderr, like every line but the summary). */
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_verbose(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -18,6 +18,7 @@ static const char *const cmd_names[] = {
 	[POP3_PASS] = "PASS",
 	[POP3_APOP] = "APOP",
 	[POP3_AUTH] = "AUTH",
+	[POP3_UTF8] = "UTF8",
 	[POP3_STAT] = "STAT",
 	[POP3_LIST] = "LIST",
 	[POP3_UIDL] = "UIDL",
@@ -289,6 +290,25 @@ pop3_greeting(struct pop3 *p, struct err *e)
 	return 0;
 }
 
+/* "LOGIN-DELAY 900" or "LOGIN-DELAY 900 USER" (RFC 2449 6.5). */
+static void
+parse_login_delay(struct pop3 *p, const char *args)
+{
+	long v = 0;
+
+	while (*args == ' ')
+		args++;
+	if (*args < '0' || *args > '9')
+		return;
+	for (; *args >= '0' && *args <= '9'; args++)
+		if ((v = v * 10 + (*args - '0')) > POP3_LOGIN_DELAY_MAX)
+			v = POP3_LOGIN_DELAY_MAX;
+	p->login_delay = (int)v;
+	while (*args == ' ')
+		args++;
+	p->login_delay_per_user = strncasecmp(args, "USER", 4) == 0;
+}
+
 static void
 parse_capability(struct pop3 *p, const char *line)
 {
@@ -302,6 +322,7 @@ parse_capability(struct pop3 *p, const char *line)
 		{ "PIPELINING", POP3_CAP_PIPELINING },
 		{ "STLS", POP3_CAP_STLS },
 		{ "RESP-CODES", POP3_CAP_RESP_CODES },
+		{ "UTF8", POP3_CAP_UTF8 },
 	};
 	size_t wordlen = strcspn(line, " ");
 
@@ -314,6 +335,8 @@ parse_capability(struct pop3 *p, const char *line)
 		free(p->sasl);
 		p->sasl = xstrdup(line + wordlen);
 	}
+	if (wordlen == 11 && strncasecmp(line, "LOGIN-DELAY", 11) == 0)
+		parse_login_delay(p, line + wordlen);
 	if (wordlen == 14 && strncasecmp(line, "IMPLEMENTATION", 14) == 0 &&
 	    p->implementation == NULL)
 		p->implementation = xstrdup(line[wordlen] ? line + wordlen + 1 :
@@ -331,6 +354,8 @@ pop3_capa(struct pop3 *p, struct err *e)
 
 	p->caps = 0;
 	p->capa_answered = false;
+	p->login_delay = 0;
+	p->login_delay_per_user = false;
 	pop3_send(p, POP3_CAPA, 0, "CAPA", SIZE_MAX);
 	if (pop3_reply(p, &r, e) == -1)
 		return -1;
