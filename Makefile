@@ -20,6 +20,9 @@ DESTDIR   ?=
 
 CC        ?= cc
 CFLAGS    ?= -O2 -g
+# As distributions build it: ignored results of write() and the like are
+# errors here too, not only in the package build.
+CPPFLAGS  ?= -D_FORTIFY_SOURCE=2
 PYTHON    ?= /usr/bin/python3
 PKGS       = openssl libconfig libpcre2-8
 
@@ -182,7 +185,7 @@ valgrind: all
 # a build instrumented for gcov in build-coverage/ (not part of `make
 # check`). The table is also written to build-coverage/coverage.txt.
 COVERAGE_MAKE = $(MAKE) --no-print-directory BUILD=build-coverage \
-	CFLAGS="-O0 -g --coverage" LDFLAGS="--coverage"
+	CFLAGS="-O0 -g --coverage" CPPFLAGS= LDFLAGS="--coverage"
 coverage: deps
 	@mkdir -p build-coverage
 	@find build-coverage -name '*.gcda' -delete

@@ -112,7 +112,9 @@ run_fetch(struct daemon *d, struct account *a, int report_fd)
 	signal(SIGCHLD, SIG_DFL);
 	sigprocmask(SIG_SETMASK, &d->old_mask, NULL);
 	code = err_exitcode(fetch_account(*d->cfg, a, &opt));
-	(void)write(report_fd, &login_delay, sizeof login_delay);
+	/* The parent reads no delay when this fails: it polls as usual. */
+	if (write(report_fd, &login_delay, sizeof login_delay) == -1)
+		code = code != 0 ? code : err_exitcode(ERR_TEMP);
 	_exit(code);
 }
 
