@@ -46,7 +46,7 @@ ALL_CFLAGS = -std=c11 $(WARNINGS) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS) \
              -DPLUGIN_DIR='"$(PLUGINDIR)"' \
              -DEXAMPLES_DIR='"$(EXAMPLESDIR)"'
 ALL_LDFLAGS= $(LDFLAGS) $(SANFLAGS)
-LDLIBS     = $(PKG_LIBS) -ldl
+LDLIBS     = $(PKG_LIBS) -ldl -pthread
 
 CORE_SRCS  = $(wildcard core/*.c)
 CORE_OBJS  = $(patsubst core/%.c,$(BUILD)/core/%.o,$(CORE_SRCS))

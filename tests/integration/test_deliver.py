@@ -898,6 +898,53 @@ def test_mda(dovecot, tmp_path):
     assert len(mda_calls(out_dir)) == 4
 
 
+# ---- 6b. Maildir: a batch made durable together ----------------------------
+
+def traced_calls(trace, name):
+    """How many calls of NAME an `strace -f -o TRACE` output holds."""
+    with open(trace) as f:
+        return len(re.findall(r"(?m)^(?:\d+ +)?%s\(" % name, f.read()))
+
+
+@pytest.mark.parametrize("fs", ["disk", "ramfs"])
+def test_maildir_batch_durable_together(dovecot, tmp_path, fs):
+    """On a local disk file system a batch's files are made durable by
+    one syncfs, not an fdatasync each; on any other (ramfs here, standing
+    for NFS or FUSE, whose syncfs promises nothing) each file gets its
+    fdatasync. Either way everything arrives, once, and tmp/ is empty."""
+    msgs = mailgen.generate(30, seed="batch-" + fs)
+    load(dovecot, msgs)
+    stored = dovecot.stored_messages("alice")
+    w = World(tmp_path, dovecot)
+    mnt = tmp_path / "ramfs"
+    if fs == "ramfs":
+        mnt.mkdir()
+        subprocess.run(["mount", "-t", "ramfs", "-o", "mode=0700", "ramfs",
+                        str(mnt)], check=True)
+        w.maildir = mnt / "Maildir"
+    try:
+        w.write({"inbox": mfconf.maildir(w.maildir)}, "inbox")
+        trace = tmp_path / "strace.out"
+        cmd = ["strace", "-f", "-qq", "-o", str(trace), "-e",
+               "trace=syncfs,fdatasync", mailferry_path(), "-f", str(w.conf)]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        assert p.returncode == EX_OK, outcome(p.returncode, p.stdout,
+                                              p.stderr)
+        assert counts(p.stdout) == (30, 30, 0)
+        if fs == "disk":
+            assert traced_calls(trace, "fdatasync") == 0
+            assert traced_calls(trace, "syncfs") >= 1
+        else:
+            assert traced_calls(trace, "fdatasync") == 30
+            assert traced_calls(trace, "syncfs") == 0
+        assert_same(w.maildir_messages(), stored, "the Maildir")
+        assert os.listdir(w.maildir / "tmp") == []
+        run_expect(w, EX_OK, 0, 0, 0)
+    finally:
+        if fs == "ramfs":
+            subprocess.run(["umount", str(mnt)], check=True)
+
+
 # ---- 7. several destinations ------------------------------------------------
 
 def test_two_destinations_maildir_and_mbox(dovecot, tmp_path):
