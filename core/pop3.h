@@ -72,7 +72,6 @@ struct pop3 {
 	struct pop3_pending *queue;	/* ring of commands sent */
 	size_t		 qhead, qlen, qcap;
 
-	char		*decoded;	/* message decoding buffer */
 };
 
 struct pop3 *pop3_new(struct conn *c);
