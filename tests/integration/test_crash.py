@@ -270,11 +270,13 @@ class Round:
 
     def path(self, name):
         """Paths to trace for kill points: "store" (the UID store),
-        "new" (Maildir/new), "mbox", "lock" (the mbox dotlock)."""
+        "new" (Maildir/new), "mbox", "lock" (the mbox dotlock), "mboxdir"
+        (the directory holding both)."""
         return {"store": self.w.state / "alice.uids",
                 "new": self.dir / "Maildir" / "new",
                 "mbox": self.dir / "mail.mbox",
-                "lock": self.dir / "mail.mbox.lock"}[name]
+                "lock": self.dir / "mail.mbox.lock",
+                "mboxdir": self.dir}[name]
 
     def describe_state(self):
         """What the destination and the UID store hold now, in words."""
@@ -419,25 +421,46 @@ def test_sigkill_loses_nothing(kind, dovecot, tmp_path, request):
 # (id, kind, messages, traced path, syscall, which call, what it tests).
 # strace SIGKILLs mailferry as it enters that call, before it runs.
 KILL_POINTS = [
+    # A batch's files are synced by syncfs (core/syncer.c): at the end of
+    # the batch, and in the background every 4 MB while it is written.
+    ("maildir-background-sync", "maildir", "many-large", None, "syncfs", 1,
+     "a background pass of the syncer, the batch still being written"),
+    ("maildir-batch-sync", "maildir", "small", None, "syncfs", 1,
+     "a whole batch staged in tmp/, the syncfs that makes it durable "
+     "about to run"),
     ("maildir-staged-not-journalled", "maildir", "small", "store", "write",
      1, "a batch staged in tmp/ and synced, its names not yet journalled"),
     ("maildir-journalled-not-moved", "maildir", "small", "new", "renameat2",
      1, "names journalled (P lines), nothing moved to new/ yet"),
     ("maildir-mid-commit", "maildir", "small", "new", "renameat2", 20,
      "19 of a batch moved to new/, the rest still in tmp/"),
+    ("maildir-moved-dir-not-synced", "maildir", "small", "new", "fsync", 1,
+     "a whole batch moved to new/, the directory not yet synced"),
     ("maildir-moved-not-recorded", "maildir", "small", "store", "write", 2,
      "a whole batch in new/, its + records not written"),
+    # mbox: a batch is appended under one lock, synced, journalled, then
+    # unlocked (the dotlock removed, its directory synced), then recorded.
     # The lock is made whole and linked into place (pid, offset -1);
     # the offset is then recorded by renaming a new record over it: the
     # run's first rename (strace's -P does not match rename's target, so
     # no path filter here).
     ("mbox-dotlock-without-record", "mbox", "small", None,
      "rename,renameat,renameat2", 1,
-     "the dotlock taken, the append's offset not yet recorded in it"),
+     "the dotlock taken, the batch's offset not yet recorded in it"),
     ("mbox-mid-append", "mbox", "large", "mbox", "write", 2,
-     "the first 256 KB of a 600 KB message appended"),
-    ("mbox-appended-not-recorded", "mbox", "small", "store", "write", 1,
-     "a message appended and synced, the dotlock gone, no + record"),
+     "the first 128 KB of a 600 KB message appended"),
+    # Each 600 KB message takes five writes of at most 128 KB.
+    ("mbox-mid-batch", "mbox", "large", "mbox", "write", 7,
+     "a batch's first message appended, its second partly, nothing "
+     "synced or journalled"),
+    ("mbox-synced-not-journalled", "mbox", "small", "store", "write", 1,
+     "a batch appended and synced, the dotlock still held, no P record"),
+    ("mbox-journalled-not-unlocked", "mbox", "small", "lock", "unlink", 1,
+     "a batch synced and journalled (P lines), the dotlock still held"),
+    ("mbox-unlocked-dir-not-synced", "mbox", "small", "mboxdir", "fsync", 1,
+     "a batch journalled, the dotlock removed, its directory not synced"),
+    ("mbox-unlocked-not-recorded", "mbox", "small", "store", "write", 2,
+     "a batch journalled and unlocked, no + record"),
     ("smtp-accepted-not-recorded", "smtp", "small", "store", "write", 1,
      "a message accepted with 250, no + record"),
 ]
@@ -460,8 +483,11 @@ def test_kill_at_chosen_point(point, dovecot, tmp_path, request):
         # No message over mbox's 256 KB write buffer: one write each.
         msgs = [m for m in mailgen.generate(100, seed="point-" + name)
                 if len(m) <= SMALL_LIMIT]
-    else:
+    elif size == "large":
         msgs = sized_messages(6, 600_000, "point-" + name)
+    else:
+        # Over 4 MB in one batch: the syncer starts a pass on its way.
+        msgs = sized_messages(12, 600_000, "point-" + name)
     r = world.new_round(0, msgs)
     res = r.run(prefix=strace_kill([r.path(traced)] if traced else [],
                                    syscall, when))
@@ -469,13 +495,16 @@ def test_kill_at_chosen_point(point, dovecot, tmp_path, request):
                         "reached: %s" % (syscall, when, traced,
                                          res.outcome()))
     state = r.describe_state()
-    if name == "mbox-mid-append":
+    if name in ("mbox-mid-append", "mbox-mid-batch"):
         assert "partial" in state, "no partial message after the kill: " \
             + state
+    if name == "mbox-mid-batch":
+        assert "1 complete and 1 partial" in state, "not one complete " \
+            "message and a partial one after the kill: " + state
     r.check_after_kill()
     res = r.run()
     t = r.check_final(res)
     assert not r.problems, "killed at %s (%s; then: %s):\n  %s" % (
         name, what, state, "\n  ".join(r.problems))
-    print("kill point %s: %d messages, %d duplicates" % (
-        name, len(msgs), t.duplicates))
+    print("kill point %s: %d messages, %d duplicates; after the kill: %s"
+          % (name, len(msgs), t.duplicates, state))

@@ -11,8 +11,8 @@ Semantics under test, beyond the SPEC's words:
 - Envelope sender: `from` if set, else the message's Return-Path, else
   Sender, else the From address; "" (null sender) when it is <>.
 - mbox: mboxrd; "From SENDER DATE" separators; dotlock PATH.lock holding
-  "mailferry PID HOST OFFSET" while appending, which lets the next run cut
-  off what a killed run left half-written.
+  the run's record (mailferry(1), FILES) while a batch is appended, which
+  lets the next run cut off what a killed run left uncommitted.
 - mda: %F and %T replace whole words only; exit 0 delivered, 75 deferred,
   anything else failed.
 
@@ -786,13 +786,16 @@ def test_mbox_sigkill_mid_append(dovecot, tmp_path):
     assert os.path.exists(lock), "no dotlock left by the killed run"
     with open(lock) as f:
         rec = f.read().split()
-    # mailferry-dotlock 1 PID HOST DEV INO OFFSET LENGTH (mailferry(1))
+    # mailferry-dotlock 2 PID HOST DEV INO OFFSET LENGTH LAST
+    # (mailferry(1)): the batch began at OFFSET, its appends are LENGTH
+    # bytes long with the one in progress, which began at LAST.
     st = os.stat(w.mbox)
-    assert len(rec) == 8 and rec[:2] == ["mailferry-dotlock", "1"], rec
+    assert len(rec) == 9 and rec[:2] == ["mailferry-dotlock", "2"], rec
     assert rec[2] == str(proc.pid) and rec[6] == str(len(good)), (
         "lock record %r, expected pid %d and offset %d"
         % (rec, proc.pid, len(good)))
     assert rec[4:6] == [str(st.st_dev), str(st.st_ino)], rec
+    assert rec[8] == rec[6], "the big message is the batch's first"
     partial = w.mbox.read_bytes()
     assert partial.startswith(good) and len(partial) > len(good)
     assert len(good) + int(rec[7]) > len(partial), (
