@@ -26,17 +26,21 @@ import email.policy
 import json
 import mailbox
 import os
+import pwd
 import re
+import shutil
 import signal
 import socket
 import stat
 import subprocess
+import tempfile
 import time
 
 import pytest
 
 import mailgen
 import mfconf
+from crashkit import strace_kill
 from harness import mailferry_path, run_mailferry, write_config
 from msgcheck import digest
 from postfix import Postfix, split_added_headers
@@ -738,6 +742,62 @@ def test_mbox_mboxrd_readback(dovecot, tmp_path):
 
     run_expect(w, EX_OK, 0, 0, 0)
     assert w.mbox.read_bytes() == raw, "a run with nothing new changed it"
+
+
+def test_mbox_without_dotlock_records_each_message(dovecot):
+    """An mbox in a directory where the user may not create files (as
+    /var/mail often is): no dot lock, the fcntl lock alone, which a crash
+    releases without a record of what to cut. So each message is synced,
+    unlocked and recorded before the next. Killed just before the second
+    message's sync, the next run delivers the rest and duplicates only
+    that one message."""
+    msgs = mailgen.generate(4, seed="spool")
+    load(dovecot, msgs)
+    stored = dovecot.stored_messages("alice")
+    nobody = pwd.getpwnam("nobody")
+    top = tempfile.mkdtemp(prefix="mf-spool-")
+    try:
+        os.chmod(top, 0o755)
+        home = os.path.join(top, "home")
+        spool = os.path.join(top, "spool")
+        os.mkdir(home, 0o700)
+        os.mkdir(spool, 0o755)          # root's: no dot lock in it
+        mbox = os.path.join(spool, "nobody")
+        with open(mbox, "wb"):
+            pass
+        os.chown(mbox, nobody.pw_uid, nobody.pw_gid)
+        os.chmod(mbox, 0o600)
+        conf = os.path.join(home, "mailferry.conf")
+        write_config(conf, mfconf.config(
+            os.path.join(home, "state"),
+            {"box": {"type": "mbox", "path": mbox}},
+            [mfconf.account("alice", dovecot, deliver="box", keep=False)]))
+        for root, dirs, files in os.walk(home):
+            for n in [root] + [os.path.join(root, f) for f in files]:
+                os.chown(n, nobody.pw_uid, nobody.pw_gid)
+        as_nobody = ["setpriv", "--reuid=%d" % nobody.pw_uid,
+                     "--regid=%d" % nobody.pw_gid, "--clear-groups", "--"]
+        env = {"HOME": home, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+        cmd = [mailferry_path(), "-f", conf]
+        p = subprocess.run(strace_kill([mbox], "fsync", 2) + as_nobody + cmd,
+                           env=env, capture_output=True, text=True,
+                           timeout=120)
+        assert p.returncode == -signal.SIGKILL, outcome(p.returncode,
+                                                        p.stdout, p.stderr)
+        assert "using fcntl locking only" in p.stderr, p.stderr
+        # The first message was recorded before the second was appended.
+        with open(os.path.join(home, "state", "alice.uids")) as f:
+            assert sum(l.startswith("+ ") for l in f) == 1
+        assert not os.path.exists(mbox + ".lock")
+        p = subprocess.run(as_nobody + cmd, env=env, capture_output=True,
+                           text=True, timeout=120)
+        assert p.returncode == EX_OK, outcome(p.returncode, p.stdout,
+                                              p.stderr)
+        got = [b for _, b in read_mbox(mbox)]
+        assert_same(got, stored + [stored[1]], "the mbox")
+        assert dovecot.count("alice") == 0
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
 
 
 # ---- 5. kill -9 in the middle of an mbox append ---------------------------
