@@ -197,6 +197,7 @@ coverage: deps
 CRASH_KILLS ?= 300
 crashtest: all
 	cd tests/integration && MAILFERRY_CRASH_KILLS=$(CRASH_KILLS) \
+	    MAILFERRY_CRASH_COMMIT_KILLS=$(CRASH_KILLS) \
 	    MAILFERRY_BIN=$(abspath $(BUILD)/mailferry) \
 	    $(PYTHON) -m pytest -q -s -p no:cacheprovider test_crash.py
 
