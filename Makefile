@@ -49,7 +49,7 @@ ALL_CFLAGS = -std=c11 $(WARNINGS) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS) \
              -DPLUGIN_DIR='"$(PLUGINDIR)"' \
              -DEXAMPLES_DIR='"$(EXAMPLESDIR)"'
 ALL_LDFLAGS= $(LDFLAGS) $(SANFLAGS)
-LDLIBS     = $(PKG_LIBS) -ldl
+LDLIBS     = $(PKG_LIBS) -ldl -pthread
 
 CORE_SRCS  = $(wildcard core/*.c)
 CORE_OBJS  = $(patsubst core/%.c,$(BUILD)/core/%.o,$(CORE_SRCS))
@@ -200,6 +200,7 @@ coverage: deps
 CRASH_KILLS ?= 300
 crashtest: all
 	cd tests/integration && MAILFERRY_CRASH_KILLS=$(CRASH_KILLS) \
+	    MAILFERRY_CRASH_COMMIT_KILLS=$(CRASH_KILLS) \
 	    MAILFERRY_BIN=$(abspath $(BUILD)/mailferry) \
 	    $(PYTHON) -m pytest -q -s -p no:cacheprovider test_crash.py
 
