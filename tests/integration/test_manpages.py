@@ -275,15 +275,15 @@ def source(path):
 
 
 def long_options():
-    text = source("core/main.c")
-    block = re.search(r"longopts\[\] = \{(.*?)\n\t\};", text, re.S).group(1)
+    text = source("core/options.c")
+    block = re.search(r"longopts\[\] = \{(.*?)\n\t?\};", text, re.S).group(1)
     return re.findall(r'\{ "([a-z-]+)", \w+, NULL, ([^ ]+) \}', block)
 
 
 def test_every_option_is_documented():
     page = (MAN / "mailferry.1").read_text()
     options = long_options()
-    assert options, "no options found in core/main.c"
+    assert options, "no options found in core/options.c"
     for name, short in options:
         assert re.search(r"Fl -%s\b" % re.escape(name), page), \
             "--%s is not documented in mailferry.1" % name

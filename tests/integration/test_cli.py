@@ -1,0 +1,285 @@
+"""The command line of mailferry(1): the synopsis of --help against the
+manual's, --version, account names as arguments, -k/-K, --fetch-limit,
+options that do not go together, password_command through /bin/sh, and
+the messages that tell the user what to do (TLS against plain text and
+plain text against TLS, a libconfig syntax error shown with its line,
+--check-config's run-time checks, no error line repeating its prefix).
+
+The fetching tests run against the scriptable fake POP3 server
+(lib/fakepop3.py), whose mailbox after QUIT says exactly what was deleted.
+"""
+
+import os
+import re
+import shutil
+import ssl
+import subprocess
+import threading
+import time
+
+import pytest
+
+import mailgen
+import mfconf
+from fakepop3 import FakePOP3, Message
+from harness import (REPO, isolated_env, lc_str, mailferry_path,
+                     run_mailferry, write_config)
+
+EX_OK, EX_USAGE, EX_UNAVAILABLE, EX_TEMPFAIL = 0, 64, 69, 75
+EX_CONFIG = 78
+USER, PASSWORD = "alice", "cli-test-pw"
+STORE_MAGIC = "mailferry-uids 1"
+DAY = 86400
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_threads():
+    yield
+    left = [t.name for t in threading.enumerate()
+            if t.name.startswith("fakepop3")]
+    assert not left, "fake POP3 server threads left running: %s" % left
+
+
+def run(args, **kw):
+    return subprocess.run([mailferry_path(), *map(str, args)],
+                          stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, timeout=kw.pop("timeout", 60), **kw)
+
+
+def messages(n, tag):
+    return [Message(mailgen.message(subject="%s %d" % (tag, i),
+                                    body="%s body %d\n" % (tag, i)),
+                    "%s-%d" % (tag, i)) for i in range(1, n + 1)]
+
+
+class World:
+    """A configuration, a state directory and a Maildir under tmp_path,
+    for accounts on fake servers."""
+
+    def __init__(self, tmp_path):
+        self.dir = tmp_path
+        self.conf = tmp_path / "mailferry.conf"
+        self.state = tmp_path / "state"
+        self.maildir = tmp_path / "Maildir"
+
+    def account(self, name, srv, **extra):
+        return mfconf.account(name, None, USER, PASSWORD, tls="none",
+                              server="127.0.0.1", port=srv.port, **extra)
+
+    def write(self, accounts, dests=None, **globals):
+        if dests is None:
+            dests = {"inbox": mfconf.maildir(self.maildir)}
+        text = mfconf.config(self.state, dests, accounts, **globals)
+        write_config(self.conf, text)
+        return text
+
+    def run(self, *args, **kw):
+        return run_mailferry(self.conf, *args, **kw)
+
+    def delivered(self):
+        new = self.maildir / "new"
+        return sorted(p.read_bytes() for p in new.iterdir()) \
+            if new.is_dir() else []
+
+    def age_store(self, account, seconds):
+        """Make every UID of ACCOUNT look fetched SECONDS ago."""
+        path = self.state / ("%s.uids" % account)
+        lines = path.read_text().split("\n")
+        assert lines[0] == STORE_MAGIC, lines[:1]
+        then = int(time.time()) - seconds
+        aged = 0
+        for i, line in enumerate(lines):
+            f = line.split(" ")
+            if len(f) == 3 and f[0] == "+":
+                lines[i] = "+ %s %d" % (f[1], then)
+                aged += 1
+        path.write_text("\n".join(lines))
+        return aged
+
+
+def summary_names(out):
+    return [line.split(":")[0] for line in out.splitlines()]
+
+
+# ---- --help and --version ---------------------------------------------------
+
+def man_synopsis():
+    """The SYNOPSIS of mailferry(1) as mandoc renders it, one line per
+    form (a wide page, so that none is wrapped)."""
+    mandoc = shutil.which("mandoc")
+    assert mandoc, "mandoc is missing: run tests/deps.sh"
+    r = subprocess.run([mandoc, "-T", "ascii", "-O", "width=400",
+                        REPO / "man" / "mailferry.1"],
+                       capture_output=True, text=True, check=True)
+    text = re.sub(r".\x08", "", r.stdout)       # bold and underline
+    section = text.split("\nSYNOPSIS\n", 1)[1].split("\n\n", 1)[0]
+    return [" ".join(line.split()) for line in section.splitlines()]
+
+
+def help_synopsis(text):
+    """The forms of the usage message: a line starting with "mailferry"
+    begins one, a line indented further continues it."""
+    forms = []
+    for line in text.split("\n\n", 1)[0].splitlines():
+        line = line.replace("usage:", "", 1) if not forms else line
+        words = " ".join(line.split())
+        if words.startswith("mailferry "):
+            forms.append(words)
+        else:
+            assert forms, "usage starts with %r" % line
+            forms[-1] += " " + words
+    return forms
+
+
+def test_help_synopsis_is_the_manual_synopsis():
+    r = run(["--help"])
+    assert r.returncode == EX_OK and r.stderr == "", r
+    assert r.stdout.startswith("usage: mailferry "), r.stdout
+    assert help_synopsis(r.stdout) == man_synopsis()
+    # The usage fits a terminal.
+    assert max(len(line) for line in r.stdout.splitlines()) <= 79
+
+
+def test_version_names_the_libraries_the_plugin_directory_and_abi():
+    r = run(["--version"])
+    assert r.returncode == EX_OK and r.stderr == "", r
+    lines = r.stdout.splitlines()
+    assert len(lines) == 6, r.stdout
+    assert re.fullmatch(r"mailferry \d+\.\d+\.\d+\S*", lines[0]), lines
+    # The OpenSSL it runs with is the one Python's ssl module loads here.
+    assert lines[1].startswith(ssl.OPENSSL_VERSION + " (built with OpenSSL "
+                               "3."), (lines[1], ssl.OPENSSL_VERSION)
+    pcre = subprocess.run(["pcre2-config", "--version"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    assert re.fullmatch(r"PCRE2 %s \S+ \(JIT\)" % re.escape(pcre),
+                        lines[2]), lines[2]
+    libconfig = subprocess.run(["pkg-config", "--modversion", "libconfig"],
+                               capture_output=True, text=True,
+                               check=True).stdout.strip()
+    assert re.fullmatch(r"libconfig %s(\.0)?" % re.escape(libconfig),
+                        lines[3]), (lines[3], libconfig)
+    assert re.fullmatch(r"plugin directory: /\S+ \(the default of "
+                        r"plugin_dir\)", lines[4]), lines[4]
+    header = (REPO / "plugins" / "mailferry" / "plugin.h").read_text()
+    abi = [re.search(r"#define MAILFERRY_PLUGIN_ABI_%s\s+(\d+)" % part,
+                     header).group(1) for part in ("MAJOR", "MINOR")]
+    assert lines[5] == "plugin ABI: %s.%s" % tuple(abi), lines[5]
+
+    env = dict(os.environ, MAILFERRY_NO_JIT="1")
+    r = run(["--version"], env=env)
+    assert r.stdout.splitlines()[2].endswith(
+        "(JIT off: MAILFERRY_NO_JIT is set)"), r.stdout
+
+
+# ---- options that do not go together ----------------------------------------
+
+@pytest.mark.parametrize("args, message", [
+    (["-n", "-d", "60"], "-n cannot be used with -d"),
+    (["-d", "60", "--check-config"],
+     "-d and --check-config cannot be used together"),
+    (["-k", "--check-config"], "-k or -K cannot be used with --check-config"),
+    (["--fetch-limit", "3", "--test-message", "x.eml"],
+     "--fetch-limit cannot be used with --test-message"),
+    (["--release", "u1", "--test-message", "x.eml"],
+     "--release and --test-message cannot be used together"),
+    (["-a", "a", "-a", "b", "--release", "u1"],
+     "--release takes one account"),
+    (["--import-uids", "mpop:x"], "--import-uids takes one account"),
+    (["-f", "x", "--convert", "mpoprc", "x"],
+     "-f cannot be used with --convert"),
+    (["--convert", "mpoprc", "x", "y"], "--convert takes a format and a file"),
+    (["--fetch-limit", "-1"], "--fetch-limit takes a number of messages "
+     "between 0 (no limit) and 1000000"),
+    (["--fetch-limit", "1000001"], "--fetch-limit takes a number"),
+    (["-d", "0"], "-d takes a number of seconds between 1 and 604800"),
+    (["--no-such-option"], "Try mailferry --help."),
+])
+def test_options_that_do_not_go_together_are_a_usage_error(args, message):
+    r = run(args)
+    assert r.returncode == EX_USAGE, r
+    assert message in r.stderr, r.stderr
+    assert r.stdout == "", r.stdout
+
+
+# ---- account names, -k, -K, --fetch-limit ----------------------------------
+
+def test_account_names_as_arguments_select_accounts(tmp_path):
+    w = World(tmp_path)
+    with FakePOP3(messages(2, "work"), users={USER: PASSWORD}) as work, \
+            FakePOP3(messages(3, "home"), users={USER: PASSWORD}) as home, \
+            FakePOP3(messages(1, "other"), users={USER: PASSWORD}) as other:
+        w.write([w.account("work", work), w.account("home", home),
+                 w.account("other", other)])
+        rc, out, err = w.run("home")
+        assert (rc, summary_names(out)) == (EX_OK, ["home"]), (rc, out, err)
+        # Mixed with -a, before and after options; configuration order.
+        rc, out, err = w.run("other", "-a", "work", "-v")
+        assert (rc, summary_names(out)) == (EX_OK, ["work", "other"]), \
+            (rc, out, err)
+        assert len(w.delivered()) == 6
+        before = [len(s.connections) for s in (work, home, other)]
+        rc, out, err = w.run("home", "nosuch")
+        assert rc == EX_USAGE, (rc, out, err)
+        assert 'no account named "nosuch" in %s' % w.conf in err, err
+        assert [len(s.connections) for s in (work, home, other)] == before
+
+
+def test_keep_option_leaves_everything_on_the_server(tmp_path):
+    w = World(tmp_path)
+    with FakePOP3(messages(3, "k"), users={USER: PASSWORD}) as srv:
+        w.write([w.account("alice", srv, keep=False)])
+        rc, out, err = w.run("-k")
+        assert rc == EX_OK, (rc, out, err)
+        assert len(w.delivered()) == 3
+        assert len(srv.mailbox()) == 3 and "DELE" not in srv.commands()
+        # Without -k, keep = false deletes what was delivered.
+        rc, out, err = w.run()
+        assert rc == EX_OK and len(w.delivered()) == 3, (rc, out, err)
+        assert srv.mailbox() == []
+
+    # keep_days deletes nothing under -k either.
+    w2 = World(tmp_path / "days")
+    w2.dir.mkdir()
+    with FakePOP3(messages(2, "d"), users={USER: PASSWORD}) as srv:
+        w2.write([w2.account("alice", srv, keep=True, keep_days=1)])
+        assert w2.run()[0] == EX_OK
+        assert w2.age_store("alice", 2 * DAY) == 2
+        rc, out, err = w2.run("--keep")
+        assert rc == EX_OK, (rc, out, err)
+        assert len(srv.mailbox()) == 2 and "DELE" not in srv.commands()
+        rc, out, err = w2.run()
+        assert rc == EX_OK and "2 removed from the server" in out, out
+        assert srv.mailbox() == []
+
+
+def test_no_keep_option_deletes_what_was_delivered(tmp_path):
+    w = World(tmp_path)
+    with FakePOP3(messages(3, "nk"), users={USER: PASSWORD}) as srv:
+        w.write([w.account("alice", srv, keep=True)])
+        rc, out, err = w.run("-K")
+        assert rc == EX_OK, (rc, out, err)
+        assert "3 removed from the server" in out, out
+        assert len(w.delivered()) == 3 and srv.mailbox() == []
+    # The last of -k and -K wins.
+    with FakePOP3(messages(2, "last"), users={USER: PASSWORD}) as srv:
+        w.write([w.account("alice", srv, keep=True)])
+        assert w.run("-K", "--keep")[0] == EX_OK
+        assert len(srv.mailbox()) == 2
+        assert w.run("-k", "--no-keep")[0] == EX_OK
+        assert srv.mailbox() == []
+
+
+def test_fetch_limit_option_overrides_the_key(tmp_path):
+    w = World(tmp_path)
+    with FakePOP3(messages(5, "fl"), users={USER: PASSWORD}) as srv:
+        w.write([w.account("alice", srv, fetch_limit=1)])
+        rc, out, err = w.run("--fetch-limit", "2")
+        assert rc == EX_OK and out.startswith("alice: 2 new, 2 delivered"), \
+            (rc, out, err)
+        assert srv.commands().count("RETR") == 2
+        rc, out, err = w.run()
+        assert rc == EX_OK and out.startswith("alice: 1 new"), (rc, out, err)
+        # 0: no limit.
+        rc, out, err = w.run("--fetch-limit", "0")
+        assert rc == EX_OK and out.startswith("alice: 2 new"), (rc, out, err)
+        assert len(w.delivered()) == 5
