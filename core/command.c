@@ -455,20 +455,29 @@ collect_first_line(void *arg, const char *data, size_t len, struct err *e)
 	return 0;
 }
 
+/* The first word of a shell line, to name the command in messages
+ * without showing the rest (which may hold anything). */
+static void
+first_word(const char *line, char *buf, size_t size)
+{
+	size_t skip = strspn(line, " \t\n"), len = strcspn(line + skip,
+	    " \t\n;|&<>()");
+
+	if (len == 0)
+		len = strcspn(line + skip, " \t\n");
+	log_escape(buf, size, line + skip, len);
+}
+
 char *
 command_first_line(const char *line, int timeout, const char *what,
     struct err *e)
 {
+	char *const argv[] = { "/bin/sh", "-c", (char *)line, NULL };
 	struct first_line *fl = xcalloc(1, sizeof *fl);
 	struct command_result res;
-	const char *why;
-	char **argv = command_split(line, &why);
-	char *result = NULL;
+	char *result = NULL, name[64];
 
-	if (argv == NULL) {
-		err_set(e, ERR_CONFIG, "%s: %s", what, why);
-		goto done;
-	}
+	first_word(line, name, sizeof name);
 	if (command_run(argv, timeout, NULL, NULL, collect_first_line, fl,
 	    &res, e) == -1) {
 		err_prefix(e, "%s", what);
@@ -476,24 +485,24 @@ command_first_line(const char *line, int timeout, const char *what,
 	}
 	if (res.timed_out) {
 		err_set(e, ERR_TEMP, "%s (%s) did not finish within %d s",
-		    what, argv[0], timeout);
+		    what, name, timeout);
 		goto done;
 	}
 	if (!res.exited || res.status != 0) {
 		err_set(e, ERR_TEMP, "%s (%s) failed with status %d%s%s", what,
-		    argv[0], res.status, res.stderr_text[0] ? ": " : "",
+		    name, res.status, res.stderr_text[0] ? ": " : "",
 		    res.stderr_text);
 		goto done;
 	}
 	fl->buf[fl->len] = '\0';
 	fl->buf[strcspn(fl->buf, "\r\n")] = '\0';
 	if (fl->buf[0] == '\0') {
-		err_set(e, ERR_TEMP, "%s (%s) printed nothing", what, argv[0]);
+		err_set(e, ERR_TEMP, "%s (%s) printed nothing%s%s", what, name,
+		    res.stderr_text[0] ? ": " : "", res.stderr_text);
 		goto done;
 	}
 	result = xstrdup(fl->buf);
 done:
-	command_free_argv(argv);
 	explicit_bzero(fl, sizeof *fl);
 	free(fl);
 	return result;
