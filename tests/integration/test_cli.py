@@ -21,7 +21,7 @@ import pytest
 
 import mailgen
 import mfconf
-from fakepop3 import FakePOP3, Message
+from fakepop3 import FakePOP3, Fault, Message
 from harness import (REPO, isolated_env, lc_str, mailferry_path,
                      run_mailferry, write_config)
 
@@ -283,3 +283,72 @@ def test_fetch_limit_option_overrides_the_key(tmp_path):
         rc, out, err = w.run("--fetch-limit", "0")
         assert rc == EX_OK and out.startswith("alice: 2 new"), (rc, out, err)
         assert len(w.delivered()) == 5
+
+
+# ---- TLS modes that do not fit the port -------------------------------------
+
+PLAIN_TEXT = ('TLS handshake failed: the server answered in plain text '
+              '(wrong version number), so this port does not speak TLS at '
+              'once: use tls = "starttls" (or "none") with it, or tls = '
+              '"implicit" with ')
+SPEAKS_TLS = ('the server sends no greeting, but answers a TLS handshake: '
+              'this port speaks TLS at once, so use tls = "implicit" with it '
+              '(port 110 is the one for tls = "starttls" and "none")')
+
+
+def error_lines(err):
+    return [l for l in err.splitlines() if l.startswith("mailferry: ")]
+
+
+def test_implicit_tls_against_plain_text_says_what_to_change(dovecot,
+                                                              tmp_path, ca):
+    w = World(tmp_path)
+    w.write([mfconf.account("alice", dovecot, "alice", tls="implicit",
+                            port=dovecot.pop3_port, tls_ca_file=ca.ca_file)],
+            timeout=60)
+    rc, out, err = w.run()
+    assert rc == EX_UNAVAILABLE, (rc, out, err)
+    # POP3 names its port for TLS at once.
+    want = "mailferry: alice: 127.0.0.1:%d: %s" % (dovecot.pop3_port,
+                                                   PLAIN_TEXT)
+    assert error_lines(err)[0] in (want + "port 995",
+                                   want + "its TLS port (995 for POP3, 993 "
+                                   "for IMAP)"), err
+
+
+@pytest.mark.parametrize("tls", ["starttls", "none"])
+def test_plain_or_starttls_against_a_tls_port_is_told_at_once(
+        dovecot, tmp_path, ca, tls):
+    """A TLS port sends no greeting; with `timeout` = 60 the run would wait
+    a minute for one, and say only that it timed out."""
+    w = World(tmp_path)
+    w.write([mfconf.account("alice", dovecot, "alice", tls=tls,
+                            port=dovecot.pop3s_port, tls_ca_file=ca.ca_file)],
+            timeout=60)
+    rc, out, err = w.run("-vv")
+    assert rc == EX_UNAVAILABLE, (rc, out, err)
+    assert error_lines(err)[-1] == "mailferry: alice: 127.0.0.1:%d: %s" % (
+        dovecot.pop3s_port, SPEAKS_TLS), err
+    assert "no greeting after 2000 ms: asking a second connection" in err
+    assert "timed out" not in err
+    assert "alice-secret" not in err
+
+
+def test_a_slow_greeting_is_still_waited_for(tmp_path):
+    """The probe is a second connection: a plain server that greets late
+    loses nothing on the first."""
+    w = World(tmp_path)
+    with FakePOP3(messages(2, "slow"), users={USER: PASSWORD},
+                  faults=[Fault("GREETING", "delay", seconds=4, conn=1)]) \
+            as srv:
+        w.write([w.account("alice", srv)], timeout=30)
+        rc, out, err = w.run()
+        assert rc == EX_OK and err == "", (rc, out, err)
+        assert len(w.delivered()) == 2
+    assert len(srv.connections) == 2, srv.transcript()
+    # The probe's ClientHello, answered with a POP3 greeting, then closed.
+    probe = srv.connections[1]
+    assert probe.sent().startswith(b"+OK fakepop3 ready\r\n"), \
+        srv.transcript()
+    assert "USER" not in probe.commands() and "RETR" in \
+        srv.connections[0].commands()
