@@ -13,6 +13,7 @@
 #include "config-parse.h"
 #include "command.h"
 #include "config-rules.h"
+#include "config-syntax.h"
 #include "deliver.h"
 #include "fsutil.h"
 #include "log.h"
@@ -376,16 +377,13 @@ config_load(const char *path)
 		return NULL;
 	}
 	rc = config_read_string(&cfg->lc, cfg->text.text);
+	if (rc != CONFIG_TRUE)
+		config_report_syntax(&cfg->text, &cfg->lc);
 	/* Parsed: only the line map is needed now, and the text may hold
 	 * passwords. */
 	if (cfg->text.text != NULL)
 		explicit_bzero(cfg->text.text, cfg->text.len);
 	if (rc != CONFIG_TRUE) {
-		struct source src = config_text_source(&cfg->text,
-		    config_error_line(&cfg->lc));
-
-		log_error_at(src.file, src.line, "%s",
-		    config_error_text(&cfg->lc));
 		config_free(cfg);
 		return NULL;
 	}

@@ -352,3 +352,44 @@ def test_a_slow_greeting_is_still_waited_for(tmp_path):
         srv.transcript()
     assert "USER" not in probe.commands() and "RETR" in \
         srv.connections[0].commands()
+
+
+# ---- a configuration libconfig cannot parse ---------------------------------
+
+def test_syntax_error_shows_the_line_with_a_caret(tmp_path, sentinel):
+    rules = tmp_path / "work.rules"
+    rules.write_text('{ name = "lists";\n'
+                     '  match = { header = "List-Id"; regex = "."; };\n'
+                     '  action = deliver; }\n')
+    conf = tmp_path / "mailferry.conf"
+    acct = sentinel.account()
+    acct["rules"] = "@RULES@"
+    text = mfconf.config(tmp_path / "state",
+                         {"inbox": mfconf.maildir(tmp_path / "md")}, [acct])
+    text = text.replace('"@RULES@"', '( @include "work.rules" )')
+    write_config(conf, text)
+    r = run(["-f", conf, "--check-config"])
+    assert r.returncode == EX_CONFIG, r
+    # The error is in the included file, where it was written.
+    assert r.stderr == ("%s:3: syntax error\n"
+                        "    action = deliver; }\n"
+                        "             ^\n" % rules), r.stderr
+    assert r.stdout == ""
+    # A quote not closed on its line: libconfig reads on and stumbles
+    # lines later; the error is shown where the quote opens, the
+    # password as stars.
+    rules.write_text('{ name = "x"; action = "delete"; }\n')
+    lines = text.split("\n")
+    n = lines.index('    password = "%s";' % acct["password"]) + 1
+    write_config(conf, text.replace('password = "%s";' % acct["password"],
+                                    'password = "%s;' % acct["password"]))
+    r = run(["-f", conf])
+    assert r.returncode == EX_CONFIG, r
+    first, shown, caret = r.stderr.splitlines()
+    assert re.fullmatch(r"%s:%d: syntax error \(met at line \d+\): this "
+                        r"quote is not closed on its line" % (
+                            re.escape(str(conf)), n), first), r.stderr
+    assert (shown, caret) == ('      password = "%s' % ("*" * (len(
+        acct["password"]) + 1)), " " * 17 + "^"), r.stderr
+    assert acct["password"] not in r.stderr
+    assert sentinel.connections() == 0
