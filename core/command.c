@@ -1,3 +1,4 @@
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
@@ -96,6 +97,42 @@ command_free_argv(char **argv)
 	for (char **a = argv; *a != NULL; a++)
 		free(*a);
 	free(argv);
+}
+
+static bool
+executable_file(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+	    access(path, X_OK) == 0;
+}
+
+bool
+command_exists(const char *argv0)
+{
+	const char *path = getenv("PATH"), *p, *end;
+	char *candidate;
+	bool found = false;
+
+	if (strchr(argv0, '/') != NULL)
+		return executable_file(argv0);
+	/* posix_spawnp's search: without PATH, the system's default. */
+	if (path == NULL)
+		path = "/bin:/usr/bin";
+	for (p = path; !found; p = end + 1) {
+		end = strchr(p, ':');
+		if (end == NULL)
+			end = p + strlen(p);
+		/* An empty entry is the current directory. */
+		candidate = end == p ? xasprintf("./%s", argv0) :
+		    xasprintf("%.*s/%s", (int)(end - p), p, argv0);
+		found = executable_file(candidate);
+		free(candidate);
+		if (*end == '\0')
+			break;
+	}
+	return found;
 }
 
 /* A child being run: its pid (also its process group) and our ends of

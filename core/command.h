@@ -19,6 +19,10 @@
 char **command_split(const char *line, const char **why);
 void command_free_argv(char **argv);
 
+/* Could argv0 be started: an executable file at that path when it holds
+ * a "/", else one in a directory of PATH (as posix_spawnp looks)? */
+bool command_exists(const char *argv0);
+
 /* Feeds the child's standard input: fill buf, return the byte count, 0
  * at the end, -1 on error (e set). */
 typedef int (*command_input)(void *arg, char *buf, size_t size,

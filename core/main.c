@@ -13,6 +13,7 @@
 
 #include <openssl/ssl.h>
 
+#include "check-runtime.h"
 #include "config.h"
 #include "convert.h"
 #include "deliver.h"
@@ -102,6 +103,7 @@ check_config(struct config *cfg)
 			bad++;
 		}
 	}
+	bad += check_runtime(cfg);
 	if (bad > 0)
 		return EX_CONFIG;
 	printf("%s: OK: %zu account%s, %zu destination%s, %zu plugin%s\n",

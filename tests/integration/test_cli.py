@@ -393,3 +393,71 @@ def test_syntax_error_shows_the_line_with_a_caret(tmp_path, sentinel):
         acct["password"]) + 1)), " " * 17 + "^"), r.stderr
     assert acct["password"] not in r.stderr
     assert sentinel.connections() == 0
+
+
+# ---- --check-config: what is certain to fail at run time --------------------
+
+def test_check_config_reports_what_would_fail_at_run_time(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    tool = bin_dir / "pw-tool"
+    tool.write_text("#!/bin/sh\necho secret\n")
+    tool.chmod(0o755)
+    env = dict(os.environ, PATH="%s:/usr/bin:/bin" % bin_dir)
+    plugin_dir = os.path.join(os.path.dirname(mailferry_path()), "plugins")
+
+    def acct(name, **kw):
+        kw.setdefault("password_command", "pw-tool")
+        return mfconf.account(name, None, "u", None, server="pop.example",
+                              port=110, tls=kw.pop("tls", "starttls"), **kw)
+    accounts = [
+        acct("plain", tls="none", allow_plaintext_auth=None),
+        acct("unparsable", password_command="pw-tool 'unclosed"),
+        acct("missing", password_command="no-such-pw-tool show x | head -1"),
+        acct("fine", password_command="pw-tool show x | tr a-z A-Z",
+             rules=[{"name": "spam", "plugin": "pipe",
+                     "args": {"command": "no-such-spamc -c"}},
+                    {"name": "ok", "plugin": "pipe",
+                     "args": {"command": "pw-tool"}}]),
+        # Lines the shell expands first are not looked up.
+        acct("shell1", password_command="~/bin/pw"),
+        acct("shell2", password_command="GNUPGHOME=/x pw-missing"),
+        acct("shell3", password_command="\"$HOME/pw\""),
+        acct("shell4", password_command="if true; then echo x; fi"),
+        acct("shell5", password_command="echo x"),
+    ]
+    dests = {"inbox": mfconf.maildir(tmp_path / "md"),
+             "mda": {"type": "mda", "command": "no-such-procmail -d u"},
+             "mda2": {"type": "mda", "command": "pw-tool"},
+             "mta": {"type": "smtp", "host": "localhost", "tls": "none",
+                     "to": "u@localhost", "user": "u",
+                     "password_command": "pw-tool"}}
+    text = mfconf.config(tmp_path / "state", dests, accounts,
+                         plugin_dir=plugin_dir,
+                         plugins=[{"name": "pipe"}])
+    conf = write_config(tmp_path / "mailferry.conf", text)
+    r = run(["-f", conf, "--check-config"], env=env)
+    assert r.returncode == EX_CONFIG, r
+
+    def at(needle, before=0):
+        return "%s:%d: " % (conf, mfconf.line_of(text, needle) - before)
+    where = "PATH (%s)" % env["PATH"]
+    assert r.stderr.splitlines() == [
+        at("mda = {") + 'destination "mda": no-such-procmail is not found '
+        'in ' + where,
+        at('name = "plain"', 1) + 'account "plain": tls = "none" without '
+        'allow_plaintext_auth = true: every login will be refused, as '
+        'credentials are never sent in clear text; use tls = "starttls" or '
+        '"implicit", or allow it',
+        at('name = "unparsable"', 1) + 'account "unparsable": '
+        'password_command: /bin/sh cannot parse it: /bin/sh: 1: Syntax '
+        'error: Unterminated quoted string',
+        at('name = "missing"', 1) + 'account "missing": password_command: '
+        'no-such-pw-tool is not found in ' + where,
+        at('name = "spam"', 1) + 'account "fine", rule "spam": the pipe '
+        'command no-such-spamc is not found in ' + where,
+        at("mta = {") + 'destination "mta": "user" with tls = "none" and '
+        'without allow_plaintext_auth = true: the login will be refused, '
+        'as credentials are never sent in clear text',
+    ], r.stderr
+    assert r.stdout == ""
