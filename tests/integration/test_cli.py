@@ -461,3 +461,45 @@ def test_check_config_reports_what_would_fail_at_run_time(tmp_path):
         'as credentials are never sent in clear text',
     ], r.stderr
     assert r.stdout == ""
+
+
+# ---- error lines say each thing once ----------------------------------------
+
+def repeated_context(line):
+    """The first context (a "WORDS: " part of an error line) that comes
+    twice in LINE, or None."""
+    parts = line.split(": ")
+    for i, part in enumerate(parts[:-1]):
+        if part in parts[i + 1:-1]:
+            return part
+    return None
+
+
+def test_repeated_context_is_found():
+    assert repeated_context('mailferry: alice: destination "inbox": '
+                            'destination "inbox": cannot create') == \
+        'destination "inbox"'
+    assert repeated_context('mailferry: alice: destination "inbox": '
+                            'cannot create x: Not a directory') is None
+
+
+@pytest.mark.parametrize("args", [[], ["-n"]])
+def test_a_destination_that_cannot_be_prepared_is_named_once(tmp_path,
+                                                              args):
+    w = World(tmp_path)
+    (tmp_path / "afile").write_text("not a directory\n")
+    md = tmp_path / "afile" / "md"
+    with FakePOP3(messages(1, "prep"), users={USER: PASSWORD}) as srv:
+        w.write([w.account("alice", srv)], {"inbox": mfconf.maildir(md)})
+        rc, out, err = w.run(*args)
+    lines = error_lines(err)
+    assert len(lines) == 1, err
+    assert repeated_context(lines[0]) is None, lines[0]
+    if args:
+        assert (rc, lines[0]) == (EX_CONFIG, 'mailferry: alice: destination '
+                                  '"inbox": %s: %s is not a directory' % (
+                                      md, md.parent)), err
+    else:
+        assert (rc, lines[0]) == (EX_TEMPFAIL, 'mailferry: alice: '
+                                  'destination "inbox": cannot create '
+                                  'directory %s: Not a directory' % md), err
