@@ -13,6 +13,7 @@
 #include "config-parse.h"
 #include "command.h"
 #include "config-rules.h"
+#include "config-syntax.h"
 #include "deliver.h"
 #include "fsutil.h"
 #include "log.h"
@@ -103,21 +104,14 @@ wipe_setting(const config_setting_t *group, const char *key)
 	explicit_bzero((char *)v, strlen(v));
 }
 
-/* A command line from the configuration must split into words. */
+/* A shell command line must say something; sh checks the rest. */
 static void
 check_command(struct cfg_ctx *cx, const config_setting_t *group,
     const char *key, const char *line, const char *where)
 {
-	const char *why;
-	char **argv;
-
-	if (line == NULL)
-		return;
-	argv = command_split(line, &why);
-	if (argv == NULL)
-		cfg_report(cx, cfg_member(group, key), "%s: %s \"%s\": %s",
-		    where, key, line, why);
-	command_free_argv(argv);
+	if (line != NULL && line[strspn(line, " \t\n")] == '\0')
+		cfg_report(cx, cfg_member(group, key), "%s: %s is empty",
+		    where, key);
 }
 
 static void
@@ -383,16 +377,13 @@ config_load(const char *path)
 		return NULL;
 	}
 	rc = config_read_string(&cfg->lc, cfg->text.text);
+	if (rc != CONFIG_TRUE)
+		config_report_syntax(&cfg->text, &cfg->lc);
 	/* Parsed: only the line map is needed now, and the text may hold
 	 * passwords. */
 	if (cfg->text.text != NULL)
 		explicit_bzero(cfg->text.text, cfg->text.len);
 	if (rc != CONFIG_TRUE) {
-		struct source src = config_text_source(&cfg->text,
-		    config_error_line(&cfg->lc));
-
-		log_error_at(src.file, src.line, "%s",
-		    config_error_text(&cfg->lc));
 		config_free(cfg);
 		return NULL;
 	}

@@ -30,8 +30,9 @@ struct slot {
 struct daemon {
 	struct config	**cfg;
 	int		 interval;
-	char *const	*only;
+	const char *const *only;
 	size_t		 nonly;
+	const struct run_overrides *ovr;
 	const struct run_options *opt;
 	struct slot	*slots;
 	size_t		 nslots;
@@ -233,6 +234,7 @@ reload(struct daemon *d)
 		    "keeping the old one", (*d->cfg)->path);
 		return;
 	}
+	overrides_apply(d->ovr, fresh);
 	config_free(*d->cfg);
 	*d->cfg = fresh;
 	sync_slots(d);
@@ -241,11 +243,12 @@ reload(struct daemon *d)
 }
 
 int
-daemon_run(struct config **cfg, int interval, char *const *only,
-    size_t nonly, const struct run_options *opt)
+daemon_run(struct config **cfg, int interval, const char *const *only,
+    size_t nonly, const struct run_overrides *ovr,
+    const struct run_options *opt)
 {
 	struct daemon d = { .cfg = cfg, .interval = interval, .only = only,
-	    .nonly = nonly, .opt = opt };
+	    .nonly = nonly, .ovr = ovr, .opt = opt };
 	sigset_t set;
 
 	sigemptyset(&set);

@@ -191,7 +191,7 @@ maildir_prepare(struct destination *d, struct err *e)
 	d->state = md;
 	return 0;
 fail:
-	err_prefix(e, "destination \"%s\"", d->name);
+	/* The caller names the destination. */
 	maildir_free(md);
 	return -1;
 }

@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "dotstuff.h"
+#include "greeting.h"
 #include "log.h"
 #include "pop3.h"
 #include "xmalloc.h"
@@ -272,6 +273,9 @@ pop3_greeting(struct pop3 *p, struct err *e)
 	struct pop3_reply r;
 	const char *lt, *gt;
 
+	/* A port that speaks TLS at once sends nothing: say so early. */
+	if (greeting_wait(p->conn, 110, e) == -1)
+		return -1;
 	queue_push(p, POP3_GREETING, 0);
 	if (pop3_reply(p, &r, e) == -1)
 		return -1;

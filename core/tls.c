@@ -30,6 +30,7 @@ struct tls {
 	SSL_CTX		*ctx;
 	SSL		*ssl;
 	char		*host;
+	int		 implicit_port;
 	bool		 pinned;
 	unsigned char	 pin[SHA256_LEN];
 	/* The end (an error, or close_notify) met while taking records
@@ -133,6 +134,7 @@ tls_new(int fd, const struct tls_options *opt, struct err *e)
 	bool is_ip;
 
 	t->host = xstrdup(opt->host);
+	t->implicit_port = opt->implicit_port;
 	if (opt->fingerprint != NULL) {
 		if (!parse_fingerprint(opt->fingerprint, t->pin)) {
 			err_set(e, ERR_CONFIG, "invalid tls_fingerprint");
@@ -200,6 +202,37 @@ tls_new(int fd, const struct tls_options *opt, struct err *e)
 fail:
 	tls_free(t);
 	return NULL;
+}
+
+size_t
+tls_client_hello(unsigned char *buf, size_t size)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	SSL *ssl = ctx != NULL ? SSL_new(ctx) : NULL;
+	BIO *rb = BIO_new(BIO_s_mem()), *wb = BIO_new(BIO_s_mem());
+	size_t len = 0;
+	char *data;
+	long n;
+
+	/* Memory BIOs: the hello is written there, and no answer can come
+	 * in, so nothing depends on the peer's speed. */
+	if (ssl != NULL && rb != NULL && wb != NULL) {
+		SSL_set_min_proto_version(ssl, TLS1_2_VERSION);
+		SSL_set_bio(ssl, rb, wb);
+		rb = wb = NULL;
+		(void)SSL_connect(ssl);
+		n = BIO_get_mem_data(SSL_get_wbio(ssl), &data);
+		if (n > 0 && (size_t)n <= size) {
+			memcpy(buf, data, (size_t)n);
+			len = (size_t)n;
+		}
+	}
+	BIO_free(rb);
+	BIO_free(wb);
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	ERR_clear_error();
+	return len;
 }
 
 /* The names a certificate is for, "a, b, c", to explain a mismatch. */
@@ -316,6 +349,43 @@ peer_certificate(struct tls *t)
 	return cert;
 }
 
+/*
+ * The server answered the ClientHello with something that is not a TLS
+ * record: plain text, as POP3, IMAP and SMTP greet. The port does not
+ * speak TLS at once, which the user fixes with tls or port.
+ */
+static bool
+answered_in_plain_text(void)
+{
+	unsigned long code = ERR_peek_last_error();
+
+	return ERR_GET_LIB(code) == ERR_LIB_SSL &&
+	    ERR_GET_REASON(code) == SSL_R_WRONG_VERSION_NUMBER;
+}
+
+static void
+explain_plain_text(struct tls *t, struct err *e)
+{
+	char port[64];
+
+	if (t->implicit_port < 0) {
+		err_set(e, ERR_UNAVAIL, "TLS handshake failed: the server "
+		    "answered in plain text (wrong version number)");
+		ERR_clear_error();
+		return;
+	}
+	if (t->implicit_port > 0)
+		snprintf(port, sizeof port, "port %d", t->implicit_port);
+	else
+		snprintf(port, sizeof port, "its TLS port (995 for POP3, 993 "
+		    "for IMAP)");
+	err_set(e, ERR_UNAVAIL, "TLS handshake failed: the server answered "
+	    "in plain text (wrong version number), so this port does not "
+	    "speak TLS at once: use tls = \"starttls\" (or \"none\") with "
+	    "it, or tls = \"implicit\" with %s", port);
+	ERR_clear_error();
+}
+
 /* Explain a failed handshake, naming a verification failure's reason. */
 static void
 explain_handshake_failure(struct tls *t, struct err *e)
@@ -343,7 +413,9 @@ explain_handshake_failure(struct tls *t, struct err *e)
 		err_set(e, ERR_UNAVAIL, "TLS certificate of %s refused: %s",
 		    t->host, X509_verify_cert_error_string(result));
 		ERR_clear_error();
-	} else
+	} else if (answered_in_plain_text())
+		explain_plain_text(t, e);
+	else
 		err_set(e, ERR_UNAVAIL, "TLS handshake with %s failed: %s",
 		    t->host, openssl_reason(reason, sizeof reason,
 		    "connection closed"));
