@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "config-imap.h"
 #include "config-include.h"
 #include "config-parse.h"
 #include "command.h"
@@ -38,7 +39,8 @@ static const char *const account_keys[] = {
 	"name", "server", "port", "tls", "allow_plaintext_auth",
 	"tls_ca_file", "tls_fingerprint", "user", "password",
 	"password_command", "auth", "keep", "keep_days", "max_size",
-	"fetch_limit", "envelope", "local_domains", "deliver", "rules", NULL
+	"fetch_limit", "envelope", "local_domains", "deliver", "rules",
+	"protocol", "folders", "mark_seen", "move_to", "idle", NULL
 };
 
 static const char *const tls_mode_names[] = {
@@ -54,6 +56,7 @@ static const char *const auth_names[] = {
 	[AUTH_PLAIN] = "plain",
 	[AUTH_LOGIN] = "login",
 	[AUTH_XOAUTH2] = "xoauth2",
+	[AUTH_OAUTHBEARER] = "oauthbearer",
 };
 
 const char *
@@ -260,7 +263,7 @@ parse_account(struct cfg_ctx *cx, config_setting_t *s, struct account *a)
 	    TLS_MODE_IMPLICIT);
 	a->port = a->tls == TLS_MODE_IMPLICIT ? 995 : 110;
 	a->keep = true;
-	a->auth = (enum auth_method)cfg_get_choice(cx, s, "auth", auth_names, 6,
+	a->auth = (enum auth_method)cfg_get_choice(cx, s, "auth", auth_names, 7,
 	    AUTH_AUTO);
 	cfg_get_string(cx, s, "server", &a->server);
 	cfg_get_int32(cx, s, "port", 1, 65535, &a->port);
@@ -278,6 +281,7 @@ parse_account(struct cfg_ctx *cx, config_setting_t *s, struct account *a)
 		a->max_size = MAX_SIZE_DEFAULT;
 	cfg_get_int32(cx, s, "fetch_limit", 0, 1000000, &a->fetch_limit);
 	multidrop_parse_account(cx, s, a, where);
+	cfg_parse_protocol(cx, s, a, where);
 
 	if (a->server == NULL || a->server[0] == '\0')
 		cfg_report(cx, s, "%s has no \"server\"", where);
@@ -465,6 +469,7 @@ free_account(struct account *a)
 	free(a->password_command);
 	free(a->envelope);
 	cfg_free_string_list(a->local_domains, a->nlocal_domains);
+	cfg_free_protocol(a);
 	free(a->deliver);
 	rules_free(a->rules, a->nrules);
 }

@@ -5,6 +5,10 @@
  * the fetches under way finish the messages in hand, record them, QUIT,
  * and the daemon exits 0. SIGHUP: read the configuration again (a broken
  * one is reported and the old one kept). SIGUSR1: poll at once.
+ *
+ * An IMAP account with idle = true keeps its process between polls,
+ * waiting in IDLE (daemon-idle.h); the signals are passed on to it, and
+ * it does not count against `parallel`.
  */
 #ifndef MF_DAEMON_H
 #define MF_DAEMON_H

@@ -114,11 +114,12 @@ check_config(struct config *cfg)
 	for (size_t i = 0; i < cfg->naccounts; i++) {
 		struct account *a = &cfg->accounts[i];
 
-		printf("  account %s: %s@%s:%d, tls %s, %s, %zu rule%s\n",
-		    a->name, a->user, a->server, a->port,
-		    tls_mode_name(a->tls), a->keep ? "keep" :
-		    "delete after delivery", a->nrules,
-		    a->nrules == 1 ? "" : "s");
+		printf("  account %s: %s%s@%s:%d, tls %s, %s%s, %zu rule%s\n",
+		    a->name, a->protocol == PROTO_IMAP ? "imap " : "",
+		    a->user, a->server, a->port, tls_mode_name(a->tls),
+		    a->move_to != NULL ? "move to " : a->keep ? "keep" :
+		    "delete after delivery", a->move_to != NULL ? a->move_to :
+		    "", a->nrules, a->nrules == 1 ? "" : "s");
 	}
 	for (size_t i = 0; i < cfg->ndests; i++)
 		printf("  destination %s: %s %s\n", cfg->dests[i].name,

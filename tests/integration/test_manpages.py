@@ -250,12 +250,15 @@ def readme_configurations():
         "README.md: expected the configuration and the destinations blocks"
     main, more = blocks[0], blocks[1]
     extra = more.split("destinations = {\n", 1)[1].rsplit("};", 1)[0]
+    imap = [b for b in blocks if 'protocol = "imap"' in b]
+    assert imap, "README.md: expected an IMAP account's configuration"
     return {"consolidate": main,
             "destinations": main.replace("destinations = {\n",
-                                         "destinations = {\n" + extra, 1)}
+                                         "destinations = {\n" + extra, 1),
+            "imap": imap[0]}
 
 
-@pytest.mark.parametrize("name", ["consolidate", "destinations"])
+@pytest.mark.parametrize("name", ["consolidate", "destinations", "imap"])
 def test_readme_configuration_passes_check_config(name, binary, tmp_path):
     home = tmp_path / "home"
     home.mkdir()
@@ -266,7 +269,8 @@ def test_readme_configuration_passes_check_config(name, binary, tmp_path):
             env=with_stand_ins(isolated_env(home), tmp_path / "bin"))
     assert r.returncode == 0, "README.md %s:\n%s%s" % (name, r.stdout,
                                                        r.stderr)
-    assert ": OK: 2 accounts" in r.stdout, r.stdout
+    assert (": OK: 1 account," if name == "imap" else ": OK: 2 accounts") \
+        in r.stdout, r.stdout
     assert "warning" not in r.stderr, r.stderr
 
 

@@ -243,7 +243,7 @@ test_wrong_types_and_ranges(void **state)
 		"3: \"parallel\" must be a whole number",
 		"12: \"tls\" must be one of: implicit, starttls, none",
 		"15: \"auth\" must be one of: auto, user, apop, plain, login, "
-		    "xoauth2",
+		    "xoauth2, oauthbearer",
 		"8: \"server\" must be a string in quotes",
 		"10: \"port\" must be a whole number",
 		"11: \"keep\" must be true or false",
