@@ -35,6 +35,12 @@ The scenarios (--scenarios, comma-separated):
             N = 5,000, the slower peers at N = 200
   rss       mailferry's peak RSS at N = 10,000, 100,000, and one 200 MB
             message
+  nopipe    a server without PIPELINING that writes the +OK line and the
+            message apart (popa3d, run privately by tests/integration/
+            lib/otherpop3.py, downloaded on first use) at N = 2,000
+            (--nopipe-n): mailferry and mpop against the floor in lockstep
+            (-l: one RETR at a time, every read acknowledged at once),
+            which is the best case a client may reach with that server
   imap      N = 10,000 (--imap-n) over IMAP, plain and IMAPS, from the
             same Dovecot's INBOX: mailferry, mbsync (isync), fetchmail,
             getmail, fdm and the IMAP floor (bench/floor-imap.c); first
@@ -69,6 +75,7 @@ sys.path.insert(0, os.path.join(REPO, "tests", "integration", "lib"))
 
 import certs            # noqa: E402  tests/integration/lib
 import dovecot          # noqa: E402
+import otherpop3        # noqa: E402
 import fetchers as fx   # noqa: E402  bench/
 import fetchers_imap as fxi  # noqa: E402  bench/
 import mailbox as mb    # noqa: E402
@@ -606,6 +613,12 @@ class Bench:
         state); returns (first, check, second, check2). BEFORE and AFTER
         are called around the first run (proxy counters)."""
         run = self.new_run(label or f.name)
+        shm = None
+        if job.tmpfs:
+            # The run's Maildir is a link to a directory on tmpfs.
+            shm = tempfile.mkdtemp(prefix="mfbench-", dir="/dev/shm")
+            os.chown(shm, self.runner.uid, self.runner.gid)
+            os.symlink(shm, run.maildir)
         sink = None
         if smtp:
             digests = run.path("sink.digests")
@@ -663,6 +676,8 @@ class Bench:
         finally:
             if sink:
                 sink.stop()
+            if shm:
+                shutil.rmtree(shm, ignore_errors=True)
             if not self.args.keep_runs:
                 self.discard_run(run.dir)
 
@@ -980,6 +995,62 @@ class Bench:
                                      "no added time measurable (%+.2f s)"
                                      % added)
 
+    def nopipe_box(self, srv, n):
+        """popa3d's mailbox of N messages, and what it must deliver: the
+        messages as popa3d serves them (its mbox keeps ">From " quoting,
+        see otherpop3.py), read back once, which is also the warm-up."""
+        box = Box(user="nopipe", n=n, make=mb.message, indexes=range(n))
+        for i in box.indexes:
+            srv.deliver(box.user, mb.message(i))
+        for data in srv.served(box.user):
+            box.expected[hashlib.sha256(data).hexdigest()] += 1
+            m = re.search(rb"(?im)^Message-ID: *(<[^>]+>)", data)
+            if m:
+                box.by_msgid[m.group(1)] = len(box.by_msgid)
+        return box
+
+    def nopipe_scenario(self):
+        n = self.args.nopipe_n
+        group = "Server without PIPELINING (popa3d), N=%s plain" % fmt_n(n)
+        t = time.monotonic()
+        try:
+            srv = otherpop3.Popa3d(users={"nopipe": "pw-nopipe"}).start()
+        except otherpop3.ServerError as e:
+            raise BenchError(str(e)) from None
+        try:
+            box = self.nopipe_box(srv, n)
+            log("popa3d on 127.0.0.1:%d with %d messages, ready in %.1f s"
+                % (srv.port, n, time.monotonic() - t))
+            acct = fx.Account(user=box.user, password=box.password,
+                              port=srv.port)
+            entries = [
+                ("floor", self.fx["floor"], fx.Job(accounts=[acct],
+                                                   lockstep=True), box, {}),
+                ("mailferry", self.fx["mailferry"], fx.Job(accounts=[acct]),
+                 box, {}),
+                ("mailferry, Maildir on tmpfs", self.fx["mailferry"],
+                 fx.Job(accounts=[acct], tmpfs=True), box, {}),
+                ("floor, pipelined anyway", self.fx["floor"],
+                 fx.Job(accounts=[acct]), box, {}),
+            ]
+            if "mpop" in self.fx:
+                entries.append(("mpop", self.fx["mpop"],
+                                fx.Job(accounts=[acct]), box, {}))
+            rows = self.series(group, entries, self.args.reps)
+            notes = {
+                "floor": "the best case: one RETR at a time, every read "
+                         "acknowledged at once (floor -l)",
+                "mailferry, Maildir on tmpfs": "the same without the cost "
+                                               "of syncing each message to "
+                                               "disk",
+                "floor, pipelined anyway": "every RETR pipelined, which "
+                                           "the server does not offer",
+            }
+            for label, (row, _) in rows.items():
+                row.notes = notes.get(label, row.notes)
+        finally:
+            srv.close()
+
     def rss_scenario(self):
         mf = self.fx["mailferry"]
         group = "Memory: mailferry's peak RSS, plain"
@@ -1113,6 +1184,8 @@ class Bench:
                     self.latency_scenario()
                 elif name == "rss":
                     self.rss_scenario()
+                elif name == "nopipe":
+                    self.nopipe_scenario()
                 elif name == "imap":
                     self.imap_scenario(self.args.imap_n)
             except KeyboardInterrupt:
@@ -1255,6 +1328,24 @@ def targets(bench):
             add("peak RSS < 16 MB", "%.1f MB (largest seen; rss scenario "
                 "not run)" % peak, peak < 16)
     for r in rows:
+        if not r.group.startswith("Server without PIPELINING") or \
+                r.fetcher != "mailferry" or not r.runs:
+            continue
+        best, mp = find(rows, r.group, "floor"), find(rows, r.group, "mpop")
+        shm = find(rows, r.group, "mailferry, Maildir on tmpfs")
+        if best:
+            w = r.med("wall") / best.med("wall")
+            add("wall ≤ 1.5× the same server's best case (%s)" % r.group,
+                "%.2f× (%.2f s vs %.2f s, floor in lockstep)%s" % (
+                    w, r.med("wall"), best.med("wall"),
+                    "; with the Maildir on tmpfs %.2f×" % (
+                        shm.med("wall") / best.med("wall")) if shm else ""),
+                w <= 1.5)
+        if mp:
+            w = r.med("wall") / mp.med("wall")
+            add("wall ≤ 0.5× mpop (%s)" % r.group, "%.2f× (%.2f s vs "
+                "%.2f s)" % (w, r.med("wall"), mp.med("wall")), w <= 0.5)
+    for r in rows:
         if r.group.startswith("SMTP") and r.fetcher == "mailferry" and r.runs \
                 and r.status == "ok":
             rate = r.n / r.med("wall")
@@ -1384,8 +1475,8 @@ def main():
                     help="N = 2,000, one run each, scenarios main, rules, "
                          "drop, smtp, imap (under 5 minutes)")
     ap.add_argument("--scenarios", help="comma-separated: main, rules, drop, "
-                    "smtp, parallel, latency, rss, imap (default: all; "
-                    "--quick: main,rules,drop,smtp,imap)")
+                    "smtp, parallel, latency, rss, nopipe, imap (default: "
+                    "all; --quick: main,rules,drop,smtp,imap)")
     ap.add_argument("--n", help="mailbox sizes for main, rules, smtp, drop "
                     "(default 2000,10000; --quick: 2000)")
     ap.add_argument("--reps", type=int, help="runs per measurement "
@@ -1415,6 +1506,9 @@ def main():
     ap.add_argument("--rss-n", type=int, default=100_000,
                     help="messages of 2 KB in the rss scenario's big "
                          "mailbox (default 100000)")
+    ap.add_argument("--nopipe-n", type=int, default=2000,
+                    help="mailbox size in the nopipe scenario (default "
+                         "2000)")
     ap.add_argument("--huge-mb", type=int, default=200,
                     help="size of the rss scenario's one big message "
                          "(default 200)")
@@ -1431,7 +1525,7 @@ def main():
                          "Maildir, output.log) in the work directory")
     a = ap.parse_args()
     all_sc = ["main", "rules", "drop", "smtp", "parallel", "latency", "rss",
-              "imap"]
+              "nopipe", "imap"]
     if a.scenarios:
         a.scenarios = [s.strip() for s in a.scenarios.split(",") if s.strip()]
         bad = [s for s in a.scenarios if s not in all_sc]

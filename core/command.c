@@ -1,3 +1,4 @@
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
@@ -5,14 +6,19 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
 #include "command.h"
+#include "log.h"
 #include "xmalloc.h"
+
+extern char **environ;
 
 #define PIPE_CHUNK	(64 * 1024)
 
@@ -93,28 +99,348 @@ command_free_argv(char **argv)
 	free(argv);
 }
 
-static void
-set_nonblocking(int fd)
+static bool
+executable_file(const char *path)
 {
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+	    access(path, X_OK) == 0;
 }
 
-/* In the child: wire the pipes to 0, 1, 2 and exec. */
-static void __attribute__((noreturn))
-child(char *const argv[], int in_fd, int out_fd, int err_fd)
+bool
+command_exists(const char *argv0)
 {
-	int devnull = open("/dev/null", O_RDWR);
+	const char *path = getenv("PATH"), *p, *end;
+	char *candidate;
+	bool found = false;
 
-	/* Its own process group, so a timeout can end a wrapper script
-	 * together with everything it started. */
-	setpgid(0, 0);
-	dup2(in_fd != -1 ? in_fd : devnull, STDIN_FILENO);
-	dup2(out_fd != -1 ? out_fd : devnull, STDOUT_FILENO);
-	dup2(err_fd, STDERR_FILENO);
-	signal(SIGPIPE, SIG_DFL);
-	execvp(argv[0], argv);
-	dprintf(STDERR_FILENO, "cannot run %s: %s", argv[0], strerror(errno));
-	_exit(127);
+	if (strchr(argv0, '/') != NULL)
+		return executable_file(argv0);
+	/* posix_spawnp's search: without PATH, the system's default. */
+	if (path == NULL)
+		path = "/bin:/usr/bin";
+	for (p = path; !found; p = end + 1) {
+		end = strchr(p, ':');
+		if (end == NULL)
+			end = p + strlen(p);
+		/* An empty entry is the current directory. */
+		candidate = end == p ? xasprintf("./%s", argv0) :
+		    xasprintf("%.*s/%s", (int)(end - p), p, argv0);
+		found = executable_file(candidate);
+		free(candidate);
+		if (*end == '\0')
+			break;
+	}
+	return found;
+}
+
+/* A child being run: its pid (also its process group) and our ends of
+ * its pipes, -1 once closed. */
+struct child {
+	pid_t	 pid;
+	int	 in, out, err;
+};
+
+/* What is read of a child's standard error: its start, kept for the
+ * error message; the rest is read and dropped. */
+struct err_capture {
+	char	 buf[COMMAND_STDERR_KEEP];
+	size_t	 len;
+	bool	 more;
+};
+
+static void
+close_fd(int *fd)
+{
+	if (*fd != -1)
+		close(*fd);
+	*fd = -1;
+}
+
+static int
+make_pipe(int p[2], struct err *e)
+{
+	if (pipe2(p, O_CLOEXEC) == -1)
+		return err_sys(e, ERR_TEMP, "pipe");
+	return 0;
+}
+
+/* Wire 0, 1, 2 of the child: a pipe end, or /dev/null. */
+static int
+wire_fds(posix_spawn_file_actions_t *fa, const int inp[2],
+    const int outp[2], const int errp[2])
+{
+	int rc = 0;
+
+	if (inp[0] != -1)
+		rc |= posix_spawn_file_actions_adddup2(fa, inp[0], 0);
+	else
+		rc |= posix_spawn_file_actions_addopen(fa, 0, "/dev/null",
+		    O_RDONLY, 0);
+	if (outp[1] != -1)
+		rc |= posix_spawn_file_actions_adddup2(fa, outp[1], 1);
+	else
+		rc |= posix_spawn_file_actions_addopen(fa, 1, "/dev/null",
+		    O_WRONLY, 0);
+	rc |= posix_spawn_file_actions_adddup2(fa, errp[1], 2);
+	return rc;
+}
+
+/*
+ * Its own process group, so a timeout ends a wrapper script together
+ * with everything it started; the signals we ignore or block back to
+ * normal, as a program expects them.
+ */
+static int
+spawn_attributes(posix_spawnattr_t *attr)
+{
+	sigset_t none, dfl;
+	int rc = 0;
+
+	sigemptyset(&none);
+	sigemptyset(&dfl);
+	sigaddset(&dfl, SIGPIPE);
+	sigaddset(&dfl, SIGHUP);
+	sigaddset(&dfl, SIGUSR1);
+	rc |= posix_spawnattr_setflags(attr, POSIX_SPAWN_SETPGROUP |
+	    POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	rc |= posix_spawnattr_setpgroup(attr, 0);
+	rc |= posix_spawnattr_setsigmask(attr, &none);
+	rc |= posix_spawnattr_setsigdefault(attr, &dfl);
+	return rc;
+}
+
+/*
+ * Start argv with pipes for what the caller feeds and takes (the rest
+ * /dev/null). A program that cannot be run is not an error here: it
+ * gives the result a shell would, status 127 and a reason.
+ */
+static int
+child_spawn(char *const argv[], bool feed, bool take, struct child *ch,
+    struct command_result *res, struct err *e)
+{
+	int inp[2] = { -1, -1 }, outp[2] = { -1, -1 }, errp[2] = { -1, -1 };
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	int rc;
+
+	*ch = (struct child){ .pid = -1, .in = -1, .out = -1, .err = -1 };
+	if ((feed && make_pipe(inp, e) == -1) ||
+	    (take && make_pipe(outp, e) == -1) || make_pipe(errp, e) == -1) {
+		for (int i = 0; i < 2; i++) {
+			close_fd(&inp[i]);
+			close_fd(&outp[i]);
+			close_fd(&errp[i]);
+		}
+		return -1;
+	}
+	posix_spawn_file_actions_init(&fa);
+	posix_spawnattr_init(&attr);
+	rc = wire_fds(&fa, inp, outp, errp) | spawn_attributes(&attr);
+	if (rc == 0)
+		rc = posix_spawnp(&ch->pid, argv[0], &fa, &attr, argv,
+		    environ);
+	else
+		rc = ENOMEM;
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	close_fd(&inp[0]);
+	close_fd(&outp[1]);
+	close_fd(&errp[1]);
+	ch->in = inp[1];
+	ch->out = outp[0];
+	ch->err = errp[0];
+	if (rc != 0) {
+		ch->pid = -1;
+		res->exited = true;
+		res->status = 127;
+		snprintf(res->stderr_text, sizeof res->stderr_text,
+		    "cannot run %s: %s", argv[0], strerror(rc));
+		return 0;
+	}
+	for (int *fd = &ch->in; fd <= &ch->err; fd++)
+		if (*fd != -1)
+			fcntl(*fd, F_SETFL, fcntl(*fd, F_GETFL) | O_NONBLOCK);
+	return 0;
+}
+
+/* Standard input: write what is pending, asking `in` for more when all
+ * of it is out; close the pipe at the end, or when the child stopped
+ * reading. */
+struct feeder {
+	command_input	 fn;
+	void		*arg;
+	char		*buf;
+	size_t		 len, off;
+	bool		 done;
+};
+
+static int
+pump_input(struct child *ch, struct feeder *fd_in, struct err *e)
+{
+	if (fd_in->off == fd_in->len && !fd_in->done) {
+		fd_in->off = fd_in->len = 0;
+		if (fd_in->fn(fd_in->arg, fd_in->buf, PIPE_CHUNK, &fd_in->len,
+		    e) == -1)
+			return -1;
+		fd_in->done = fd_in->len == 0;
+	}
+	if (fd_in->off < fd_in->len) {
+		ssize_t w = write(ch->in, fd_in->buf + fd_in->off,
+		    fd_in->len - fd_in->off);
+
+		if (w > 0)
+			fd_in->off += (size_t)w;
+		else if (w == -1 && errno != EAGAIN && errno != EINTR)
+			fd_in->done = true, fd_in->off = fd_in->len; /* EPIPE */
+	}
+	if (fd_in->done && fd_in->off == fd_in->len)
+		close_fd(&ch->in);
+	return 0;
+}
+
+static void
+capture(struct err_capture *cap, const char *data, size_t len)
+{
+	size_t room = sizeof cap->buf - cap->len;
+
+	if (len > room) {
+		cap->more = true;
+		len = room;
+	}
+	memcpy(cap->buf + cap->len, data, len);
+	cap->len += len;
+}
+
+/* Read what is there on *fd: to `out`, or captured. */
+static int
+pump_output(int *fd, char *buf, command_output out, void *out_arg,
+    struct err_capture *cap, struct err *e)
+{
+	ssize_t r = read(*fd, buf, PIPE_CHUNK);
+
+	if (r == -1 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	if (r <= 0) {
+		close_fd(fd);
+		return 0;
+	}
+	if (cap != NULL) {
+		capture(cap, buf, (size_t)r);
+		return 0;
+	}
+	return out(out_arg, buf, (size_t)r, e);
+}
+
+/*
+ * Move data until the child has closed every pipe, or the deadline.
+ * Returns 0 (res->timed_out says which), -1 when poll or a callback
+ * failed.
+ */
+static int
+child_pump(struct child *ch, int64_t deadline, struct feeder *fd_in,
+    command_output out, void *out_arg, struct err_capture *cap,
+    struct command_result *res, struct err *e)
+{
+	char *buf = xmalloc(PIPE_CHUNK);
+	int rc = 0;
+
+	while (rc == 0 && (ch->in != -1 || ch->out != -1 || ch->err != -1)) {
+		struct pollfd pfd[3] = {
+			{ ch->in, POLLOUT, 0 }, { ch->out, POLLIN, 0 },
+			{ ch->err, POLLIN, 0 },
+		};
+		int64_t wait_ms = deadline - clock_ms();
+
+		if (wait_ms <= 0) {
+			res->timed_out = true;
+			break;
+		}
+		/* poll skips the negative descriptors of closed pipes. */
+		if (poll(pfd, 3, (int)wait_ms) == -1) {
+			if (errno != EINTR)
+				rc = err_sys(e, ERR_TEMP, "poll");
+			continue;
+		}
+		if (pfd[0].revents != 0)
+			rc = pump_input(ch, fd_in, e);
+		if (rc == 0 && pfd[1].revents != 0)
+			rc = pump_output(&ch->out, buf, out, out_arg, NULL, e);
+		if (rc == 0 && pfd[2].revents != 0)
+			rc = pump_output(&ch->err, buf, NULL, NULL, cap, e);
+	}
+	/* What passed through may have been a password. */
+	explicit_bzero(buf, PIPE_CHUNK);
+	free(buf);
+	return rc;
+}
+
+/*
+ * Wait for the child until the deadline, which holds after it closed its
+ * pipes too: a child may close them and go on. Past the deadline (or
+ * with kill set) its whole process group is killed.
+ */
+static void
+child_reap(struct child *ch, int64_t deadline, bool kill_now,
+    struct command_result *res)
+{
+	int status = 0, nap_ms = 1;
+	pid_t got;
+
+	for (;;) {
+		if (kill_now || clock_ms() >= deadline) {
+			if (!kill_now)
+				res->timed_out = true;
+			kill(-ch->pid, SIGKILL);
+			while (waitpid(ch->pid, &status, 0) == -1 &&
+			    errno == EINTR)
+				;
+			break;
+		}
+		got = waitpid(ch->pid, &status, WNOHANG);
+		if (got == ch->pid || (got == -1 && errno != EINTR))
+			break;
+		if (got == 0) {
+			/* It usually exits as it closes its pipes: a few
+			 * short naps, then longer ones. */
+			struct timespec ts = { 0, (long)nap_ms * 1000000 };
+
+			nanosleep(&ts, NULL);
+			if (nap_ms < 50)
+				nap_ms *= 2;
+		}
+	}
+	res->exited = !res->timed_out && !kill_now && WIFEXITED(status);
+	res->status = res->exited ? WEXITSTATUS(status) : -1;
+}
+
+/*
+ * What a program said on standard error, for an error line: one line,
+ * each run of line ends shown as " / ", escaped, cut to fit with "..."
+ * when there was more.
+ */
+static void
+format_stderr(const struct err_capture *cap, char *dst, size_t size)
+{
+	char joined[3 * COMMAND_STDERR_KEEP];
+	size_t j = 0, i = 0, len = cap->len, shown;
+
+	while (len > 0 && strchr("\r\n \t", cap->buf[len - 1]) != NULL)
+		len--;
+	while (i < len) {
+		if (cap->buf[i] == '\n' || cap->buf[i] == '\r') {
+			while (i < len && (cap->buf[i] == '\n' ||
+			    cap->buf[i] == '\r'))
+				i++;
+			memcpy(joined + j, " / ", 3);
+			j += 3;
+		} else
+			joined[j++] = cap->buf[i++];
+	}
+	shown = log_escape(dst, size - 3, j > 0 ? joined : "", j);
+	if (shown < j || cap->more)
+		strcat(dst, "...");
 }
 
 int
@@ -122,154 +448,28 @@ command_run(char *const argv[], int timeout, command_input in, void *in_arg,
     command_output out, void *out_arg, struct command_result *res,
     struct err *e)
 {
-	int inp[2] = { -1, -1 }, outp[2] = { -1, -1 }, errp[2] = { -1, -1 };
-	char *buf = xmalloc(PIPE_CHUNK), *pending = NULL;
-	size_t pending_len = 0, pending_off = 0, errlen = 0;
 	int64_t deadline = clock_ms() + (int64_t)timeout * 1000;
-	bool in_done = in == NULL, failed = false;
-	int status = 0, rc = -1;
-	pid_t pid;
+	struct feeder feed = { .fn = in, .arg = in_arg, .done = in == NULL };
+	struct err_capture *cap;
+	struct child ch;
+	int rc;
 
 	memset(res, 0, sizeof *res);
-	if ((in != NULL && pipe2(inp, O_CLOEXEC) == -1) ||
-	    (out != NULL && pipe2(outp, O_CLOEXEC) == -1) ||
-	    pipe2(errp, O_CLOEXEC) == -1) {
-		err_sys(e, ERR_TEMP, "pipe");
-		goto done;
-	}
-	pid = fork();
-	if (pid == -1) {
-		err_sys(e, ERR_TEMP, "fork");
-		goto done;
-	}
-	if (pid == 0)
-		child(argv, inp[0], outp[1], errp[1]);
-	setpgid(pid, pid);	/* also here: no race with the child */
-	close(inp[0]), inp[0] = -1;
-	close(outp[1]), outp[1] = -1;
-	close(errp[1]), errp[1] = -1;
-	if (inp[1] != -1)
-		set_nonblocking(inp[1]);
-	if (outp[0] != -1)
-		set_nonblocking(outp[0]);
-	set_nonblocking(errp[0]);
-	pending = xmalloc(PIPE_CHUNK);
-
-	while (outp[0] != -1 || errp[0] != -1 || inp[1] != -1) {
-		struct pollfd pfd[3];
-		int n = 0, wait_ms = (int)(deadline - clock_ms());
-
-		if (wait_ms <= 0) {
-			res->timed_out = true;
-			break;
-		}
-		if (inp[1] != -1)
-			pfd[n++] = (struct pollfd){ inp[1], POLLOUT, 0 };
-		if (outp[0] != -1)
-			pfd[n++] = (struct pollfd){ outp[0], POLLIN, 0 };
-		if (errp[0] != -1)
-			pfd[n++] = (struct pollfd){ errp[0], POLLIN, 0 };
-		if (poll(pfd, (nfds_t)n, wait_ms) == -1) {
-			if (errno == EINTR)
-				continue;
-			err_sys(e, ERR_TEMP, "poll");
-			failed = true;
-			break;
-		}
-		for (int i = 0; i < n; i++) {
-			if (pfd[i].revents == 0)
-				continue;
-			if (pfd[i].fd == inp[1]) {
-				if (pending_off == pending_len && !in_done) {
-					pending_off = pending_len = 0;
-					if (in(in_arg, pending, PIPE_CHUNK,
-					    &pending_len, e) == -1) {
-						failed = true;
-						break;
-					}
-					in_done = pending_len == 0;
-				}
-				if (pending_off < pending_len) {
-					ssize_t w = write(inp[1], pending +
-					    pending_off, pending_len -
-					    pending_off);
-
-					if (w > 0)
-						pending_off += (size_t)w;
-					else if (w == -1 && errno != EAGAIN &&
-					    errno != EINTR)
-						in_done = true, pending_off =
-						    pending_len;	/* EPIPE */
-				}
-				if (in_done && pending_off == pending_len) {
-					close(inp[1]);
-					inp[1] = -1;
-				}
-			} else {
-				int fd = pfd[i].fd;
-				ssize_t r = read(fd, buf, PIPE_CHUNK);
-
-				if (r == -1 && (errno == EAGAIN ||
-				    errno == EINTR))
-					continue;
-				if (r <= 0) {
-					close(fd);
-					if (fd == outp[0])
-						outp[0] = -1;
-					else
-						errp[0] = -1;
-					continue;
-				}
-				if (fd == outp[0]) {
-					if (out(out_arg, buf, (size_t)r, e) ==
-					    -1) {
-						failed = true;
-						break;
-					}
-				} else if (errlen + 1 <
-				    sizeof res->stderr_text) {
-					size_t take = (size_t)r;
-
-					if (take > sizeof res->stderr_text -
-					    errlen - 1)
-						take = sizeof res->stderr_text -
-						    errlen - 1;
-					memcpy(res->stderr_text + errlen, buf,
-					    take);
-					errlen += take;
-					res->stderr_text[errlen] = '\0';
-				}
-			}
-		}
-		if (failed)
-			break;
-	}
-	if (res->timed_out || failed)
-		kill(-pid, SIGKILL);
-	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
-		;
-	if (failed)
-		goto done;
-	res->exited = !res->timed_out && WIFEXITED(status);
-	res->status = res->exited ? WEXITSTATUS(status) : -1;
-	/* Trim a final newline from what it said on stderr. */
-	while (errlen > 0 && (res->stderr_text[errlen - 1] == '\n' ||
-	    res->stderr_text[errlen - 1] == '\r'))
-		res->stderr_text[--errlen] = '\0';
-	rc = 0;
-done:
-	for (int i = 0; i < 2; i++) {
-		if (inp[i] != -1)
-			close(inp[i]);
-		if (outp[i] != -1)
-			close(outp[i]);
-		if (errp[i] != -1)
-			close(errp[i]);
-	}
-	/* It held the output: a password_command's password. */
-	explicit_bzero(buf, PIPE_CHUNK);
-	free(buf);
-	free(pending);
+	if (child_spawn(argv, in != NULL, out != NULL, &ch, res, e) == -1)
+		return -1;
+	if (ch.pid == -1)
+		return 0;	/* could not be run: status 127 */
+	cap = xcalloc(1, sizeof *cap);
+	feed.buf = xmalloc(PIPE_CHUNK);
+	rc = child_pump(&ch, deadline, &feed, out, out_arg, cap, res, e);
+	child_reap(&ch, deadline, rc == -1 || res->timed_out, res);
+	if (rc == 0)
+		format_stderr(cap, res->stderr_text, sizeof res->stderr_text);
+	close_fd(&ch.in);
+	close_fd(&ch.out);
+	close_fd(&ch.err);
+	free(feed.buf);
+	free(cap);
 	return rc;
 }
 
@@ -292,20 +492,29 @@ collect_first_line(void *arg, const char *data, size_t len, struct err *e)
 	return 0;
 }
 
+/* The first word of a shell line, to name the command in messages
+ * without showing the rest (which may hold anything). */
+static void
+first_word(const char *line, char *buf, size_t size)
+{
+	size_t skip = strspn(line, " \t\n"), len = strcspn(line + skip,
+	    " \t\n;|&<>()");
+
+	if (len == 0)
+		len = strcspn(line + skip, " \t\n");
+	log_escape(buf, size, line + skip, len);
+}
+
 char *
 command_first_line(const char *line, int timeout, const char *what,
     struct err *e)
 {
+	char *const argv[] = { "/bin/sh", "-c", (char *)line, NULL };
 	struct first_line *fl = xcalloc(1, sizeof *fl);
 	struct command_result res;
-	const char *why;
-	char **argv = command_split(line, &why);
-	char *result = NULL;
+	char *result = NULL, name[64];
 
-	if (argv == NULL) {
-		err_set(e, ERR_CONFIG, "%s: %s", what, why);
-		goto done;
-	}
+	first_word(line, name, sizeof name);
 	if (command_run(argv, timeout, NULL, NULL, collect_first_line, fl,
 	    &res, e) == -1) {
 		err_prefix(e, "%s", what);
@@ -313,24 +522,24 @@ command_first_line(const char *line, int timeout, const char *what,
 	}
 	if (res.timed_out) {
 		err_set(e, ERR_TEMP, "%s (%s) did not finish within %d s",
-		    what, argv[0], timeout);
+		    what, name, timeout);
 		goto done;
 	}
 	if (!res.exited || res.status != 0) {
 		err_set(e, ERR_TEMP, "%s (%s) failed with status %d%s%s", what,
-		    argv[0], res.status, res.stderr_text[0] ? ": " : "",
+		    name, res.status, res.stderr_text[0] ? ": " : "",
 		    res.stderr_text);
 		goto done;
 	}
 	fl->buf[fl->len] = '\0';
 	fl->buf[strcspn(fl->buf, "\r\n")] = '\0';
 	if (fl->buf[0] == '\0') {
-		err_set(e, ERR_TEMP, "%s (%s) printed nothing", what, argv[0]);
+		err_set(e, ERR_TEMP, "%s (%s) printed nothing%s%s", what, name,
+		    res.stderr_text[0] ? ": " : "", res.stderr_text);
 		goto done;
 	}
 	result = xstrdup(fl->buf);
 done:
-	command_free_argv(argv);
 	explicit_bzero(fl, sizeof *fl);
 	free(fl);
 	return result;

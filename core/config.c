@@ -14,6 +14,7 @@
 #include "config-parse.h"
 #include "command.h"
 #include "config-rules.h"
+#include "config-syntax.h"
 #include "deliver.h"
 #include "fsutil.h"
 #include "log.h"
@@ -30,8 +31,8 @@
 #define CONFIG_SIZE_MAX	(16 * 1024 * 1024)
 
 static const char *const global_keys[] = {
-	"state_dir", "plugin_dir", "timeout", "parallel", "destinations",
-	"plugins", "accounts", NULL
+	"state_dir", "plugin_dir", "timeout", "parallel", "rules_cpu_limit",
+	"destinations", "plugins", "accounts", NULL
 };
 
 static const char *const account_keys[] = {
@@ -106,21 +107,14 @@ wipe_setting(const config_setting_t *group, const char *key)
 	explicit_bzero((char *)v, strlen(v));
 }
 
-/* A command line from the configuration must split into words. */
+/* A shell command line must say something; sh checks the rest. */
 static void
 check_command(struct cfg_ctx *cx, const config_setting_t *group,
     const char *key, const char *line, const char *where)
 {
-	const char *why;
-	char **argv;
-
-	if (line == NULL)
-		return;
-	argv = command_split(line, &why);
-	if (argv == NULL)
-		cfg_report(cx, cfg_member(group, key), "%s: %s \"%s\": %s",
-		    where, key, line, why);
-	command_free_argv(argv);
+	if (line != NULL && line[strspn(line, " \t\n")] == '\0')
+		cfg_report(cx, cfg_member(group, key), "%s: %s is empty",
+		    where, key);
 }
 
 static void
@@ -387,16 +381,13 @@ config_load(const char *path)
 		return NULL;
 	}
 	rc = config_read_string(&cfg->lc, cfg->text.text);
+	if (rc != CONFIG_TRUE)
+		config_report_syntax(&cfg->text, &cfg->lc);
 	/* Parsed: only the line map is needed now, and the text may hold
 	 * passwords. */
 	if (cfg->text.text != NULL)
 		explicit_bzero(cfg->text.text, cfg->text.len);
 	if (rc != CONFIG_TRUE) {
-		struct source src = config_text_source(&cfg->text,
-		    config_error_line(&cfg->lc));
-
-		log_error_at(src.file, src.line, "%s",
-		    config_error_text(&cfg->lc));
 		config_free(cfg);
 		return NULL;
 	}
@@ -405,6 +396,7 @@ config_load(const char *path)
 	cfg_check_members(&cx, root, global_keys, "the global settings");
 	cfg->timeout = 60;
 	cfg->parallel = 1;
+	cfg->rules_cpu_limit = RULES_CPU_LIMIT_DEFAULT;
 	cfg_get_path(&cx, root, "state_dir", &cfg->state_dir);
 	if (cfg->state_dir == NULL)
 		cfg->state_dir = default_state_dir();
@@ -422,6 +414,8 @@ config_load(const char *path)
 	}
 	cfg_get_int32(&cx, root, "timeout", 1, 86400, &cfg->timeout);
 	cfg_get_int32(&cx, root, "parallel", 1, 256, &cfg->parallel);
+	cfg_get_int32(&cx, root, "rules_cpu_limit", 1, 3600,
+	    &cfg->rules_cpu_limit);
 	if ((s = cfg_member(root, "destinations")) != NULL)
 		parse_destinations(&cx, s);
 	/* Plugins may keep files there from the start (dedup does). */

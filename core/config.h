@@ -20,6 +20,8 @@ struct rule;
 
 /* max_size when none is given (or 0): bytes of one message. */
 #define MAX_SIZE_DEFAULT	((int64_t)256 * 1024 * 1024)
+/* CPU seconds the rules may spend matching one message, by default. */
+#define RULES_CPU_LIMIT_DEFAULT	10
 
 enum tls_mode {
 	TLS_MODE_IMPLICIT,
@@ -117,6 +119,8 @@ struct config {
 	char		*plugin_dir;
 	int		 timeout;
 	int		 parallel;
+	int		 rules_cpu_limit;	/* seconds a message's rules
+						 * may match for */
 
 	struct destination *dests;
 	size_t		 ndests;

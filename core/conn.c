@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,9 +17,14 @@
 #include "conn.h"
 #include "xmalloc.h"
 
-/* The slowest link a long reply may arrive over: below this rate the
- * reply deadline, not only the idle timeout, ends the wait. */
-#define CONN_MIN_BYTES_PER_SECOND	512
+/*
+ * The slowest average rate a reply may arrive at once its first
+ * `timeout` seconds (the grace period) are over: a reply that has
+ * brought N bytes has timeout + N / CONN_MIN_BYTES_PER_SECOND seconds.
+ * A slow but honest link is faster; a server trickling a reply is cut
+ * off however long it keeps it up.
+ */
+#define CONN_MIN_BYTES_PER_SECOND	1024
 
 static struct conn *
 conn_new(int fd, const char *label, int timeout)
@@ -30,6 +36,28 @@ conn_new(int fd, const char *label, int timeout)
 	c->timeout_ms = timeout * 1000;
 	c->rbuf = xmalloc(CONN_READ_BUFFER + 1);
 	return c;
+}
+
+/* When the reply being read must be complete, by the rate rule. */
+static int64_t
+reply_deadline(const struct conn *c)
+{
+	uint64_t got = c->bytes_in - c->reply_start;
+
+	return c->reply_t0 + c->timeout_ms +
+	    (int64_t)(got * 1000 / CONN_MIN_BYTES_PER_SECOND);
+}
+
+static int
+too_slow(struct conn *c, struct err *e)
+{
+	if (c->bytes_in == c->reply_start)
+		return err_set(e, ERR_TEMP, "%s: timed out after %d s waiting "
+		    "for the server", c->label, c->timeout_ms / 1000);
+	return err_set(e, ERR_TEMP, "%s: the reply took too long (deadline "
+	    "exceeded: %ju bytes in %jd s, the server is too slow)", c->label,
+	    (uintmax_t)(c->bytes_in - c->reply_start),
+	    (intmax_t)((clock_ms() - c->reply_t0) / 1000));
 }
 
 /* Wait until fd is ready for `events`, within the idle timeout and the
@@ -44,22 +72,15 @@ wait_ready(struct conn *c, short events, struct err *e)
 	for (;;) {
 		now = clock_ms();
 		wait_ms = c->timeout_ms;
-		if (c->deadline != 0 && c->deadline - now < wait_ms)
-			wait_ms = c->deadline - now;
-		if (wait_ms <= 0) {
-			if (c->bytes_in == c->reply_start)
-				return err_set(e, ERR_TEMP, "%s: timed out "
-				    "after %d s waiting for the server",
-				    c->label, c->timeout_ms / 1000);
-			return err_set(e, ERR_TEMP, "%s: the reply took too "
-			    "long (deadline exceeded, the server is too slow)",
-			    c->label);
-		}
+		if (c->reply_t0 != 0 && reply_deadline(c) - now < wait_ms)
+			wait_ms = reply_deadline(c) - now;
+		if (wait_ms <= 0)
+			return too_slow(c, e);
 		rc = poll(&pfd, 1, (int)wait_ms);
 		if (rc > 0)
 			return 0;
 		if (rc == 0) {
-			if (c->deadline != 0 && clock_ms() >= c->deadline)
+			if (c->reply_t0 != 0 && clock_ms() >= reply_deadline(c))
 				continue;	/* reported above */
 			return err_set(e, ERR_TEMP, "%s: timed out after %d s "
 			    "waiting for the server", c->label,
@@ -81,6 +102,28 @@ set_socket_options(int fd)
 	 * delayed-ACK stalls to pipelined dialogues. */
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	return 0;
+}
+
+/*
+ * Acknowledge what arrived at once. A server that writes its status line
+ * and the data after it separately, with Nagle's algorithm on, holds the
+ * second write until the first is acknowledged, and Linux delays an ACK
+ * by up to 40 ms: one stall per message on a server without PIPELINING.
+ * The kernel leaves quick-ACK mode by itself, so this is asked again
+ * after every read.
+ */
+static void
+ack_at_once(struct conn *c)
+{
+#ifdef TCP_QUICKACK
+	int one = 1;
+
+	if (c->tcp)
+		(void)setsockopt(c->fd, IPPROTO_TCP, TCP_QUICKACK, &one,
+		    sizeof one);
+#else
+	(void)c;
+#endif
 }
 
 /* Non-blocking connect to one address, bounded by timeout_ms. */
@@ -134,6 +177,7 @@ conn_connect(const char *host, int port, int timeout, struct err *e)
 	    .ai_flags = AI_ADDRCONFIG }, *res, *ai;
 	char service[16], label[300];
 	int fd = -1, rc, last_errno = 0;
+	struct conn *c;
 
 	snprintf(service, sizeof service, "%d", port);
 	snprintf(label, sizeof label, "%s:%d", host, port);
@@ -154,7 +198,9 @@ conn_connect(const char *host, int port, int timeout, struct err *e)
 		err_sys(e, ERR_UNAVAIL, "%s: cannot connect", label);
 		return NULL;
 	}
-	return conn_new(fd, label, timeout);
+	c = conn_new(fd, label, timeout);
+	c->tcp = true;
+	return c;
 }
 
 struct conn *
@@ -199,7 +245,7 @@ conn_start_tls(struct conn *c, const struct tls_options *opt, struct err *e)
 		    e) == -1)
 			return -1;
 	}
-	c->deadline = 0;
+	c->reply_t0 = 0;
 	return 0;
 }
 
@@ -222,16 +268,8 @@ conn_close(struct conn *c)
 void
 conn_begin_reply(struct conn *c)
 {
-	c->deadline = clock_ms() + c->timeout_ms;
+	c->reply_t0 = clock_ms();
 	c->reply_start = c->bytes_in;
-}
-
-void
-conn_extend_deadline(struct conn *c, size_t nbytes)
-{
-	if (c->deadline != 0)
-		c->deadline += (int64_t)(nbytes * 1000 /
-		    CONN_MIN_BYTES_PER_SECOND);
 }
 
 void
@@ -257,7 +295,8 @@ int
 conn_flush(struct conn *c, struct err *e)
 {
 	size_t off = 0;
-	int64_t saved_deadline = c->deadline;
+	int64_t saved_t0 = c->reply_t0;
+	uint64_t saved_start = c->reply_start;
 
 	/* Sending has its own deadline: the peer must take our bytes. */
 	conn_begin_reply(c);
@@ -295,7 +334,8 @@ conn_flush(struct conn *c, struct err *e)
 	if (c->wlen > 0)
 		explicit_bzero(c->wbuf, c->wlen);
 	c->wlen = 0;
-	c->deadline = saved_deadline;
+	c->reply_t0 = saved_t0;
+	c->reply_start = saved_start;
 	return 0;
 }
 
@@ -350,6 +390,7 @@ conn_fill(struct conn *c, struct err *e)
 	}
 	c->rend += got;
 	c->bytes_in += got;
+	ack_at_once(c);
 	return 0;
 }
 
@@ -371,9 +412,15 @@ conn_read_line(struct conn *c, size_t maxlen, char **line, size_t *len,
 
 			if (n > maxlen + 1)
 				break;
+			/* Only CRLF ends a line: taking a bare LF for one
+			 * would let content pose as protocol. */
+			if (n == 0 || start[n - 1] != '\r')
+				return err_set(e, ERR_TEMP, "%s: the server "
+				    "ended a line with a bare LF, not CRLF; "
+				    "its replies cannot be read safely",
+				    c->label);
 			c->rpos += n + 1;
-			if (n > 0 && start[n - 1] == '\r')
-				n--;
+			n--;
 			start[n] = '\0';
 			*line = start;
 			*len = n;

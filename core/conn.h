@@ -2,8 +2,9 @@
  * A buffered connection to a server, plain or TLS, with bounded waits.
  *
  * Every wait for the peer is bounded twice: by the idle timeout (no byte
- * for `timeout` seconds) and by the deadline of the reply being read, so
- * a server trickling a byte now and then cannot stretch a reply forever.
+ * for `timeout` seconds) and by the deadline of the reply being read,
+ * which a slowest average rate sets (conn.c), so a server trickling a
+ * byte now and then cannot stretch a reply forever.
  * Lines are read through one bounded reader; message data is taken
  * straight from the read buffer in large blocks.
  */
@@ -21,10 +22,12 @@
 
 struct conn {
 	int		 fd;
+	bool		 tcp;		/* not a unix-domain socket */
 	struct tls	*tls;
 	char		*label;		/* "host:port", for messages */
 	int		 timeout_ms;
-	int64_t		 deadline;	/* monotonic ms; 0: none */
+	int64_t		 reply_t0;	/* monotonic ms the reply began; 0:
+					 * no reply under way */
 	uint64_t	 reply_start;	/* bytes_in when the reply began */
 
 	char		*rbuf;		/* [rpos, rend) is unread */
@@ -46,11 +49,9 @@ int conn_start_tls(struct conn *c, const struct tls_options *opt,
     struct err *e);
 void conn_close(struct conn *c);
 
-/* Start the deadline for one reply: `timeout` seconds from now. */
+/* A reply begins: from now on it has `timeout` seconds, and more as its
+ * bytes arrive at no less than the slowest rate allowed. */
 void conn_begin_reply(struct conn *c);
-/* Give a reply that is making progress more time: nbytes received earn
- * the time a slow but honest link needs for them. */
-void conn_extend_deadline(struct conn *c, size_t nbytes);
 
 /* Queue bytes for sending; conn_flush sends everything queued. */
 void conn_write(struct conn *c, const void *data, size_t len);
@@ -59,9 +60,9 @@ int conn_flush(struct conn *c, struct err *e);
 /* Read at least one more byte into the buffer. End of stream is an
  * error (ERR_TEMP, "connection closed"). */
 int conn_fill(struct conn *c, struct err *e);
-/* The next line, without its CRLF (or bare LF), NUL-terminated in the
- * buffer; valid until the next call. A line longer than maxlen is an
- * error, never a larger allocation. */
+/* The next line, without its CRLF, NUL-terminated in the buffer; valid
+ * until the next call. A line longer than maxlen is an error, never a
+ * larger allocation, and so is a line ended by a bare LF. */
 int conn_read_line(struct conn *c, size_t maxlen, char **line, size_t *len,
     struct err *e);
 

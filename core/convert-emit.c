@@ -249,7 +249,7 @@ put_connection(struct emitter *em, const struct conv_account *a)
 		fprintf(em->out, "%s%sport = %d;\n", em->prefix, in, a->port);
 	put_key_string(em, in, "tls", tls[a->tls]);
 	if (a->plaintext)
-		fprintf(em->out, "%s%s# The old configuration sent the password "
+		fprintf(em->out, "%s%s# The old configuration logged in "
 		    "without TLS.\n%s%sallow_plaintext_auth = true;\n",
 		    em->prefix, in, em->prefix, in);
 	if (a->tls_ca_file != NULL)

@@ -15,10 +15,13 @@
 
 #include "config.h"
 #include "fetch.h"
+#include "overrides.h"
 
 /* Runs until SIGTERM/SIGINT; takes ownership of *cfg (replaced on
- * SIGHUP). The accounts are those named (or all when there are none). */
-int daemon_run(struct config **cfg, int interval, char *const *only,
-    size_t nonly, const struct run_options *opt);
+ * SIGHUP, and ovr applied to the new one). The accounts are those named
+ * (or all when there are none). */
+int daemon_run(struct config **cfg, int interval, const char *const *only,
+    size_t nonly, const struct run_overrides *ovr,
+    const struct run_options *opt);
 
 #endif

@@ -8,26 +8,10 @@
 
 #include "fetch-internal.h"
 #include "log.h"
+#include "pop3-listing.h"
 #include "pop3.h"
 #include "setaside.h"
 #include "xmalloc.h"
-
-static int
-parse_unsigned(const char *s, char **end, uint64_t max, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	if (*s < '0' || *s > '9')
-		return -1;
-	for (; *s >= '0' && *s <= '9'; s++) {
-		if (v > (max - (uint64_t)(*s - '0')) / 10)
-			return -1;
-		v = v * 10 + (uint64_t)(*s - '0');
-	}
-	*end = (char *)s;
-	*out = v;
-	return 0;
-}
 
 static struct server_msg *
 bsearch_msg(struct server_msg *msgs, size_t n, unsigned num)
@@ -116,17 +100,16 @@ read_list(struct fetch *f, struct err *e)
 		return pop3_fail(f->p, &r, "LIST failed", ERR_TEMP, e);
 	for (;;) {
 		struct server_msg *sm;
-		char *line, *q;
+		char *line;
 		size_t len;
-		uint64_t num, size;
+		unsigned num;
+		uint64_t size;
 
 		if (pop3_listing_line(f->p, &line, &len, &end, e) == -1)
 			return -1;
 		if (end)
 			break;
-		if (parse_unsigned(line, &q, UINT32_MAX, &num) == -1 ||
-		    num == 0 || *q != ' ' ||
-		    parse_unsigned(q + 1, &q, INT64_MAX, &size) == -1) {
+		if (pop3_parse_list_line(line, len, &num, &size) == -1) {
 			char shown[120];
 
 			log_escape(shown, sizeof shown, line, len);
@@ -135,8 +118,8 @@ read_list(struct fetch *f, struct err *e)
 		}
 		/* UIDL's messages are sorted: look them up; others are
 		 * new to us and added at the end. */
-		sm = bsearch_msg(f->msgs, from_uidl, (unsigned)num);
-		if (sm == NULL && (sm = add_msg(f, (unsigned)num, e)) == NULL)
+		sm = bsearch_msg(f->msgs, from_uidl, num);
+		if (sm == NULL && (sm = add_msg(f, num, e)) == NULL)
 			return -1;
 		sm->size = (off_t)size;
 		sm->listed = true;
@@ -154,11 +137,36 @@ compare_uid(const void *a, const void *b, void *arg)
 	return strcmp(fetch_uid(f, *x), fetch_uid(f, *y));
 }
 
+/* What drop_repeated_uids() found, told in one warning however many
+ * there are: a hostile server can repeat a million UIDs. */
+struct repeats {
+	size_t	 uids, messages;
+	char	 examples[256];
+	size_t	 len;
+};
+
+static void
+note_repeat(struct repeats *rp, const char *uid, size_t n)
+{
+	char shown[48];
+
+	rp->uids++;
+	rp->messages += n;
+	if (rp->uids > 3 || rp->len >= sizeof rp->examples)
+		return;
+	log_escape(shown, sizeof shown, uid, strlen(uid));
+	rp->len += (size_t)snprintf(rp->examples + rp->len,
+	    sizeof rp->examples - rp->len, "%s\"%s%s\" (%zu)",
+	    rp->uids > 1 ? ", " : "", shown,
+	    strlen(shown) < strlen(uid) ? "..." : "", n);
+}
+
 /* A UID carried by several messages identifies none of them. */
 static void
 drop_repeated_uids(struct fetch *f)
 {
 	struct server_msg **v = xcalloc(f->nmsgs + 1, sizeof *v);
+	struct repeats rp = { 0 };
 	size_t n = 0;
 
 	for (size_t i = 0; i < f->nmsgs; i++)
@@ -172,15 +180,18 @@ drop_repeated_uids(struct fetch *f)
 		    == 0)
 			j++;
 		if (j - i > 1) {
-			log_warn("%s: %zu messages share the UID \"%s\"; they "
-			    "are treated as having none", f->a->name, j - i,
-			    fetch_uid(f, v[i]));
+			note_repeat(&rp, fetch_uid(f, v[i]), j - i);
 			for (size_t k = i; k < j; k++)
 				v[k]->uid = STRTAB_NONE;
 		}
 		i = j;
 	}
 	free(v);
+	if (rp.uids > 0)
+		log_warn("%s: %zu UID%s shared by several messages (%zu "
+		    "messages), which are treated as having none: %s%s",
+		    f->a->name, rp.uids, rp.uids == 1 ? " is" : "s are",
+		    rp.messages, rp.examples, rp.uids > 3 ? " and more" : "");
 }
 
 /* UIDL: every message and its UID. Returns 0 with *have_uidl false when
@@ -190,6 +201,7 @@ read_uidl(struct fetch *f, bool *have_uidl, struct err *e)
 {
 	struct pop3_reply r;
 	unsigned bad = 0;
+	char first_bad[80];
 	bool end;
 
 	*have_uidl = false;
@@ -201,39 +213,41 @@ read_uidl(struct fetch *f, bool *have_uidl, struct err *e)
 		 * never fall back to fetching without UIDs. */
 		if ((f->p->caps & POP3_CAP_UIDL) || r.code[0] != '\0')
 			return pop3_fail(f->p, &r, "UIDL failed", ERR_TEMP, e);
-		log_warn("%s: the server does not support UIDL; messages "
-		    "cannot be tracked%s", f->a->name, f->a->keep ?
-		    " and stay on the server" : "");
+		f->no_uidl = true;
+		/* With keep, fetch_plan() says what this means. */
+		if (!f->a->keep)
+			log_warn("%s: the server does not support UIDL; messages "
+			    "are fetched and deleted without being tracked",
+			    f->a->name);
 		return 0;
 	}
 	for (;;) {
 		struct server_msg *sm;
-		char *line, *q, *uid;
-		size_t len;
-		uint64_t num;
+		const char *uid;
+		char *line;
+		size_t len, uidlen;
+		unsigned num;
+		enum uidl_line kind;
 
 		if (pop3_listing_line(f->p, &line, &len, &end, e) == -1)
 			return -1;
 		if (end)
 			break;
-		if (parse_unsigned(line, &q, UINT32_MAX, &num) == -1 ||
-		    num == 0 || *q != ' ') {
-			bad++;
+		kind = pop3_parse_uidl_line(line, len, &num, &uid, &uidlen);
+		if (kind != UIDL_LINE_OK && bad++ == 0)
+			log_escape(first_bad, sizeof first_bad, line, len);
+		if (kind == UIDL_LINE_BAD_NUMBER)
 			continue;
-		}
-		if ((sm = add_msg(f, (unsigned)num, e)) == NULL)
+		if ((sm = add_msg(f, num, e)) == NULL)
 			return -1;
-		uid = q + 1;
 		/* Odd UIDs make only their message untrackable. */
-		if (uid_valid(uid, strlen(uid)))
-			sm->uid = strtab_add(&f->uids, uid, strlen(uid));
-		else
-			bad++;
+		if (kind == UIDL_LINE_OK)
+			sm->uid = strtab_add(&f->uids, uid, uidlen);
 	}
 	if (bad > 0)
 		log_warn("%s: %u UIDL lines were unusable (odd UIDs or "
-		    "numbers); those messages are treated as having no UID",
-		    f->a->name, bad);
+		    "numbers, such as \"%s\"); those messages are treated as "
+		    "having no UID", f->a->name, bad, first_bad);
 	sort_msgs(f);
 	*have_uidl = true;
 	return 0;
@@ -267,14 +281,12 @@ static int
 read_stat(struct fetch *f, uint64_t *count, struct err *e)
 {
 	struct pop3_reply r;
-	char *end;
 
 	if (pop3_reply(f->p, &r, e) == -1)
 		return -1;
 	if (!r.ok)
 		return pop3_fail(f->p, &r, "STAT failed", ERR_TEMP, e);
-	if (parse_unsigned(r.text, &end, MAX_MESSAGES, count) == -1 ||
-	    (*end != ' ' && *end != '\0'))
+	if (pop3_parse_stat(r.text, MAX_MESSAGES, count) == -1)
 		return err_set(e, ERR_TEMP, "%s: garbled STAT reply \"%.60s\" "
 		    "(or more than %d messages)", f->p->conn->label, r.text,
 		    MAX_MESSAGES);
@@ -517,6 +529,25 @@ apply_fetch_limit(struct fetch *f, uint32_t *list, size_t *n)
 	*n = limit;
 }
 
+/*
+ * Messages left on the server for want of a UID. A server without UIDL
+ * at all, with keep = true, means nothing is ever fetched: said even
+ * under -q, since that is how cron runs it.
+ */
+static void
+warn_no_uid(struct fetch *f)
+{
+	if (f->no_uidl)
+		log_warn_always("%s: the server does not support UIDL, so with "
+		    "keep = true its %u messages cannot be tracked and none "
+		    "is fetched; set keep = false to fetch them and delete "
+		    "them from the server", f->a->name, f->st.no_uid);
+	else
+		log_warn("%s: %u messages without a usable UID left on the "
+		    "server (with keep = true they cannot be tracked)",
+		    f->a->name, f->st.no_uid);
+}
+
 /* Decide, for every listed message, what this run does with it. */
 void
 fetch_plan(struct fetch *f)
@@ -548,9 +579,7 @@ fetch_plan(struct fetch *f)
 	    sizeof *f->delete_queue);
 	fill_queues(f);
 	if (first && f->st.no_uid > 0)
-		log_warn("%s: %u messages without a usable UID left on the "
-		    "server (with keep = true they cannot be tracked)",
-		    f->a->name, f->st.no_uid);
+		warn_no_uid(f);
 	last_the_troublesome(f, f->fetch_list, f->nfetch);
 	last_the_troublesome(f, f->top_list, f->ntop);
 	/* Only one of the two holds new messages at this point. */

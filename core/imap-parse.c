@@ -230,7 +230,6 @@ read_raw(struct pstate *st, uint64_t size, char *dst,
 		c->rpos += n;
 		size -= n;
 		st->r->bytes += n;
-		conn_extend_deadline(c, n);
 	}
 	return 0;
 }
@@ -458,7 +457,6 @@ next_line(struct pstate *st, char **line, size_t *len, struct err *e)
 	if (conn_read_line(c, IMAP_LINE_MAX, line, len, e) == -1)
 		return -1;
 	st->r->bytes += *len + 2;
-	conn_extend_deadline(c, *len + 2);
 	if (log_tracing())
 		log_trace("%s < %.*s", c->label, (int)*len, *line);
 	if (memchr(*line, '\0', *len) != NULL)

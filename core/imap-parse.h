@@ -113,9 +113,8 @@ struct imap_parser {
 void imap_parser_init(struct imap_parser *ps, struct conn *c);
 void imap_parser_free(struct imap_parser *ps);
 
-/* Read the next whole response. Each line and literal received extends
- * the connection's reply deadline (conn_extend_deadline); the caller
- * starts it. */
+/* Read the next whole response. The caller starts the connection's
+ * reply deadline, which the bytes received extend (core/conn.h). */
 int imap_parse_response(struct imap_parser *ps, struct imap_resp *r,
     struct err *e);
 

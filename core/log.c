@@ -64,28 +64,87 @@ log_size(unsigned long long n, char *buf, size_t size)
 		snprintf(buf, size, "%.2f GB", (double)n / 1e9);
 }
 
-void
+/*
+ * The length of the valid UTF-8 sequence at s (2 to 4 bytes; no overlong
+ * forms, surrogates or code points past U+10FFFF), or 0.
+ */
+static size_t
+utf8_length(const unsigned char *s, size_t len)
+{
+	size_t n;
+	unsigned char lo = 0x80, hi = 0xbf;
+
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		n = 3;
+		if (s[0] == 0xe0)
+			lo = 0xa0;	/* overlong */
+		else if (s[0] == 0xed)
+			hi = 0x9f;	/* surrogates */
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		n = 4;
+		if (s[0] == 0xf0)
+			lo = 0x90;
+		else if (s[0] == 0xf4)
+			hi = 0x8f;	/* past U+10FFFF */
+	} else
+		return 0;
+	if (len < n || s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < n; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return n;
+}
+
+/*
+ * How many bytes at s may be shown as they are: printable ASCII, or a
+ * whole UTF-8 character that is not a C1 control (U+0080 to U+009F,
+ * which terminals obey as they do C0). 0: show s[0] escaped, as every
+ * control byte, raw C1 byte and byte that is not UTF-8 is.
+ */
+static size_t
+printable_length(const unsigned char *s, size_t len)
+{
+	size_t n;
+
+	if (s[0] < 0x80)
+		return s[0] >= 0x20 && s[0] != 0x7f;
+	n = utf8_length(s, len);
+	if (n == 2 && s[0] == 0xc2 && s[1] < 0xa0)
+		return 0;
+	return n;
+}
+
+size_t
 log_escape(char *dst, size_t dstsize, const char *src, size_t srclen)
 {
-	size_t o = 0;
+	const unsigned char *s = (const unsigned char *)src;
+	size_t o = 0, i = 0;
 
 	if (dstsize == 0)
-		return;
-	for (size_t i = 0; i < srclen; i++) {
-		unsigned char c = (unsigned char)src[i];
+		return 0;
+	while (i < srclen) {
+		size_t n = printable_length(s + i, srclen - i);
 
-		if (c >= 0x20 && c != 0x7f) {
-			if (o + 1 >= dstsize)
+		if (n > 0) {
+			/* A character is copied whole or not at all. */
+			if (o + n >= dstsize)
 				break;
-			dst[o++] = (char)c;
+			memcpy(dst + o, s + i, n);
+			o += n;
+			i += n;
 		} else {
 			if (o + 4 >= dstsize)
 				break;
-			snprintf(dst + o, dstsize - o, "\\x%02x", c);
+			snprintf(dst + o, dstsize - o, "\\x%02x", s[i]);
 			o += 4;
+			i++;
 		}
 	}
 	dst[o] = '\0';
+	return i;
 }
 
 /*
@@ -163,9 +222,12 @@ emit(bool shown, int fd, int priority, const char *tty_prefix,
 LOG_FUNCTION(log_error, LOG_QUIET, STDERR_FILENO, LOG_ERR, "mailferry: ")
 LOG_FUNCTION(log_warn, LOG_NORMAL, STDERR_FILENO, LOG_WARNING,
     "mailferry: warning: ")
+LOG_FUNCTION(log_warn_always, LOG_QUIET, STDERR_FILENO, LOG_WARNING,
+    "mailferry: warning: ")
 LOG_FUNCTION(log_info, LOG_NORMAL, STDERR_FILENO, LOG_INFO, "mailferry: ")
 LOG_FUNCTION(log_verbose, LOG_VERBOSE, STDERR_FILENO, LOG_INFO, "mailferry: ")
 LOG_FUNCTION(log_trace, LOG_TRACE, STDERR_FILENO, LOG_DEBUG, "mailferry: ")
+LOG_FUNCTION(log_error_more, LOG_QUIET, STDERR_FILENO, LOG_ERR, "")
 LOG_FUNCTION(log_summary, LOG_NORMAL, STDOUT_FILENO, LOG_NOTICE, "")
 
 void

@@ -3,7 +3,7 @@
  * mail); the per-account summary goes to stdout. Every line is written
  * with a single write(2), so accounts fetched in parallel never interleave
  * mid-line, and control characters (which a server could send to play
- * with a terminal) are shown escaped.
+ * with a terminal) and bytes that are not UTF-8 are shown escaped.
  */
 #ifndef MF_LOG_H
 #define MF_LOG_H
@@ -29,6 +29,9 @@ bool log_tracing(void);
 
 void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A warning shown even under -q: for what a cron job must not miss. */
+void log_warn_always(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
 /* Detail shown unless -q (on stderr, like every line but the summary). */
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_verbose(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -36,6 +39,10 @@ void log_trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* An error about a file, as "FILE:LINE: message" (line 0: no line). */
 void log_error_at(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* A line that goes on with the error just written (a line quoted from a
+ * file, a caret under it): on stderr, without prefix. */
+void log_error_more(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
 /* The summary line of an account, on stdout. */
 void log_summary(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -46,8 +53,13 @@ void log_set_before_write(void (*fn)(void));
 /* A byte count for people: "12.3 KB", "1.4 MB", "2.05 GB". */
 void log_size(unsigned long long n, char *buf, size_t size);
 
-/* Copy src to dst (size dstsize) with control characters escaped, for
- * showing text that came from a server or a message. */
-void log_escape(char *dst, size_t dstsize, const char *src, size_t srclen);
+/* Copy src to dst (size dstsize, always NUL-terminated) for showing
+ * text that came from a server or a message: control characters (C0, DEL
+ * and C1, raw or UTF-8 encoded) and bytes that are not UTF-8 become
+ * "\xNN", so what is shown is valid UTF-8 that cannot steer a terminal.
+ * Stops before a character that would not fit whole; returns how many
+ * bytes of src were shown. */
+size_t log_escape(char *dst, size_t dstsize, const char *src,
+    size_t srclen);
 
 #endif

@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "conn.h"
@@ -26,9 +27,18 @@
 #define POP3_CAP_STLS		0x010
 #define POP3_CAP_RESP_CODES	0x020
 #define POP3_CAP_SASL		0x040
+#define POP3_CAP_UTF8		0x080	/* RFC 6856 */
+
+/* The longest LOGIN-DELAY (RFC 2449) taken at its word: a day. */
+#define POP3_LOGIN_DELAY_MAX	(24 * 3600)
 
 /* Longest reply line we accept (RFC 1939 allows 512; be generous). */
 #define POP3_LINE_MAX		8192
+/* The most a multi-line listing (CAPA, UIDL, LIST) may hold, bad lines
+ * included: a million messages, and 64 MB, which also bounds the memory
+ * their UIDs take. */
+#define POP3_LISTING_MAX_LINES	1000000
+#define POP3_LISTING_MAX_BYTES	(64 * 1024 * 1024)
 
 enum pop3_cmd {
 	POP3_GREETING,
@@ -38,6 +48,7 @@ enum pop3_cmd {
 	POP3_PASS,
 	POP3_APOP,
 	POP3_AUTH,
+	POP3_UTF8,
 	POP3_STAT,
 	POP3_LIST,
 	POP3_UIDL,
@@ -68,11 +79,18 @@ struct pop3 {
 	char		*sasl;		/* mechanisms from "SASL ..." */
 	char		*apop_stamp;	/* "<...>" from the greeting */
 	char		*implementation;
+	/* LOGIN-DELAY: seconds the server wants between logins (0: none
+	 * announced); per_user: the value after login may differ. */
+	int		 login_delay;
+	bool		 login_delay_per_user;
 
 	struct pop3_pending *queue;	/* ring of commands sent */
 	size_t		 qhead, qlen, qcap;
 
-	char		*decoded;	/* message decoding buffer */
+	/* The listing being read: what answered, and how much so far. */
+	enum pop3_cmd	 listing_cmd;
+	unsigned	 listing_lines;
+	uint64_t	 listing_bytes;
 };
 
 struct pop3 *pop3_new(struct conn *c);
@@ -99,8 +117,9 @@ bool pop3_oldest(const struct pop3 *p, enum pop3_cmd *cmd, unsigned *num);
  * anything queued first). A -ERR is not an error here: r->ok says. */
 int pop3_reply(struct pop3 *p, struct pop3_reply *r, struct err *e);
 /* Read one line of a multi-line listing (CAPA, LIST, UIDL), unstuffed;
- * *end is set at the terminating ".". Each line extends the reply's
- * deadline, as message data does. */
+ * *end is set at the terminating ".". A listing of more than
+ * POP3_LISTING_MAX_LINES lines or POP3_LISTING_MAX_BYTES bytes is an
+ * error. */
 int pop3_listing_line(struct pop3 *p, char **line, size_t *len, bool *end,
     struct err *e);
 /* Stream the multi-line body of RETR/TOP into m. More than `limit` bytes

@@ -1,8 +1,10 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "regex.h"
 #include "xmalloc.h"
@@ -67,17 +69,38 @@ regex_pattern(const struct regex *re)
 	return re->pattern;
 }
 
+static int64_t
+cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 enum regex_result
 regex_match(const struct regex *re, const char *subject, size_t len,
-    struct err *e)
+    struct regex_budget *budget, struct err *e)
 {
 	PCRE2_UCHAR msg[256];
+	int64_t started = 0;
 	int rc;
 
+	if (budget != NULL) {
+		if (budget->spent_ns >= budget->limit_ns) {
+			err_set(e, ERR_TEMP, "the rules used up the %jd s of "
+			    "CPU time a message may take (rules_cpu_limit)",
+			    (intmax_t)(budget->limit_ns / 1000000000));
+			return REGEX_ERROR;
+		}
+		started = cpu_ns();
+	}
 	if (match_data == NULL)
 		match_data = pcre2_match_data_create(1, NULL);
 	rc = pcre2_match(re->code, (PCRE2_SPTR)subject, len, 0, 0, match_data,
 	    re->mctx);
+	if (budget != NULL)
+		budget->spent_ns += cpu_ns() - started;
 	if (rc >= 0)
 		return REGEX_MATCH;
 	if (rc == PCRE2_ERROR_NOMATCH)

@@ -8,6 +8,7 @@
 #define MF_REGEX_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "err.h"
 
@@ -24,14 +25,28 @@ enum regex_result {
 
 struct regex;
 
+/*
+ * The CPU time one message's matching may take, across all its rules:
+ * the limits above bound a single match, not a thousand rules each just
+ * under them on a 256 KB header. Once it is used up every further match
+ * is an error; one match may overrun it by what that match costs.
+ */
+struct regex_budget {
+	int64_t	limit_ns;
+	int64_t	spent_ns;
+};
+
+#define REGEX_BUDGET(seconds)	{ (int64_t)(seconds) * 1000000000, 0 }
+
 /* Compile pattern; on failure e says why and where in the pattern. */
 struct regex *regex_compile(const char *pattern, struct err *e);
 void regex_free(struct regex *re);
 const char *regex_pattern(const struct regex *re);
 
-/* Match against [subject, subject + len). On REGEX_ERROR, e says why
- * (e.g. the match limit). */
+/* Match against [subject, subject + len), charging the CPU time to
+ * budget (NULL: none). On REGEX_ERROR, e says why (the match limit, the
+ * budget used up). */
 enum regex_result regex_match(const struct regex *re, const char *subject,
-    size_t len, struct err *e);
+    size_t len, struct regex_budget *budget, struct err *e);
 
 #endif

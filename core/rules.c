@@ -8,13 +8,15 @@
 #include "plugin.h"
 #include "rules.h"
 
-/* What evaluating one message needs: the body is mapped at most once. */
+/* What evaluating one message needs: the body is mapped at most once,
+ * and all its matches share one CPU budget. */
 struct eval {
 	struct mf_message	*pm;
 	const struct rules_trace *trace;
 	bool			 body_mapped;
 	const char		*body, *mapped;
 	size_t			 body_len, mapped_len;
+	struct regex_budget	 budget;
 	struct err		 e;
 };
 
@@ -53,7 +55,7 @@ eval_header(struct eval *ev, const struct cond *c, int depth)
 	while ((f = header_find(idx, c->header, &pos)) != NULL) {
 		const char *v = msg_field_decoded(f);
 		enum regex_result r = regex_match(c->re, v, f->decoded_len,
-		    &ev->e);
+		    &ev->budget, &ev->e);
 
 		any = true;
 		trace(ev, "%*sheader %s \"%.200s\" =~ /%s/: %s", depth * 2, "",
@@ -77,7 +79,7 @@ eval_body(struct eval *ev, const struct cond *c, int depth)
 			return REGEX_ERROR;
 		ev->body_mapped = true;
 	}
-	r = regex_match(c->re, ev->body, ev->body_len, &ev->e);
+	r = regex_match(c->re, ev->body, ev->body_len, &ev->budget, &ev->e);
 	trace(ev, "%*sbody =~ /%s/: %s", depth * 2, "", regex_pattern(c->re),
 	    yes_no(r));
 	return r;
@@ -194,7 +196,9 @@ void
 rules_run(const struct account *a, struct mf_message *pm, struct verdict *v,
     const struct rules_trace *tr)
 {
-	struct eval ev = { .pm = pm, .trace = tr };
+	struct eval ev = { .pm = pm, .trace = tr,
+	    .budget = REGEX_BUDGET(pm->cfg != NULL ? pm->cfg->rules_cpu_limit :
+	    RULES_CPU_LIMIT_DEFAULT) };
 	bool decided = false;
 
 	v->why[0] = '\0';

@@ -136,7 +136,7 @@ starttls(struct smtp *s, struct err *e)
 	const struct destination *d = s->d;
 	struct tls_options opt = { .host = d->host != NULL ? d->host :
 	    "localhost", .ca_file = d->tls_ca_file,
-	    .fingerprint = d->tls_fingerprint };
+	    .fingerprint = d->tls_fingerprint, .implicit_port = -1 };
 
 	if (!(s->ext.flags & SMTP_EXT_STARTTLS))
 		return err_set(e, ERR_UNAVAIL, "%s: the server does not offer "
@@ -247,7 +247,7 @@ smtp_open(const struct destination *d, bool lmtp, struct err *e)
 	if (d->tls == TLS_MODE_IMPLICIT) {
 		struct tls_options opt = { .host = d->host,
 		    .ca_file = d->tls_ca_file,
-		    .fingerprint = d->tls_fingerprint };
+		    .fingerprint = d->tls_fingerprint, .implicit_port = 465 };
 
 		if (conn_start_tls(s->c, &opt, e) == -1)
 			goto fail;
@@ -296,28 +296,33 @@ write_data(void *arg, const char *data, size_t len, struct err *e)
 	return 0;
 }
 
+struct size_counter {
+	struct dotenc	enc;
+	int64_t		growth;
+};
+
 static int
-count_lines(void *arg, const char *data, size_t len, struct err *e)
+count_growth(void *arg, const char *data, size_t len, struct err *e)
 {
+	struct size_counter *sc = arg;
+
 	(void)e;
-	for (const char *p = data; (p = memchr(p, '\n', len -
-	    (size_t)(p - data))) != NULL; p++)
-		(*(int64_t *)arg)++;
+	sc->growth += (int64_t)dotenc_line_end_growth(&sc->enc, data, len);
 	return 0;
 }
 
-/* The size on the wire, CRLF line ends counted, for SIZE=. */
+/* The size on the wire, every line end a CRLF, for SIZE=. */
 static int64_t
 wire_size(const char *trace, size_t trace_len, struct msg *m)
 {
-	int64_t lines = 0;
+	struct size_counter sc = { .enc = DOTENC_INIT };
 	struct err e;
 
 	if (trace_len > 0)
-		(void)count_lines(&lines, trace, trace_len, &e);
-	if (msg_write(m, count_lines, &lines, &e) == -1)
+		(void)count_growth(&sc, trace, trace_len, &e);
+	if (msg_write(m, count_growth, &sc, &e) == -1)
 		return (msg_size(m) + (int64_t)trace_len) * 2;
-	return msg_size(m) + (int64_t)trace_len + lines;
+	return msg_size(m) + (int64_t)trace_len + sc.growth;
 }
 
 /* Abandon the transaction; a failed RSET means a lost session. */
@@ -332,19 +337,175 @@ reset(struct smtp *s, bool *lost)
 		*lost = true;
 }
 
-int
-smtp_send(struct smtp *s, const char *sender, char *const *to, size_t nto,
-    const char *trace, size_t trace_len, struct msg *m, bool *lost,
+/* The RFC 3463 enhanced status code a reply's text starts with ("550
+ * 5.1.1 ..."): its subject and detail; false without one. */
+static bool
+enhanced_code(const struct smtp_reply *r, int *subject, int *detail)
+{
+	const char *t = r->text;
+	int v[2] = { 0, 0 };
+
+	if (strlen(t) < 9 || t[4] != '0' + r->code / 100 || t[5] != '.')
+		return false;
+	t += 6;
+	for (int i = 0; i < 2; i++) {
+		const char *start = t;
+
+		while (*t >= '0' && *t <= '9' && t - start < 3)
+			v[i] = v[i] * 10 + (*t++ - '0');
+		if (t == start || *t != (i == 0 ? '.' : ' '))
+			return false;
+		t++;
+	}
+	*subject = v[0];
+	*detail = v[1];
+	return true;
+}
+
+/* Are the recipients the configuration's own, the same for every
+ * message (no "%..." placeholder filled from the message)? */
+static bool
+recipients_fixed(const struct destination *d)
+{
+	for (size_t i = 0; i < d->nto; i++)
+		if (d->to[i][0] == '%')
+			return false;
+	return true;
+}
+
+/*
+ * Would every message meet this permanent refusal of MAIL or RCPT? Yes
+ * when it names what they all share: a recipient's address or mailbox
+ * (enhanced X.1.x but the sender's X.1.7 and X.1.8, X.2.1 disabled, X.2.2
+ * full; without an enhanced code, 550, 551 or 553 to RCPT) when the
+ * recipients are fixed, the sender when `from` fixes it, or a login the
+ * server requires (530). Refusals of the message's own sender or
+ * recipients, of its size, or after its data, are about that message.
+ */
+static bool
+blames_destination(const struct smtp *s, const struct smtp_reply *r,
+    bool to_mail)
+{
+	int subject = 0, detail = 0;
+	bool enhanced = enhanced_code(r, &subject, &detail);
+
+	if (r->code < 500)
+		return false;
+	if (r->code == 530)
+		return true;
+	if (to_mail)
+		return s->d->from != NULL && (enhanced ? subject == 1 :
+		    r->code == 550 || r->code == 553);
+	if (!recipients_fixed(s->d))
+		return false;
+	if (!enhanced)
+		return r->code == 550 || r->code == 551 || r->code == 553;
+	return (subject == 1 && detail != 0 && detail != 7 && detail != 8) ||
+	    (subject == 2 && (detail == 1 || detail == 2));
+}
+
+/*
+ * MAIL and every RCPT. Returns -1 when the session failed, else 0 with
+ * the worst refusal in *worst (code 0: all accepted) and whether it
+ * answered MAIL.
+ */
+static int
+envelope(struct smtp *s, const char *mail, char *const *to, size_t nto,
+    struct smtp_reply *worst, bool *to_mail, struct err *e)
+{
+	bool pipelining = s->ext.flags & SMTP_EXT_PIPELINING;
+	struct smtp_reply r;
+	char line[600];
+
+	*worst = (struct smtp_reply){ 0 };
+	send_line(s, mail, SIZE_MAX);
+	/* With PIPELINING, MAIL and every RCPT in one packet, then all
+	 * their replies; DATA waits for them, so a refused recipient never
+	 * gets a copy. Without, each waits for the one before. */
+	if (!pipelining) {
+		if (read_reply(s, &r, false, e) == -1)
+			return -1;
+		if (r.code / 100 != 2) {
+			*worst = r;
+			*to_mail = true;
+			return 0;
+		}
+	}
+	for (size_t i = 0; i < nto; i++) {
+		snprintf(line, sizeof line, "RCPT TO:<%s>", to[i]);
+		send_line(s, line, SIZE_MAX);
+		if (pipelining)
+			continue;
+		if (read_reply(s, &r, false, e) == -1)
+			return -1;
+		if (r.code / 100 != 2) {
+			*worst = r;
+			*to_mail = false;
+			return 0;
+		}
+	}
+	for (size_t i = 0; pipelining && i <= nto; i++) {
+		if (read_reply(s, &r, false, e) == -1)
+			return -1;
+		if (r.code / 100 != 2 && r.code > worst->code) {
+			*worst = r;
+			*to_mail = i == 0;
+		}
+	}
+	return 0;
+}
+
+/* DATA, the message, and the replies to it (one per recipient for
+ * LMTP). Returns -1 when the session failed, else 0 with the worst
+ * refusal in *worst (code 0: none) and what it refused in *what. */
+static int
+data(struct smtp *s, const char *trace, size_t trace_len, struct msg *m,
+    size_t nto, struct smtp_reply *worst, const char **what, bool *lost,
     struct err *e)
 {
 	struct data_writer w = { .s = s, .enc = DOTENC_INIT };
-	struct smtp_reply r, worst = { 0 };
-	char line[600], end[8];
-	bool pipelining = s->ext.flags & SMTP_EXT_PIPELINING;
+	struct smtp_reply r;
+	char end[8];
+
+	send_line(s, "DATA", SIZE_MAX);
+	if (read_reply(s, &r, false, e) == -1)
+		return -1;
+	if (r.code != 354) {
+		reset(s, lost);
+		*worst = r;
+		*what = "DATA refused";
+		return 0;
+	}
+	*what = "the message was refused after its data";
+	if ((trace_len > 0 && write_data(&w, trace, trace_len, e) == -1) ||
+	    msg_write(m, write_data, &w, e) == -1)
+		return -1;
+	conn_write(s->c, end, dotenc_finish(&w.enc, end));
+	if (log_tracing())
+		log_trace("%s > (%jd bytes of message data) .", s->c->label,
+		    (intmax_t)(msg_size(m) + (off_t)trace_len));
+	for (size_t i = 0; i < (s->lmtp ? nto : 1); i++) {
+		if (read_reply(s, &r, false, e) == -1)
+			return -1;
+		if (r.code / 100 != 2 && r.code > worst->code)
+			*worst = r;
+	}
+	return 0;
+}
+
+int
+smtp_send(struct smtp *s, const char *sender, char *const *to, size_t nto,
+    const char *trace, size_t trace_len, struct msg *m,
+    enum smtp_failure *how, struct err *e)
+{
+	struct smtp_reply worst;
+	const char *what;
+	char line[600];
 	int64_t size = (s->ext.flags & SMTP_EXT_SIZE) ?
 	    wire_size(trace, trace_len, m) : 0;
+	bool lost = false, to_mail = false;
 
-	*lost = false;
+	*how = SMTP_FAIL_MESSAGE;
 	if (size > 0 && s->ext.max_size > 0 && size > s->ext.max_size)
 		return err_set(e, ERR_UNAVAIL, "%s: the message (%jd bytes) is "
 		    "over the server's SIZE limit of %jd bytes", s->c->label,
@@ -355,71 +516,26 @@ smtp_send(struct smtp *s, const char *sender, char *const *to, size_t nto,
 		    " SIZE=%jd", (intmax_t)size);
 	if (s->ext.flags & SMTP_EXT_8BITMIME)
 		strcat(line, " BODY=8BITMIME");
-	send_line(s, line, SIZE_MAX);
-	if (pipelining) {
-		/* MAIL and every RCPT in one packet, then all their replies;
-		 * DATA waits for them, so a refused recipient never gets a
-		 * copy. */
-		for (size_t i = 0; i < nto; i++) {
-			snprintf(line, sizeof line, "RCPT TO:<%s>", to[i]);
-			send_line(s, line, SIZE_MAX);
-		}
-		for (size_t i = 0; i <= nto; i++) {
-			if (read_reply(s, &r, false, e) == -1)
-				goto lost;
-			if (r.code / 100 != 2 && r.code > worst.code)
-				worst = r;
-		}
-	} else {
-		if (read_reply(s, &r, false, e) == -1)
-			goto lost;
-		if (r.code / 100 != 2)
-			worst = r;
-		for (size_t i = 0; i < nto && worst.code == 0; i++) {
-			snprintf(line, sizeof line, "RCPT TO:<%s>", to[i]);
-			send_line(s, line, SIZE_MAX);
-			if (read_reply(s, &r, false, e) == -1)
-				goto lost;
-			if (r.code / 100 != 2)
-				worst = r;
-		}
-	}
+	if (envelope(s, line, to, nto, &worst, &to_mail, e) == -1)
+		goto lost;
 	if (worst.code != 0) {
-		reset(s, lost);
-		if (worst.code == 421)
-			*lost = true;
+		reset(s, &lost);
+		if (blames_destination(s, &worst, to_mail))
+			*how = SMTP_FAIL_DESTINATION;
+		else if (lost || worst.code == 421)
+			*how = SMTP_FAIL_LOST;
 		return reply_error(s, &worst, "the message was refused", e);
 	}
-	send_line(s, "DATA", SIZE_MAX);
-	if (read_reply(s, &r, false, e) == -1)
+	if (data(s, trace, trace_len, m, nto, &worst, &what, &lost, e) == -1)
 		goto lost;
-	if (r.code != 354) {
-		reset(s, lost);
-		return reply_error(s, &r, "DATA refused", e);
-	}
-	if ((trace_len > 0 && write_data(&w, trace, trace_len, e) == -1) ||
-	    msg_write(m, write_data, &w, e) == -1)
-		goto lost;
-	conn_write(s->c, end, dotenc_finish(&w.enc, end));
-	if (log_tracing())
-		log_trace("%s > (%jd bytes of message data) .", s->c->label,
-		    (intmax_t)(msg_size(m) + (off_t)trace_len));
-	/* LMTP answers once per recipient; SMTP once. */
-	for (size_t i = 0; i < (s->lmtp ? nto : 1); i++) {
-		if (read_reply(s, &r, false, e) == -1)
-			goto lost;
-		if (r.code / 100 != 2 && r.code > worst.code)
-			worst = r;
-	}
 	if (worst.code != 0) {
-		if (worst.code == 421)
-			*lost = true;
-		return reply_error(s, &worst, "the message was refused after "
-		    "its data", e);
+		if (lost || worst.code == 421)
+			*how = SMTP_FAIL_LOST;
+		return reply_error(s, &worst, what, e);
 	}
 	return 0;
 lost:
-	*lost = true;
+	*how = SMTP_FAIL_LOST;
 	return -1;
 }
 

@@ -44,6 +44,39 @@ print_block(const char *text, size_t len)
 	}
 }
 
+/* Every line goes through print_line: a plugin's reason may quote the
+ * message. */
+static void
+print_verdict(const struct verdict *v)
+{
+	char dests[600];
+	size_t o = 0;
+
+	switch (v->kind) {
+	case VERDICT_DELIVER:
+		dests[0] = '\0';
+		for (size_t i = 0; i < v->ndests && o < sizeof dests; i++)
+			o += (size_t)snprintf(dests + o, sizeof dests - o,
+			    "%s%s", i ? ", " : "", v->dests[i]->name);
+		print_line(NULL, "result: deliver to %s (%s)", dests,
+		    v->rule != NULL ? v->rule->name :
+		    "no rule decided: the account's deliver");
+		break;
+	case VERDICT_DELETE:
+		print_line(NULL, "result: delete from the server, not "
+		    "delivered (rule %s)", v->rule->name);
+		break;
+	case VERDICT_SKIP:
+		print_line(NULL, "result: skip, left on the server (rule %s)",
+		    v->rule->name);
+		break;
+	case VERDICT_DEFER:
+		print_line(NULL, "result: defer, left on the server for the "
+		    "next run (%s)", v->why);
+		break;
+	}
+}
+
 /*
  * Does this look like a message: a header whose first line is a field
  * (or an mbox "From " line followed by one), no NUL bytes in it?
@@ -115,16 +148,18 @@ load(struct msg *m, const char *path)
 static void
 print_envelope(struct msg *m, const struct account *a)
 {
+	char list[1024] = "";
 	char **rcpt;
-	size_t n;
+	size_t n, o = 0;
 
 	if (a->envelope == NULL)
 		return;
 	n = multidrop_recipients(m, a, "envelope", &rcpt);
-	printf("envelope recipients (%s):", a->envelope);
-	for (size_t i = 0; i < n; i++)
-		printf("%s %s", i ? "," : "", rcpt[i]);
-	printf("%s\n", n == 0 ? " none in local_domains: the fallback" : "");
+	for (size_t i = 0; i < n && o < sizeof list; i++)
+		o += (size_t)snprintf(list + o, sizeof list - o, "%s %s",
+		    i ? "," : "", rcpt[i]);
+	print_line(NULL, "envelope recipients (%s):%s", a->envelope,
+	    n == 0 ? " none in local_domains: the fallback" : list);
 	multidrop_free(rcpt, n);
 }
 
@@ -147,35 +182,16 @@ test_message(struct config *cfg, struct account *a, const char *path)
 		rc = EX_DATAERR;
 		goto done;
 	}
-	printf("message %s (%jd bytes), account %s, %zu rule%s\n", path,
-	    (intmax_t)msg_size(&m), a->name, a->nrules,
+	print_line(NULL, "message %s (%jd bytes), account %s, %zu rule%s",
+	    path, (intmax_t)msg_size(&m), a->name, a->nrules,
 	    a->nrules == 1 ? "" : "s");
 	mf_message_init(&pm, &m, cfg, a, NULL, msg_size(&m));
 	rules_run(a, &pm, &v, &trace);
-	switch (v.kind) {
-	case VERDICT_DELIVER:
-		printf("result: deliver to ");
-		for (size_t i = 0; i < v.ndests; i++)
-			printf("%s%s", i ? ", " : "", v.dests[i]->name);
-		printf(" (%s)\n", v.rule != NULL ? v.rule->name :
-		    "no rule decided: the account's deliver");
+	print_verdict(&v);
+	if (v.kind == VERDICT_DELIVER)
 		print_envelope(&m, a);
-		break;
-	case VERDICT_DELETE:
-		printf("result: delete from the server, not delivered "
-		    "(rule %s)\n", v.rule->name);
-		break;
-	case VERDICT_SKIP:
-		printf("result: skip, left on the server (rule %s)\n",
-		    v.rule->name);
-		break;
-	case VERDICT_DEFER:
-		printf("result: defer, left on the server for the next run "
-		    "(%s)\n", v.why);
-		break;
-	}
 	if (m.hdr_modified || pm.replaced) {
-		printf("header after the rules:\n");
+		print_line(NULL, "header after the rules:");
 		print_block(m.hdr, m.hdrlen);
 	}
 	mf_message_clear(&pm);

@@ -33,7 +33,7 @@ import pytest
 
 import mailgen
 import mfconf
-from fakepop3 import TEN_MB, FakePOP3, Fault, Message
+from fakepop3 import TEN_MB, FakePOP3, Fault, Message, encode_multiline
 from harness import Result, mailferry_path, retr, run_mailferry, write_config
 
 EX_OK, EX_UNAVAILABLE, EX_TEMPFAIL, EX_NOPERM, EX_CONFIG = 0, 69, 75, 77, 78
@@ -259,7 +259,7 @@ def assert_resumes(w, srv, msgs, keep):
 GNU_TIME = "/usr/bin/time"
 
 
-def run_measured(w, *args):
+def run_measured(w, *args, env=None):
     """Like World.run, also measuring mailferry's peak memory, which the
     harness's run_mailferry does not report: returns (Result, peak
     resident set size in KB, or None when GNU time is not installed).
@@ -268,12 +268,12 @@ def run_measured(w, *args):
     process: the ru_maxrss of a child forked directly from pytest would
     include pytest's own memory at the fork."""
     if not os.access(GNU_TIME, os.X_OK):
-        return w.run(*args), None
+        return w.run(*args, env=env), None
     fd, report = tempfile.mkstemp(prefix="mf-rss-")
     os.close(fd)
     try:
         started = time.monotonic()
-        rc, out, err = _run_under_time(report, w.conf, args)
+        rc, out, err = _run_under_time(report, w.conf, args, env)
         res = Result(rc, out, err, time.monotonic() - started)
         with open(report) as f:
             lines = f.read().split()
@@ -283,10 +283,10 @@ def run_measured(w, *args):
     return res, int(lines[-1])
 
 
-def _run_under_time(report, conf, args):
+def _run_under_time(report, conf, args, env=None):
     cmd = [GNU_TIME, "-o", report, "-f", "%M", mailferry_path(), "-f",
            str(conf), *map(str, args)]
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True)
     try:
@@ -742,7 +742,8 @@ def test_listing_of_more_than_a_million_messages(tmp_path, cmd):
         w.configure(srv)
         res = w.run(env=env)
         assert srv.fired(), srv.transcript()
-        assert_failed(res, srv, EX_TEMPFAIL, r"more than 1000000 messages")
+        assert_failed(res, srv, EX_TEMPFAIL,
+                      r"more than 1000000 (messages|lines)")
         assert_mailbox_state(w, srv, [], msgs, res)
 
 
@@ -1136,24 +1137,59 @@ def test_slow_but_steady_greeting_is_fine(tmp_path):
 
 # ---- 9. bare LF -------------------------------------------------------------
 
-@pytest.mark.parametrize("mode", ["all-lines", "terminator-only",
-                                  "one-reply"])
-def test_bare_lf_is_accepted(tmp_path, mode):
+# Only CRLF ends a line and only CRLF "." CRLF a multi-line reply, so that
+# a bare LF in a message can never end it early (message smuggling; see
+# test_hostile.py). A server that ends its lines with a bare LF gets a
+# clear error: at once when a status or listing line ends so, or a "."
+# line after a CRLF; after `timeout` when its messages are all bare LF
+# (the reply then never ends), with the likely reason. When one message's
+# reply broke the session after the listing, the run reconnects and the
+# others are delivered and deleted; that one alone is left.
+BARE_LF = {
+    # mode: (server options, the message that breaks the session (1-based;
+    # 0: the session breaks before any message), stderr pattern)
+    "all-lines": ({"bare_lf": True}, 0, r"bare LF, not CRLF"),
+    "terminator-only": ({"bare_lf_terminator": True}, 0,
+                        r"bare LF, not CRLF"),
+    "one-reply": ({"faults": [Fault("RETR", "bare_lf", arg="2")]}, 2,
+                  r"bare LF, not CRLF"),
+    "one-message-terminator": (("2", b"\r\n"), 2,
+                               r"\".\" line with a bare LF, not CRLF"),
+    "last-message-all-lf": (("4", b"\n"), 4,
+                            r"timed out.*\".\" line after a bare LF.*"
+                            r"does not end lines with CRLF"),
+}
+
+
+@pytest.mark.parametrize("mode", list(BARE_LF))
+def test_bare_lf_server_gets_a_clear_error(tmp_path, mode):
+    kw, broken, pattern = BARE_LF[mode]
     msgs = make_messages(3, "barelf", body_lines=200)
     msgs.append(Message(mailgen.message(subject="dots TOKEN4xbarelf",
                                         body=".\n..\n...\n. \n.x\n"),
                         "UID-barelf-4"))
-    kw = {"all-lines": {"bare_lf": True},
-          "terminator-only": {"bare_lf_terminator": True},
-          "one-reply": {"faults": [Fault("RETR", "bare_lf", arg="2")]}}[mode]
+    if isinstance(kw, tuple):
+        # One RETR reply with a status line ended by CRLF, then message
+        # lines ended by EOL and "." with a bare LF.
+        n, eol = kw
+        kw = {"faults": [Fault("RETR", "replace", arg=n, data=b"+OK\r\n"
+                               + encode_multiline(msgs[int(n) - 1].data, eol,
+                                                  terminator=b".\n"))]}
     w = World(tmp_path)
     with server(msgs, **kw) as srv:
-        w.configure(srv)
+        w.configure(srv, keep=False)
         res = w.run()
-        assert res.rc == EX_OK, explain(res, srv)
-        assert_mailbox_state(w, srv, msgs, [], res)
+        assert_failed(res, srv, EX_TEMPFAIL, pattern)
+        if broken:
+            assert_only_broken_left(w, srv, msgs, msgs[broken - 1], res)
+        else:
+            assert_mailbox_state(w, srv, [], msgs, res)
         if mode == "all-lines":
             assert b"\r" not in srv.connections[0].sent()
+            assert srv.commands() == ["QUIT"] or srv.commands() == [], (
+                srv.transcript())
+        srv.bare_lf = srv.bare_lf_terminator = False
+        assert_resumes(w, srv, msgs, keep=False)
 
 
 # ---- 10. TLS faults ---------------------------------------------------------

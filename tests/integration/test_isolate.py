@@ -597,7 +597,8 @@ def test_a_failed_destination_still_deletes_what_was_delivered(tmp_path):
     msgs = messages(5, "down", bad=3, subject_of_bad="BREAK")
     w = World(tmp_path)
     with server(msgs) as srv:
-        w.write(srv, dest={"type": "mda", "command": str(script)})
+        w.write(srv, dest={"type": "mda", "command": str(script),
+                             "received_header": False})
         run = w.run()
         assert run.rc == EX_UNAVAILABLE, explain(run, srv)
         assert len(srv.connections) == 1, explain(run, srv)

@@ -101,8 +101,6 @@ test_single_line(void **state)
 	/* Just the code, or the code and a space. */
 	ok("221\r\n", 221, "221");
 	ok("250 \r\n", 250, "250 ");
-	/* Bare LF line ends from sloppy servers. */
-	ok("220 mx ESMTP\n", 220, "220 mx ESMTP");
 	ok("599 x\r\n", 599, "599 x");
 }
 
@@ -257,6 +255,13 @@ test_garbled(void **state)
 	bad("600 x\r\n", "mx.test:25: garbled SMTP reply \"600 x\"");
 	bad("2a0 x\r\n", "mx.test:25: garbled SMTP reply \"2a0 x\"");
 	bad(" 250 x\r\n", "mx.test:25: garbled SMTP reply \" 250 x\"");
+	/* A reply line must end with CRLF (RFC 5321 section 2.3.8). */
+	{
+		struct smtp_reply r;
+		struct err e;
+
+		assert_int_equal(reply("220 mx ESMTP\n", &r, NULL, &e), -1);
+	}
 	/* Control bytes from the server are shown escaped. */
 	bad("25\x1b[2J\r\n", "mx.test:25: garbled SMTP reply \"25\\x1b[2J\"");
 	/* A garbled line after good ones spoils the reply. */
@@ -467,6 +472,7 @@ static int
 session(struct server *sv, const struct destination *d, bool lmtp,
     bool *lost, struct err *e)
 {
+	enum smtp_failure how = SMTP_FAIL_MESSAGE;
 	struct smtp *s;
 	struct msg m;
 	int rc = -2;
@@ -478,8 +484,9 @@ session(struct server *sv, const struct destination *d, bool lmtp,
 	*lost = false;
 	s = smtp_open(d, lmtp, e);
 	if (s != NULL)
-		rc = smtp_send(s, "sender@example.org", d->to, d->nto, NULL, 0, &m, lost,
-		    e);
+		rc = smtp_send(s, "sender@example.org", d->to, d->nto, NULL, 0,
+		    &m, &how, e);
+	*lost = rc == -1 && how == SMTP_FAIL_LOST;
 	smtp_close(s);
 	msg_free(&m);
 	(void)sv;

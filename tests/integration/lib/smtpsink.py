@@ -34,7 +34,9 @@ its EHLO reply is set per instance:
 Records (read them once the client is done; a lock guards the lists):
 
     Conn:     index, commands [str], waiting {command index: [str]},
-              tls (STARTTLS completed), auth_user, closed
+              tls (STARTTLS completed), auth_user, closed, raw (every
+              byte the client sent before any STARTTLS, as sent: DATA
+              with its stuffing and line ends)
     Received: conn (Conn.index), mail_from ("" for <>), mail_options,
               rcpt_tos, data (bytes, CRLF, dot-stuffing undone), reply
 """
@@ -61,6 +63,7 @@ class Conn:
     tls: bool = False
     auth_user: str = None
     closed: bool = False
+    raw: bytearray = field(default_factory=bytearray)
 
 
 @dataclass
@@ -155,6 +158,11 @@ class _RecordingSMTP(SMTP):
         else:                           # again, after STARTTLS
             self.rec.tls = True
         super().connection_made(transport)
+
+    def data_received(self, data):
+        if self.rec is not None and not self.rec.tls:
+            self.rec.raw += data
+        super().data_received(data)
 
     def connection_lost(self, error):
         if self.rec is not None:
