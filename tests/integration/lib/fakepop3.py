@@ -1222,9 +1222,7 @@ class _Session:
         m = self.maildrop[n - 1]
         data = self.served(m)
         crlf = m.crlf and data is m.data
-        nl = b"
-" if crlf else b"
-"
+        nl = b"\r\n" if crlf else b"\n"
         head, sep, body = data.partition(nl + nl)
         body_lines = body.split(nl)[:int(args[1])] if sep else []
         part = head + (nl + nl + nl.join(body_lines) if sep else b"")
