@@ -57,10 +57,8 @@ batch_rollback(struct fetch *f)
 			d->backend->rollback(d);
 	}
 	for (size_t i = 0; i < f->nbatch; i++) {
-		if (f->batch[i].counted_delivered) {
-			f->st.delivered--;
-			f->st.failed++;
-		}
+		if (f->batch[i].counted_delivered)
+			stats_delivery_undone(&f->st);
 	}
 	clear_batch(f);
 }

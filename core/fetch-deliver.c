@@ -94,7 +94,7 @@ refused(struct fetch *f, const struct server_msg *sm, struct destination *d,
 		r = &f->refused[f->nrefused++];
 		*r = (struct refusal){ .dest = d };
 	}
-	fetch_note_failure(f, de->cls);
+	stats_failure(&f->st, de->cls);
 	if (++r->in_a_row < REFUSALS_TO_STOP) {
 		log_error("%s: message %u (UID %s): delivery to \"%s\" failed, "
 		    "left on the server: %s", f->a->name, sm->num,
@@ -152,7 +152,7 @@ deliver_immediate(struct fetch *f, struct server_msg *sm,
 			log_error("%s: message %u (UID %s): delivery to \"%s\" "
 			    "failed, left on the server: %s", f->a->name,
 			    sm->num, fetch_uid_shown(f, sm), d->name, de.msg);
-			fetch_note_failure(f, de.cls);
+			stats_failure(&f->st, de.cls);
 			return 1;
 		}
 		refusals_clear(f, d);
@@ -269,7 +269,7 @@ fetch_deliver(struct fetch *f, size_t idx, const struct verdict *v,
 	if (rc != 0) {
 		record_partial(f, sm, done, ndone);
 		free(done);
-		f->st.failed++;
+		stats_count(&f->st, STAT_FAILED);
 		return rc == -1 ? -1 : 0;
 	}
 	free(done);
@@ -279,7 +279,7 @@ fetch_deliver(struct fetch *f, size_t idx, const struct verdict *v,
 	staged->nnotes = pm->nnotes;
 	pm->notes = NULL;
 	pm->nnotes = 0;
-	f->st.delivered++;
+	stats_count(&f->st, STAT_DELIVERED);
 	f->batch_bytes += msg_size(&f->m);
 	/* Immediate deliveries are durable now: record them now too, so a
 	 * crash cannot turn them into duplicates. */

@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "err.h"
+#include "fetch-stats.h"
 #include "fetch.h"
 #include "msg.h"
 #include "plugin.h"
@@ -79,12 +80,6 @@ struct staged_name {
 	char		   *name;
 };
 
-struct stats {
-	unsigned	 new, delivered, deleted_by_rules, skipped, failed;
-	unsigned	 removed, too_big, no_uid, set_aside;
-	uint64_t	 bytes;
-};
-
 /* A message an earlier session of this run was done with, by UID. */
 struct carried {
 	uint32_t	 uid;		/* in fetch.carried_uids */
@@ -116,8 +111,6 @@ struct fetch {
 	size_t			 window;	/* commands in flight at most */
 	size_t			 retr_in_flight;
 	off_t			 bytes_in_flight;
-	size_t			 nprocessed;	/* for the progress line */
-	uint64_t		 bytes_received;
 
 	struct msg		 m;
 	struct staged_msg	*batch;
@@ -145,16 +138,7 @@ struct fetch {
 	size_t			 nrefused;
 
 	struct stats		 st;
-	enum err_class		 worst;
 };
-
-
-static inline void
-fetch_note_failure(struct fetch *f, enum err_class cls)
-{
-	if (err_exitcode(cls) > err_exitcode(f->worst))
-		f->worst = cls;
-}
 
 /* A message's UID, or NULL when it has none usable. */
 static inline const char *

@@ -456,20 +456,20 @@ count_plan(struct fetch *f, const struct server_msg *sm, const char *why)
 {
 	switch (sm->plan) {
 	case PLAN_FETCH:
-		f->st.new++;
+		stats_count(&f->st, STAT_NEW);
 		break;
 	case PLAN_TOO_BIG:
-		f->st.too_big++;
+		stats_count(&f->st, STAT_TOO_BIG);
 		if (log_enabled(LOG_VERBOSE))
 			log_verbose("%s: message %u (UID %s, %jd bytes) is over "
 			    "max_size; left on the server", f->a->name, sm->num,
 			    fetch_uid_shown(f, sm), (intmax_t)sm->size);
 		break;
 	case PLAN_NO_UID:
-		f->st.no_uid++;
+		stats_count(&f->st, STAT_NO_UID);
 		break;
 	case PLAN_SET_ASIDE:
-		f->st.set_aside++;
+		stats_count(&f->st, STAT_SET_ASIDE);
 		log_warn("%s: message %u (UID %s) is set aside and left on the "
 		    "server: %s", f->a->name, sm->num, fetch_uid(f, sm), why);
 		break;
@@ -514,8 +514,7 @@ apply_fetch_limit(struct fetch *f, uint32_t *list, size_t *n)
 
 	if (limit == 0)
 		return;
-	done = (size_t)f->st.delivered + f->st.deleted_by_rules +
-	    f->st.skipped + f->st.failed;
+	done = stats_decided(&f->st);
 	limit = done < limit ? limit - done : 0;
 	if (*n <= limit)
 		return;
@@ -524,7 +523,7 @@ apply_fetch_limit(struct fetch *f, uint32_t *list, size_t *n)
 	if (f->sessions <= 1) {
 		log_info("%s: fetch_limit %d: %zu more new messages wait for "
 		    "the next run", f->a->name, f->a->fetch_limit, *n - limit);
-		f->st.new -= (unsigned)(*n - limit);
+		stats_uncount_new(&f->st, (unsigned)(*n - limit));
 	}
 	*n = limit;
 }
@@ -541,11 +540,12 @@ warn_no_uid(struct fetch *f)
 		log_warn_always("%s: the server does not support UIDL, so with "
 		    "keep = true its %u messages cannot be tracked and none "
 		    "is fetched; set keep = false to fetch them and delete "
-		    "them from the server", f->a->name, f->st.no_uid);
+		    "them from the server", f->a->name,
+		    stats_get(&f->st, STAT_NO_UID));
 	else
 		log_warn("%s: %u messages without a usable UID left on the "
 		    "server (with keep = true they cannot be tracked)",
-		    f->a->name, f->st.no_uid);
+		    f->a->name, stats_get(&f->st, STAT_NO_UID));
 }
 
 /* Decide, for every listed message, what this run does with it. */
@@ -578,7 +578,7 @@ fetch_plan(struct fetch *f)
 	f->delete_queue = xcalloc(f->cap_delete + 1,
 	    sizeof *f->delete_queue);
 	fill_queues(f);
-	if (first && f->st.no_uid > 0)
+	if (first && stats_get(&f->st, STAT_NO_UID) > 0)
 		warn_no_uid(f);
 	last_the_troublesome(f, f->fetch_list, f->nfetch);
 	last_the_troublesome(f, f->top_list, f->ntop);

@@ -45,8 +45,7 @@ mark_troublesome(struct fetch *f, struct server_msg *sm)
 
 	f->broken = true;
 	sm->handled = true;
-	f->st.failed++;
-	fetch_note_failure(f, ERR_TEMP);
+	stats_message_failed(&f->st, ERR_TEMP);
 	if (sm->uid == STRTAB_NONE || f->opt->dry_run)
 		return;
 	uidstore_troublesome(f->store, fetch_uid(f, sm), f->now);
@@ -64,8 +63,8 @@ set_aside_too_large(struct fetch *f, struct server_msg *sm, struct err *e)
 
 	f->broken = true;
 	sm->handled = true;
-	f->st.set_aside++;
-	fetch_note_failure(f, ERR_TEMP);
+	stats_count(&f->st, STAT_SET_ASIDE);
+	stats_failure(&f->st, ERR_TEMP);
 	err_set(e, ERR_TEMP, "message %u (UID %s) is larger than max_size "
 	    "(%jd bytes) although the server announced %jd bytes: left on "
 	    "the server%s", sm->num, fetch_uid_shown(f, sm),
@@ -119,7 +118,7 @@ read_message(struct fetch *f, struct server_msg *sm, struct err *e)
 		mark_troublesome(f, sm);
 		return -1;
 	}
-	f->st.bytes += (uint64_t)msg_size(&f->m);
+	stats_received(&f->st, (uint64_t)msg_size(&f->m));
 	keep_link_busy(f);
 	return 0;
 }
@@ -161,24 +160,23 @@ act(struct fetch *f, size_t idx, const struct verdict *v,
 	case VERDICT_DELIVER:
 		if (!f->opt->dry_run)
 			return fetch_deliver(f, idx, v, pm, e);
-		f->st.delivered++;
+		stats_count(&f->st, STAT_DELIVERED);
 		break;
 	case VERDICT_DELETE:
-		f->st.deleted_by_rules++;
+		stats_count(&f->st, STAT_DELETED_BY_RULES);
 		sm->rule_delete = true;
 		if (!f->opt->dry_run)
 			fetch_queue_delete(f, idx);
 		break;
 	case VERDICT_SKIP:
-		f->st.skipped++;
+		stats_count(&f->st, STAT_SKIPPED);
 		if (!f->opt->dry_run)
 			batch_add(f, idx)->skipped = true;
 		break;
 	case VERDICT_DEFER:
 		log_warn("%s: message %u (UID %s) left on the server for the "
 		    "next run: %s", f->a->name, sm->num, fetch_uid_shown(f, sm), v->why);
-		f->st.failed++;
-		fetch_note_failure(f, ERR_TEMP);
+		stats_message_failed(&f->st, ERR_TEMP);
 		break;
 	}
 	return 0;
@@ -328,7 +326,7 @@ dele_answered(struct fetch *f, const struct pop3_reply *r)
 	}
 	log_error("%s: DELE %u (UID %s) refused, the message stays on the "
 	    "server: -ERR %s", f->a->name, r->num, fetch_uid_shown(f, sm), r->text);
-	fetch_note_failure(f, ERR_TEMP);
+	stats_failure(&f->st, ERR_TEMP);
 }
 
 /* The connection failed while a message was coming: say which. */
@@ -374,8 +372,7 @@ top_answered(struct fetch *f, const struct pop3_reply *r,
 	if (process_header(f, idx, e) == -1)
 		return -1;
 	if (!sm->predecided)
-		progress_update(++f->nprocessed,
-		    f->bytes_received += (uint64_t)sm->size);
+		stats_progress(&f->st, (uint64_t)sm->size);
 	return 0;
 }
 
@@ -389,14 +386,12 @@ retr_answered(struct fetch *f, const struct pop3_reply *r,
 		log_error("%s: message %u (UID %s) could not be fetched: -ERR "
 		    "%s", f->a->name, r->num, fetch_uid_shown(f, sm), r->text);
 		sm->handled = true;
-		f->st.failed++;
-		fetch_note_failure(f, ERR_TEMP);
+		stats_message_failed(&f->st, ERR_TEMP);
 		return 0;
 	}
 	if (process_message(f, (size_t)(sm - f->msgs), e) == -1)
 		return -1;
-	progress_update(++f->nprocessed, f->bytes_received +=
-	    (uint64_t)sm->size);
+	stats_progress(&f->st, (uint64_t)sm->size);
 	return 0;
 }
 
@@ -501,29 +496,11 @@ finish_destinations(struct fetch *f)
 static void
 print_summary(struct fetch *f, int64_t started)
 {
-	char bytes[32], extra[256] = "";
-	size_t o = 0;
+	char line[512];
 
-#define EXTRA(cond, ...) do {						\
-	if ((cond) && o < sizeof extra)					\
-		o += (size_t)snprintf(extra + o, sizeof extra - o,	\
-		    __VA_ARGS__);					\
-} while (0)
-	EXTRA(f->st.skipped, ", %u skipped", f->st.skipped);
-	EXTRA(f->st.removed, ", %u removed from the server", f->st.removed);
-	EXTRA(f->st.too_big, ", %u over max_size left on the server",
-	    f->st.too_big);
-	EXTRA(f->st.no_uid, ", %u without UID left on the server",
-	    f->st.no_uid);
-	EXTRA(f->st.set_aside, ", %u set aside", f->st.set_aside);
-	EXTRA(f->opt->dry_run, " (dry run: nothing delivered, deleted or "
-	    "recorded)");
-#undef EXTRA
-	log_size(f->st.bytes, bytes, sizeof bytes);
-	log_summary("%s: %u new, %u delivered, %u deleted by rules, %u "
-	    "failed, %s in %.1f s%s", f->a->name, f->st.new, f->st.delivered,
-	    f->st.deleted_by_rules, f->st.failed, bytes,
-	    (double)(clock_ms() - started) / 1000, extra);
+	log_summary("%s: %s", f->a->name, stats_summary(&f->st,
+	    f->opt->dry_run, (double)(clock_ms() - started) / 1000, line,
+	    sizeof line));
 }
 
 /* QUIT answered +OK: the deletions happened. */
@@ -533,7 +510,7 @@ count_removed(struct fetch *f)
 	for (size_t i = 0; i < f->nmsgs; i++)
 		if (f->msgs[i].deleted && (f->msgs[i].plan == PLAN_DELETE ||
 		    !f->a->keep))
-			f->st.removed++;
+			stats_count(&f->st, STAT_REMOVED);
 }
 
 static int
@@ -655,8 +632,7 @@ next_session(struct fetch *f)
 	f->ndelete = f->next_delete = f->cap_delete = 0;
 	f->retr_in_flight = 0;
 	f->bytes_in_flight = 0;
-	f->nprocessed = 0;
-	f->bytes_received = 0;
+	stats_progress_reset(&f->st);
 	f->listed = false;
 }
 
@@ -670,7 +646,7 @@ static void
 run_sessions(struct fetch *f, struct err *e)
 {
 	while (run_session(f, e) == -1 && worth_reconnecting(f)) {
-		if (f->worst != ERR_NONE)
+		if (f->st.worst != ERR_NONE)
 			log_error("%s: %s", f->a->name, e->msg);
 		else
 			log_warn("%s: %s", f->a->name, e->msg);
@@ -709,14 +685,14 @@ fetch_account(struct config *cfg, struct account *a,
 		err_clear(&se);
 		if (fetch_compact_store(&f, f.quit_ok, &se) == -1) {
 			log_error("%s: %s", a->name, se.msg);
-			fetch_note_failure(&f, se.cls);
+			stats_failure(&f.st, se.cls);
 		}
 	}
 done:
 	progress_end();
 	if (e.cls != ERR_NONE) {
 		log_error("%s: %s", a->name, e.msg);
-		fetch_note_failure(&f, e.cls);
+		stats_failure(&f.st, e.cls);
 	}
 	finish_destinations(&f);
 	print_summary(&f, started);
@@ -733,5 +709,5 @@ done:
 	free(f.batch);
 	free(f.names);
 	free(f.refused);
-	return f.worst;
+	return f.st.worst;
 }
