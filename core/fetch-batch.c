@@ -16,23 +16,6 @@
 #include "fetch-internal.h"
 #include "xmalloc.h"
 
-void
-fetch_queue_push(uint32_t *queue, size_t *n, size_t cap, size_t idx)
-{
-	if (*n >= cap || idx >= UINT32_MAX) {
-		fprintf(stderr, "mailferry: internal error: a message queue "
-		    "overflowed\n");
-		abort();
-	}
-	queue[(*n)++] = (uint32_t)idx;
-}
-
-void
-fetch_queue_delete(struct fetch *f, size_t idx)
-{
-	fetch_queue_push(f->delete_queue, &f->ndelete, f->cap_delete, idx);
-}
-
 static void
 clear_batch(struct fetch *f)
 {
@@ -85,7 +68,7 @@ batch_commit(struct fetch *f, struct err *e)
 	}
 	for (size_t i = 0; i < f->nbatch; i++) {
 		struct staged_msg *sm = &f->batch[i];
-		const char *uid = fetch_uid(f, &f->msgs[sm->idx]);
+		const char *uid = fetch_uid(f, &f->list.msgs[sm->idx]);
 
 		for (size_t j = 0; j < sm->nnames && uid != NULL; j++) {
 			struct staged_name *sn = &f->names[sm->first_name + j];
@@ -110,7 +93,7 @@ batch_commit(struct fetch *f, struct err *e)
 	}
 	for (size_t i = 0; i < f->nbatch; i++) {
 		struct staged_msg *sm = &f->batch[i];
-		struct server_msg *msg = &f->msgs[sm->idx];
+		struct server_msg *msg = &f->list.msgs[sm->idx];
 
 		if (msg->uid != STRTAB_NONE)
 			uidstore_add(f->store, fetch_uid(f, msg), f->now,
@@ -125,7 +108,7 @@ batch_commit(struct fetch *f, struct err *e)
 		    f->a->name);
 	for (size_t i = 0; i < f->nbatch; i++)
 		if (f->batch[i].delete_after)
-			fetch_queue_delete(f, f->batch[i].idx);
+			plan_delete(f, f->batch[i].idx);
 	goto clear;
 rollback:
 	batch_rollback(f);
@@ -216,12 +199,13 @@ done:
 int
 fetch_compact_store(struct fetch *f, bool quit_ok, struct err *e)
 {
-	if (!f->listed || f->journal_unresolved)
+	if (!f->list.complete || f->journal_unresolved)
 		return uidstore_sync(f->store, e);
 	if (quit_ok)
-		for (size_t i = 0; i < f->nmsgs; i++)
-			if (f->msgs[i].deleted && f->msgs[i].uid != STRTAB_NONE)
+		for (size_t i = 0; i < f->list.n; i++)
+			if (f->list.msgs[i].deleted &&
+			    f->list.msgs[i].uid != STRTAB_NONE)
 				uidstore_forget(f->store,
-				    fetch_uid(f, &f->msgs[i]));
+				    fetch_uid(f, &f->list.msgs[i]));
 	return uidstore_compact(f->store, e);
 }

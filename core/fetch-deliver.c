@@ -244,7 +244,7 @@ int
 fetch_deliver(struct fetch *f, size_t idx, const struct verdict *v,
     struct mf_message *pm, struct err *e)
 {
-	struct server_msg *sm = &f->msgs[idx];
+	struct server_msg *sm = &f->list.msgs[idx];
 	char *sender = envelope_sender(&f->m);
 	struct envelope env = { .sender = sender, .received = f->now,
 	    .account = f->a->name };

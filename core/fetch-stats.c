@@ -6,7 +6,7 @@
 #include "progress.h"
 
 void
-stats_count(struct stats *st, enum stat s)
+stats_count(struct stats *st, enum stat_counter s)
 {
 	st->n[s]++;
 }

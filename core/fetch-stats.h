@@ -15,7 +15,7 @@
 
 #include "err.h"
 
-enum stat {
+enum stat_counter {
 	STAT_NEW,		/* planned to be fetched in this run */
 	STAT_DELIVERED,		/* durably delivered (a dry run: would be) */
 	STAT_DELETED_BY_RULES,
@@ -38,12 +38,12 @@ struct stats {
 };
 
 static inline unsigned
-stats_get(const struct stats *st, enum stat s)
+stats_get(const struct stats *st, enum stat_counter s)
 {
 	return st->n[s];
 }
 
-void stats_count(struct stats *st, enum stat s);
+void stats_count(struct stats *st, enum stat_counter s);
 /* fetch_limit took back n messages counted new. */
 void stats_uncount_new(struct stats *st, unsigned n);
 /* A failure of the run: the exit status is that of the worst. */

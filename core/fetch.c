@@ -154,7 +154,7 @@ static int
 act(struct fetch *f, size_t idx, const struct verdict *v,
     struct mf_message *pm, struct err *e)
 {
-	struct server_msg *sm = &f->msgs[idx];
+	struct server_msg *sm = &f->list.msgs[idx];
 
 	switch (v->kind) {
 	case VERDICT_DELIVER:
@@ -166,7 +166,7 @@ act(struct fetch *f, size_t idx, const struct verdict *v,
 		stats_count(&f->st, STAT_DELETED_BY_RULES);
 		sm->rule_delete = true;
 		if (!f->opt->dry_run)
-			fetch_queue_delete(f, idx);
+			plan_delete(f, idx);
 		break;
 	case VERDICT_SKIP:
 		stats_count(&f->st, STAT_SKIPPED);
@@ -187,7 +187,7 @@ act(struct fetch *f, size_t idx, const struct verdict *v,
 static int
 process_message(struct fetch *f, size_t idx, struct err *e)
 {
-	struct server_msg *sm = &f->msgs[idx];
+	struct server_msg *sm = &f->list.msgs[idx];
 	struct mf_message pm;
 	struct verdict v;
 	int rc;
@@ -226,7 +226,7 @@ process_message(struct fetch *f, size_t idx, struct err *e)
 static int
 process_header(struct fetch *f, size_t idx, struct err *e)
 {
-	struct server_msg *sm = &f->msgs[idx];
+	struct server_msg *sm = &f->list.msgs[idx];
 	struct mf_message pm;
 	struct verdict v;
 	int rc = 0;
@@ -242,8 +242,7 @@ process_header(struct fetch *f, size_t idx, struct err *e)
 		sm->rule = v.rule != NULL ? (uint16_t)(v.rule - f->a->rules + 1) :
 		    0;
 		sm->to_account = v.dests == f->a->deliver;
-		fetch_queue_push(f->fetch_list, &f->nfetch,
-		    f->cap_fetch, idx);
+		queue_push(&f->plan.fetch, idx);
 	} else
 		rc = act(f, idx, &v, &pm, e);
 	mf_message_clear(&pm);
@@ -279,9 +278,9 @@ fill_window(struct fetch *f, size_t window)
 	while (pop3_in_flight(f->p) < window) {
 		char cmd[32];
 
-		if (f->next_delete < f->ndelete) {
+		if (queue_waiting(&f->plan.remove)) {
 			struct server_msg *sm =
-			    &f->msgs[f->delete_queue[f->next_delete++]];
+			    &f->list.msgs[queue_pop(&f->plan.remove)];
 
 			snprintf(cmd, sizeof cmd, "DELE %u", sm->num);
 			pop3_send(f->p, POP3_DELE, sm->num, cmd, SIZE_MAX);
@@ -289,10 +288,10 @@ fill_window(struct fetch *f, size_t window)
 		}
 		if (stop_requested(f) || f->draining)
 			break;
-		if (f->next_fetch < f->nfetch && (f->retr_in_flight == 0 ||
+		if (queue_waiting(&f->plan.fetch) && (f->retr_in_flight == 0 ||
 		    f->bytes_in_flight < WINDOW_BYTES)) {
 			struct server_msg *sm =
-			    &f->msgs[f->fetch_list[f->next_fetch++]];
+			    &f->list.msgs[queue_pop(&f->plan.fetch)];
 
 			snprintf(cmd, sizeof cmd, "RETR %u", sm->num);
 			pop3_send(f->p, POP3_RETR, sm->num, cmd, SIZE_MAX);
@@ -300,9 +299,9 @@ fill_window(struct fetch *f, size_t window)
 			f->bytes_in_flight += window_cost(sm);
 			continue;
 		}
-		if (f->next_top < f->ntop) {
+		if (queue_waiting(&f->plan.header)) {
 			struct server_msg *sm =
-			    &f->msgs[f->top_list[f->next_top++]];
+			    &f->list.msgs[queue_pop(&f->plan.header)];
 
 			snprintf(cmd, sizeof cmd, "TOP %u 0", sm->num);
 			pop3_send(f->p, POP3_TOP, sm->num, cmd, SIZE_MAX);
@@ -315,7 +314,7 @@ fill_window(struct fetch *f, size_t window)
 static void
 dele_answered(struct fetch *f, const struct pop3_reply *r)
 {
-	struct server_msg *sm = fetch_find_msg(f, r->num);
+	struct server_msg *sm = listing_find(&f->list, r->num);
 
 	if (sm == NULL)
 		return;
@@ -339,7 +338,7 @@ name_lost_message(struct fetch *f, struct err *e)
 
 	if (!pop3_oldest(f->p, &cmd, &num) ||
 	    (cmd != POP3_RETR && cmd != POP3_TOP) ||
-	    (sm = fetch_find_msg(f, num)) == NULL)
+	    (sm = listing_find(&f->list, num)) == NULL)
 		return;
 	err_prefix(e, "message %u (UID %s)", sm->num, fetch_uid_shown(f, sm));
 	mark_troublesome(f, sm);
@@ -363,10 +362,10 @@ static int
 top_answered(struct fetch *f, const struct pop3_reply *r,
     struct server_msg *sm, struct err *e)
 {
-	size_t idx = (size_t)(sm - f->msgs);
+	size_t idx = listing_index(&f->list, sm);
 
 	if (!r->ok) {
-		fetch_queue_push(f->fetch_list, &f->nfetch, f->cap_fetch, idx);
+		queue_push(&f->plan.fetch, idx);
 		return 0;
 	}
 	if (process_header(f, idx, e) == -1)
@@ -389,7 +388,7 @@ retr_answered(struct fetch *f, const struct pop3_reply *r,
 		stats_message_failed(&f->st, ERR_TEMP);
 		return 0;
 	}
-	if (process_message(f, (size_t)(sm - f->msgs), e) == -1)
+	if (process_message(f, listing_index(&f->list, sm), e) == -1)
 		return -1;
 	stats_progress(&f->st, (uint64_t)sm->size);
 	return 0;
@@ -424,7 +423,7 @@ fetch_loop(struct fetch *f, struct err *e)
 			dele_answered(f, &r);
 			continue;
 		}
-		sm = fetch_find_msg(f, r.num);
+		sm = listing_find(&f->list, r.num);
 		if (r.cmd == POP3_RETR && f->draining) {
 			f->retr_in_flight--;
 			f->bytes_in_flight -= window_cost(sm);
@@ -445,11 +444,11 @@ start_progress(struct fetch *f)
 {
 	uint64_t bytes = 0;
 
-	for (size_t i = 0; i < f->nfetch; i++)
-		bytes += (uint64_t)f->msgs[f->fetch_list[i]].size;
-	for (size_t i = 0; i < f->ntop; i++)
-		bytes += (uint64_t)f->msgs[f->top_list[i]].size;
-	progress_start(f->a->name, f->nfetch + f->ntop, bytes);
+	for (size_t i = 0; i < f->plan.fetch.n; i++)
+		bytes += (uint64_t)f->list.msgs[f->plan.fetch.v[i]].size;
+	for (size_t i = 0; i < f->plan.header.n; i++)
+		bytes += (uint64_t)f->list.msgs[f->plan.header.v[i]].size;
+	progress_start(f->a->name, f->plan.fetch.n + f->plan.header.n, bytes);
 }
 
 /* Destinations of the account, prepared before anything connects. */
@@ -507,8 +506,9 @@ print_summary(struct fetch *f, int64_t started)
 static void
 count_removed(struct fetch *f)
 {
-	for (size_t i = 0; i < f->nmsgs; i++)
-		if (f->msgs[i].deleted && (f->msgs[i].plan == PLAN_DELETE ||
+	for (size_t i = 0; i < f->list.n; i++)
+		if (f->list.msgs[i].deleted &&
+		    (f->list.msgs[i].plan == PLAN_DELETE ||
 		    !f->a->keep))
 			stats_count(&f->st, STAT_REMOVED);
 }
@@ -537,7 +537,7 @@ salvage(struct fetch *f)
 {
 	struct err se;
 
-	f->dest_failed = true;
+	f->carry.dest_failed = true;
 	f->draining = true;
 	err_clear(&se);
 	if (fetch_loop(f, &se) == -1 || quit(f, &se) == -1) {
@@ -557,7 +557,7 @@ end_failed_session(struct fetch *f)
 		err_clear(&ce);
 		if (batch_commit(f, &ce) == -1) {
 			log_error("%s: %s", f->a->name, ce.msg);
-			f->dest_failed = true;
+			f->carry.dest_failed = true;
 		}
 	}
 	if (!f->broken)
@@ -570,7 +570,7 @@ end_failed_session(struct fetch *f)
 static int
 run_session(struct fetch *f, struct err *e)
 {
-	f->sessions++;
+	f->carry.sessions++;
 	f->broken = f->draining = f->quit_ok = false;
 	f->p = session_open(f->cfg, f->a, f->opt->login_delay, e);
 	if (f->p == NULL)
@@ -582,12 +582,14 @@ run_session(struct fetch *f, struct err *e)
 	}
 	/* Rules that decide on headers alone, and can spare a download:
 	 * look at each header first. */
-	f->prefilter = (f->p->caps & POP3_CAP_TOP) && rules_can_drop(f->a) &&
-	    !rules_need_body(f->a);
+	f->plan.prefilter = (f->p->caps & POP3_CAP_TOP) &&
+	    rules_can_drop(f->a) && !rules_need_body(f->a);
+	uidstore_unkeep_all(f->store);
 	fetch_plan(f);
 	if (log_enabled(LOG_VERBOSE))
 		log_verbose("%s: %zu messages on the server, %zu new%s",
-		    f->a->name, f->nmsgs, f->nfetch + f->ntop, f->prefilter ?
+		    f->a->name, f->list.n, f->plan.fetch.n + f->plan.header.n,
+		    f->plan.prefilter ?
 		    " (rules decide on headers: TOP first)" : "");
 	start_progress(f);
 	if (fetch_loop(f, e) == -1) {
@@ -602,38 +604,30 @@ run_session(struct fetch *f, struct err *e)
 static bool
 worth_reconnecting(struct fetch *f)
 {
-	if (!f->broken || !f->listed || f->sessions > MAX_RECONNECTS ||
+	if (!f->broken || !f->list.complete ||
+	    f->carry.sessions > MAX_RECONNECTS ||
 	    stop_requested(f))
 		return false;
-	if (f->ndelete > 0)
+	if (f->plan.remove.n > 0)
 		return true;
-	for (size_t i = 0; i < f->nmsgs && !f->dest_failed; i++)
-		if (f->msgs[i].plan == PLAN_FETCH && !f->msgs[i].handled)
+	for (size_t i = 0; i < f->list.n && !f->carry.dest_failed; i++)
+		if (f->list.msgs[i].plan == PLAN_FETCH &&
+		    !f->list.msgs[i].handled)
 			return true;
 	return false;
 }
 
 /* Forget the session's listing and queues, keeping what it was done
- * with (fetch_carry_over) for the next one. */
+ * with (carry_save) for the next one. */
 static void
 next_session(struct fetch *f)
 {
-	fetch_carry_over(f);
-	strtab_free(&f->uids);
-	free(f->msgs);
-	free(f->fetch_list);
-	free(f->top_list);
-	free(f->delete_queue);
-	f->msgs = NULL;
-	f->fetch_list = f->top_list = f->delete_queue = NULL;
-	f->nmsgs = f->capmsgs = 0;
-	f->nfetch = f->next_fetch = f->cap_fetch = 0;
-	f->ntop = f->next_top = f->cap_top = 0;
-	f->ndelete = f->next_delete = f->cap_delete = 0;
+	carry_save(&f->carry, &f->list, f->store);
+	listing_clear(&f->list);
+	plan_free(&f->plan);
 	f->retr_in_flight = 0;
 	f->bytes_in_flight = 0;
 	stats_progress_reset(&f->st);
-	f->listed = false;
 }
 
 /*
@@ -652,7 +646,8 @@ run_sessions(struct fetch *f, struct err *e)
 			log_warn("%s: %s", f->a->name, e->msg);
 		err_clear(e);
 		log_warn("%s: reconnecting to go on (%u of at most %d "
-		    "reconnects)", f->a->name, f->sessions, MAX_RECONNECTS);
+		    "reconnects)", f->a->name, f->carry.sessions,
+		    MAX_RECONNECTS);
 		next_session(f);
 	}
 }
@@ -667,6 +662,7 @@ fetch_account(struct config *cfg, struct account *a,
 	int lock_fd;
 
 	err_clear(&e);
+	listing_init(&f.list, a->name);
 	msg_init(&f.m, cfg->state_dir);
 	lock_fd = lock_account(cfg->state_dir, a->name, cfg->timeout, &e);
 	if (lock_fd == -1)
@@ -699,13 +695,9 @@ done:
 	uidstore_close(f.store);
 	unlock_account(lock_fd);
 	msg_free(&f.m);
-	strtab_free(&f.uids);
-	strtab_free(&f.carried_uids);
-	free(f.carried);
-	free(f.msgs);
-	free(f.fetch_list);
-	free(f.top_list);
-	free(f.delete_queue);
+	listing_clear(&f.list);
+	carry_free(&f.carry);
+	plan_free(&f.plan);
 	free(f.batch);
 	free(f.names);
 	free(f.refused);
