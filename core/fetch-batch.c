@@ -13,19 +13,31 @@
 #include <time.h>
 
 #include "deliver.h"
+#include "fetch-batch.h"
 #include "fetch-internal.h"
 #include "xmalloc.h"
 
 static void
-clear_batch(struct fetch *f)
+clear_batch(struct batch *b)
 {
-	for (size_t i = 0; i < f->nbatch; i++)
-		plugin_notes_free(f->batch[i].notes, f->batch[i].nnotes);
-	for (size_t i = 0; i < f->nnames; i++)
-		free(f->names[i].name);
-	f->nnames = 0;
-	f->nbatch = 0;
-	f->batch_bytes = 0;
+	for (size_t i = 0; i < b->n; i++)
+		plugin_notes_free(b->v[i].notes, b->v[i].nnotes);
+	for (size_t i = 0; i < b->nnames; i++)
+		free(b->names[i].name);
+	b->nnames = 0;
+	b->n = 0;
+	b->bytes = 0;
+}
+
+void
+batch_free(struct batch *b)
+{
+	clear_batch(b);
+	free(b->v);
+	free(b->names);
+	b->v = NULL;
+	b->names = NULL;
+	b->cap = b->capnames = 0;
 }
 
 /* Undo every staged delivery: those messages stay on the server,
@@ -39,11 +51,11 @@ batch_rollback(struct fetch *f)
 		if (d->state != NULL && d->backend->batching)
 			d->backend->rollback(d);
 	}
-	for (size_t i = 0; i < f->nbatch; i++) {
-		if (f->batch[i].counted_delivered)
+	for (size_t i = 0; i < f->batch.n; i++) {
+		if (f->batch.v[i].counted_delivered)
 			stats_delivery_undone(&f->st);
 	}
-	clear_batch(f);
+	clear_batch(&f->batch);
 }
 
 /*
@@ -57,7 +69,7 @@ batch_commit(struct fetch *f, struct err *e)
 	struct config *cfg = f->cfg;
 	bool journal = false;
 
-	if (f->nbatch == 0)
+	if (f->batch.n == 0)
 		return 0;
 	for (size_t i = 0; i < cfg->ndests; i++) {
 		struct destination *d = &cfg->dests[i];
@@ -66,12 +78,13 @@ batch_commit(struct fetch *f, struct err *e)
 		    d->backend->sync(d, e) == -1)
 			goto rollback;
 	}
-	for (size_t i = 0; i < f->nbatch; i++) {
-		struct staged_msg *sm = &f->batch[i];
+	for (size_t i = 0; i < f->batch.n; i++) {
+		struct staged_msg *sm = &f->batch.v[i];
 		const char *uid = fetch_uid(f, &f->list.msgs[sm->idx]);
 
 		for (size_t j = 0; j < sm->nnames && uid != NULL; j++) {
-			struct staged_name *sn = &f->names[sm->first_name + j];
+			struct staged_name *sn =
+			    &f->batch.names[sm->first_name + j];
 
 			uidstore_journal(f->store, uid, f->now, sn->dest->name,
 			    sn->name);
@@ -87,12 +100,12 @@ batch_commit(struct fetch *f, struct err *e)
 		    d->backend->commit(d, e) == -1) {
 			/* Some may be visible already: the journal decides
 			 * at the next run, so keep it. */
-			f->journal_unresolved = true;
+			f->batch.journal_unresolved = true;
 			goto rollback;
 		}
 	}
-	for (size_t i = 0; i < f->nbatch; i++) {
-		struct staged_msg *sm = &f->batch[i];
+	for (size_t i = 0; i < f->batch.n; i++) {
+		struct staged_msg *sm = &f->batch.v[i];
 		struct server_msg *msg = &f->list.msgs[sm->idx];
 
 		if (msg->uid != STRTAB_NONE)
@@ -100,59 +113,68 @@ batch_commit(struct fetch *f, struct err *e)
 			    sm->skipped);
 	}
 	if (uidstore_sync(f->store, e) == -1) {
-		f->journal_unresolved = true;
+		f->batch.journal_unresolved = true;
 		goto clear;
 	}
-	for (size_t i = 0; i < f->nbatch; i++)
-		plugin_notes_delivered(f->batch[i].notes, f->batch[i].nnotes,
-		    f->a->name);
-	for (size_t i = 0; i < f->nbatch; i++)
-		if (f->batch[i].delete_after)
-			plan_delete(f, f->batch[i].idx);
+	for (size_t i = 0; i < f->batch.n; i++)
+		plugin_notes_delivered(f->batch.v[i].notes,
+		    f->batch.v[i].nnotes, f->a->name);
+	for (size_t i = 0; i < f->batch.n; i++)
+		if (f->batch.v[i].delete_after)
+			plan_delete(f, f->batch.v[i].idx);
 	goto clear;
 rollback:
 	batch_rollback(f);
 	return -1;
 clear:
-	clear_batch(f);
+	clear_batch(&f->batch);
 	return e->cls == ERR_NONE ? 0 : -1;
 }
 
 struct staged_msg *
-batch_add(struct fetch *f, size_t idx)
+batch_add(struct batch *b, size_t idx)
 {
-	struct staged_msg *sm;
-
-	if (f->nbatch == f->capbatch) {
-		f->capbatch = f->capbatch ? f->capbatch * 2 : BATCH_MESSAGES;
-		f->batch = xreallocarray(f->batch, f->capbatch,
-		    sizeof *f->batch);
+	if (b->n == b->cap) {
+		b->cap = b->cap ? b->cap * 2 : BATCH_MESSAGES;
+		b->v = xreallocarray(b->v, b->cap, sizeof *b->v);
 	}
-	sm = &f->batch[f->nbatch++];
-	sm->idx = idx;
-	sm->first_name = f->nnames;
-	sm->nnames = 0;
-	sm->delete_after = false;
-	sm->counted_delivered = false;
-	sm->skipped = false;
-	sm->notes = NULL;
-	sm->nnotes = 0;
-	return sm;
+	b->v[b->n] = (struct staged_msg){ .idx = idx,
+	    .first_name = b->nnames };
+	return &b->v[b->n++];
 }
 
 void
-batch_add_name(struct fetch *f, struct staged_msg *sm, struct destination *d,
+batch_add_name(struct batch *b, struct staged_msg *sm, struct destination *d,
     const char *name)
 {
-	if (f->nnames == f->capnames) {
-		f->capnames = f->capnames ? f->capnames * 2 : BATCH_MESSAGES;
-		f->names = xreallocarray(f->names, f->capnames,
-		    sizeof *f->names);
+	if (b->nnames == b->capnames) {
+		b->capnames = b->capnames ? b->capnames * 2 : BATCH_MESSAGES;
+		b->names = xreallocarray(b->names, b->capnames,
+		    sizeof *b->names);
 	}
-	f->names[f->nnames].dest = d;
-	f->names[f->nnames].name = xstrdup(name);
-	f->nnames++;
+	b->names[b->nnames].dest = d;
+	b->names[b->nnames].name = xstrdup(name);
+	b->nnames++;
 	sm->nnames++;
+}
+
+void
+batch_delivered(struct batch *b, struct staged_msg *sm, off_t m_size,
+    bool delete_after, struct mf_message *pm)
+{
+	sm->delete_after = delete_after;
+	sm->counted_delivered = true;
+	sm->notes = pm->notes;
+	sm->nnotes = pm->nnotes;
+	pm->notes = NULL;
+	pm->nnotes = 0;
+	b->bytes += m_size;
+}
+
+bool
+batch_full(const struct batch *b)
+{
+	return b->n >= BATCH_MESSAGES || b->bytes >= BATCH_BYTES;
 }
 
 /*
@@ -199,7 +221,7 @@ done:
 int
 fetch_compact_store(struct fetch *f, bool quit_ok, struct err *e)
 {
-	if (!f->list.complete || f->journal_unresolved)
+	if (!f->list.complete || f->batch.journal_unresolved)
 		return uidstore_sync(f->store, e);
 	if (quit_ok)
 		for (size_t i = 0; i < f->list.n; i++)

@@ -58,10 +58,18 @@ already_there(struct fetch *f, const struct server_msg *sm,
 static struct refusal *
 find_refusal(struct fetch *f, const struct destination *d)
 {
-	for (size_t i = 0; i < f->nrefused; i++)
-		if (f->refused[i].dest == d)
-			return &f->refused[i];
+	for (size_t i = 0; i < f->refusals.n; i++)
+		if (f->refusals.v[i].dest == d)
+			return &f->refusals.v[i];
 	return NULL;
+}
+
+void
+refusals_free(struct refusals *rs)
+{
+	free(rs->v);
+	rs->v = NULL;
+	rs->n = 0;
 }
 
 static bool
@@ -89,9 +97,9 @@ refused(struct fetch *f, const struct server_msg *sm, struct destination *d,
 	struct refusal *r = find_refusal(f, d);
 
 	if (r == NULL) {
-		f->refused = xreallocarray(f->refused, f->nrefused + 1,
-		    sizeof *f->refused);
-		r = &f->refused[f->nrefused++];
+		f->refusals.v = xreallocarray(f->refusals.v, f->refusals.n + 1,
+		    sizeof *f->refusals.v);
+		r = &f->refusals.v[f->refusals.n++];
 		*r = (struct refusal){ .dest = d };
 	}
 	stats_failure(&f->st, de->cls);
@@ -181,7 +189,7 @@ stage_batching(struct fetch *f, struct staged_msg *staged,
 			    fetch_uid_shown(f, sm), d->name);
 			return -1;
 		}
-		batch_add_name(f, staged, d, name);
+		batch_add_name(&f->batch, staged, d, name);
 	}
 	return 0;
 }
@@ -257,7 +265,7 @@ fetch_deliver(struct fetch *f, size_t idx, const struct verdict *v,
 	envelope_extras(f, sm, v, &env, &rcpt);
 	rc = deliver_immediate(f, sm, v, &env, done, &ndone, e);
 	if (rc == 0) {
-		staged = batch_add(f, idx);
+		staged = batch_add(&f->batch, idx);
 		rc = stage_batching(f, staged, sm, v, &env, e);
 		/* Staged files of this batch may sit on the failed disk. */
 		if (rc == -1)
@@ -273,18 +281,11 @@ fetch_deliver(struct fetch *f, size_t idx, const struct verdict *v,
 		return rc == -1 ? -1 : 0;
 	}
 	free(done);
-	staged->delete_after = !f->a->keep;
-	staged->counted_delivered = true;
-	staged->notes = pm->notes;
-	staged->nnotes = pm->nnotes;
-	pm->notes = NULL;
-	pm->nnotes = 0;
+	batch_delivered(&f->batch, staged, msg_size(&f->m), !f->a->keep, pm);
 	stats_count(&f->st, STAT_DELIVERED);
-	f->batch_bytes += msg_size(&f->m);
 	/* Immediate deliveries are durable now: record them now too, so a
 	 * crash cannot turn them into duplicates. */
-	if (ndone > 0 || f->nbatch >= BATCH_MESSAGES ||
-	    f->batch_bytes >= BATCH_BYTES)
+	if (ndone > 0 || batch_full(&f->batch))
 		return batch_commit(f, e);
 	return 0;
 }

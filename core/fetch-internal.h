@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "err.h"
+#include "fetch-batch.h"
 #include "fetch-carry.h"
 #include "fetch-list.h"
 #include "fetch-plan.h"
@@ -28,23 +29,21 @@
 /* Pipelining window: commands in flight, and bytes of RETR replies. */
 #define WINDOW_COMMANDS		256
 #define WINDOW_BYTES		(8 * 1024 * 1024)
-/* Batch commit: at most this many messages or bytes staged. */
-#define BATCH_MESSAGES		64
-#define BATCH_BYTES		(16 * 1024 * 1024)
-/* A message staged in the current batch, and where. */
-struct staged_msg {
-	size_t		 idx;		/* into msgs */
-	size_t		 first_name, nnames;
-	bool		 delete_after;	/* DELE once committed */
-	bool		 counted_delivered;
-	bool		 skipped;	/* recorded as skipped, not delivered */
-	struct plugin_note *notes;	/* for the plugins, once delivered */
-	size_t		 nnotes;
+/* The pipelining window of a session. */
+struct window {
+	size_t		 depth;		/* requests in flight at most */
+	size_t		 fetches;	/* whole messages in flight */
+	off_t		 bytes;		/* and their announced sizes, bounded */
 };
 
-struct staged_name {
-	struct destination *dest;
-	char		   *name;
+/* Destinations whose last delivery met a DELIVER_REFUSED, and how many
+ * messages in a row did (fetch-deliver.c). */
+struct refusals {
+	struct refusal {
+		struct destination *dest;
+		unsigned	 in_a_row;
+	}		*v;
+	size_t		 n;
 };
 
 struct fetch {
@@ -57,30 +56,17 @@ struct fetch {
 	struct uidstore		*store;
 	struct listing		 list;
 	struct plan		 plan;
-	size_t			 window;	/* commands in flight at most */
-	size_t			 retr_in_flight;
-	off_t			 bytes_in_flight;
+	struct window		 win;
 
 	struct msg		 m;
-	struct staged_msg	*batch;
-	size_t			 nbatch, capbatch;
-	struct staged_name	*names;
-	size_t			 nnames, capnames;
-	off_t			 batch_bytes;
-	bool			 journal_unresolved;
+	struct batch		 batch;
 
 	/* Sessions: one, and more after a failure (MAX_RECONNECTS). */
 	struct carry		 carry;
 	bool			 broken;	/* the connection failed */
 	bool			 draining;	/* fetch no more; delete, QUIT */
 	bool			 quit_ok;	/* the last QUIT got +OK */
-	/* Destinations whose last delivery met a DELIVER_REFUSED, and how
-	 * many messages in a row did. */
-	struct refusal {
-		struct destination *dest;
-		unsigned	 in_a_row;
-	}			*refused;
-	size_t			 nrefused;
+	struct refusals		 refusals;
 
 	struct stats		 st;
 };
@@ -104,15 +90,6 @@ fetch_uid_shown(const struct fetch *f, const struct server_msg *sm)
 int fetch_list_messages(struct fetch *f, struct err *e);
 
 /* fetch-batch.c */
-struct staged_msg *batch_add(struct fetch *f, size_t idx);
-void batch_add_name(struct fetch *f, struct staged_msg *sm,
-    struct destination *d, const char *name);
-/* Make the staged messages durable, visible and recorded; then queue
- * their deletion. -1 (e set) when that failed and they were undone. */
-int batch_commit(struct fetch *f, struct err *e);
-void batch_rollback(struct fetch *f);
-/* Settle deliveries a crash interrupted, from the journal. */
-int batch_recover_journal(struct fetch *f, struct err *e);
 /* After QUIT: forget UIDs no longer on the server. */
 int fetch_compact_store(struct fetch *f, bool quit_ok, struct err *e);
 
@@ -122,5 +99,6 @@ int fetch_compact_store(struct fetch *f, bool quit_ok, struct err *e);
 int fetch_deliver(struct fetch *f, size_t idx, const struct verdict *v,
     struct mf_message *pm, struct err *e);
 void fetch_describe_dests(const struct verdict *v, char *buf, size_t size);
+void refusals_free(struct refusals *rs);
 
 #endif

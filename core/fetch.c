@@ -90,9 +90,9 @@ keep_link_busy(struct fetch *f)
 {
 	struct err ignored;
 
-	if (f->window != 1)
+	if (f->win.depth != 1)
 		return;
-	fill_window(f, f->window);
+	fill_window(f, f->win.depth);
 	if (f->p->conn->wlen > 0)
 		(void)conn_flush(f->p->conn, &ignored);
 }
@@ -171,7 +171,7 @@ act(struct fetch *f, size_t idx, const struct verdict *v,
 	case VERDICT_SKIP:
 		stats_count(&f->st, STAT_SKIPPED);
 		if (!f->opt->dry_run)
-			batch_add(f, idx)->skipped = true;
+			batch_add(&f->batch, idx)->skipped = true;
 		break;
 	case VERDICT_DEFER:
 		log_warn("%s: message %u (UID %s) left on the server for the "
@@ -288,15 +288,15 @@ fill_window(struct fetch *f, size_t window)
 		}
 		if (stop_requested(f) || f->draining)
 			break;
-		if (queue_waiting(&f->plan.fetch) && (f->retr_in_flight == 0 ||
-		    f->bytes_in_flight < WINDOW_BYTES)) {
+		if (queue_waiting(&f->plan.fetch) && (f->win.fetches == 0 ||
+		    f->win.bytes < WINDOW_BYTES)) {
 			struct server_msg *sm =
 			    &f->list.msgs[queue_pop(&f->plan.fetch)];
 
 			snprintf(cmd, sizeof cmd, "RETR %u", sm->num);
 			pop3_send(f->p, POP3_RETR, sm->num, cmd, SIZE_MAX);
-			f->retr_in_flight++;
-			f->bytes_in_flight += window_cost(sm);
+			f->win.fetches++;
+			f->win.bytes += window_cost(sm);
 			continue;
 		}
 		if (queue_waiting(&f->plan.header)) {
@@ -379,8 +379,8 @@ static int
 retr_answered(struct fetch *f, const struct pop3_reply *r,
     struct server_msg *sm, struct err *e)
 {
-	f->retr_in_flight--;
-	f->bytes_in_flight -= window_cost(sm);
+	f->win.fetches--;
+	f->win.bytes -= window_cost(sm);
 	if (!r->ok) {
 		log_error("%s: message %u (UID %s) could not be fetched: -ERR "
 		    "%s", f->a->name, r->num, fetch_uid_shown(f, sm), r->text);
@@ -402,12 +402,13 @@ fetch_loop(struct fetch *f, struct err *e)
 	struct pop3_reply r;
 	struct server_msg *sm;
 
-	f->window = (f->p->caps & POP3_CAP_PIPELINING) ? WINDOW_COMMANDS : 1;
+	f->win.depth = (f->p->caps & POP3_CAP_PIPELINING) ? WINDOW_COMMANDS :
+	    1;
 	for (;;) {
-		fill_window(f, f->window);
+		fill_window(f, f->win.depth);
 		if (pop3_in_flight(f->p) == 0) {
 			/* Deletions queue up at commits: one more round. */
-			if (f->nbatch > 0) {
+			if (f->batch.n > 0) {
 				if (batch_commit(f, e) == -1)
 					return -1;
 				continue;
@@ -425,8 +426,8 @@ fetch_loop(struct fetch *f, struct err *e)
 		}
 		sm = listing_find(&f->list, r.num);
 		if (r.cmd == POP3_RETR && f->draining) {
-			f->retr_in_flight--;
-			f->bytes_in_flight -= window_cost(sm);
+			f->win.fetches--;
+			f->win.bytes -= window_cost(sm);
 		}
 		if (f->draining) {
 			if (r.ok && drop_message(f, e) == -1)
@@ -551,7 +552,7 @@ salvage(struct fetch *f)
 static void
 end_failed_session(struct fetch *f)
 {
-	if (f->nbatch > 0 && !f->opt->dry_run) {
+	if (f->batch.n > 0 && !f->opt->dry_run) {
 		struct err ce;
 
 		err_clear(&ce);
@@ -625,8 +626,7 @@ next_session(struct fetch *f)
 	carry_save(&f->carry, &f->list, f->store);
 	listing_clear(&f->list);
 	plan_free(&f->plan);
-	f->retr_in_flight = 0;
-	f->bytes_in_flight = 0;
+	f->win = (struct window){ 0 };
 	stats_progress_reset(&f->st);
 }
 
@@ -698,8 +698,7 @@ done:
 	listing_clear(&f.list);
 	carry_free(&f.carry);
 	plan_free(&f.plan);
-	free(f.batch);
-	free(f.names);
-	free(f.refused);
+	batch_free(&f.batch);
+	refusals_free(&f.refusals);
 	return f.st.worst;
 }
