@@ -58,32 +58,46 @@ batch_rollback(struct fetch *f)
 	clear_batch(&f->batch);
 }
 
-/*
- * Make the staged messages delivered and recorded: sync their files,
- * journal their names, make them visible, record their UIDs, and only
- * then queue their deletion.
- */
-int
-batch_commit(struct fetch *f, struct err *e)
+/* The batching destinations in use, each taking `step` (sync or commit);
+ * -1 at the first that fails. */
+static int
+each_batching(struct fetch *f, int (*step)(struct destination *,
+    struct err *), struct err *e)
 {
-	struct config *cfg = f->cfg;
-	bool journal = false;
-
-	if (f->batch.n == 0)
-		return 0;
-	for (size_t i = 0; i < cfg->ndests; i++) {
-		struct destination *d = &cfg->dests[i];
+	for (size_t i = 0; i < f->cfg->ndests; i++) {
+		struct destination *d = &f->cfg->dests[i];
 
 		if (d->state != NULL && d->backend->batching &&
-		    d->backend->sync(d, e) == -1)
-			goto rollback;
+		    step(d, e) == -1)
+			return -1;
 	}
+	return 0;
+}
+
+static int
+backend_sync(struct destination *d, struct err *e)
+{
+	return d->backend->sync(d, e);
+}
+
+static int
+backend_commit(struct destination *d, struct err *e)
+{
+	return d->backend->commit(d, e);
+}
+
+/* "P" records: the names the staged messages will have once visible. */
+static int
+journal_staged(struct fetch *f, struct err *e)
+{
+	bool journal = false;
+
 	for (size_t i = 0; i < f->batch.n; i++) {
-		struct staged_msg *sm = &f->batch.v[i];
+		const struct staged_msg *sm = &f->batch.v[i];
 		const char *uid = fetch_uid(f, &f->list.msgs[sm->idx]);
 
 		for (size_t j = 0; j < sm->nnames && uid != NULL; j++) {
-			struct staged_name *sn =
+			const struct staged_name *sn =
 			    &f->batch.names[sm->first_name + j];
 
 			uidstore_journal(f->store, uid, f->now, sn->dest->name,
@@ -91,30 +105,51 @@ batch_commit(struct fetch *f, struct err *e)
 			journal = true;
 		}
 	}
-	if (journal && uidstore_sync(f->store, e) == -1)
-		goto rollback;
-	for (size_t i = 0; i < cfg->ndests; i++) {
-		struct destination *d = &cfg->dests[i];
+	return journal ? uidstore_sync(f->store, e) : 0;
+}
 
-		if (d->state != NULL && d->backend->batching &&
-		    d->backend->commit(d, e) == -1) {
-			/* Some may be visible already: the journal decides
-			 * at the next run, so keep it. */
-			f->batch.journal_unresolved = true;
-			goto rollback;
-		}
-	}
+/* "+" (or "S") records: the batch's messages are done with. */
+static int
+record_batch(struct fetch *f, struct err *e)
+{
 	for (size_t i = 0; i < f->batch.n; i++) {
-		struct staged_msg *sm = &f->batch.v[i];
-		struct server_msg *msg = &f->list.msgs[sm->idx];
+		const struct staged_msg *sm = &f->batch.v[i];
+		const struct server_msg *msg = &f->list.msgs[sm->idx];
 
 		if (msg->uid != STRTAB_NONE)
 			uidstore_add(f->store, fetch_uid(f, msg), f->now,
 			    sm->skipped);
 	}
-	if (uidstore_sync(f->store, e) == -1) {
+	return uidstore_sync(f->store, e);
+}
+
+/*
+ * Make the staged messages delivered and recorded, in this order: sync
+ * their files, journal their names, make them visible, record their
+ * UIDs; and only then tell the plugins and queue their deletion.
+ */
+int
+batch_commit(struct fetch *f, struct err *e)
+{
+	if (f->batch.n == 0)
+		return 0;
+	if (each_batching(f, backend_sync, e) == -1 ||
+	    journal_staged(f, e) == -1) {
+		batch_rollback(f);
+		return -1;
+	}
+	if (each_batching(f, backend_commit, e) == -1) {
+		/* Some may be visible already: the journal decides at the
+		 * next run, so keep it. */
 		f->batch.journal_unresolved = true;
-		goto clear;
+		batch_rollback(f);
+		return -1;
+	}
+	if (record_batch(f, e) == -1) {
+		/* Visible but not recorded: the journal settles it. */
+		f->batch.journal_unresolved = true;
+		clear_batch(&f->batch);
+		return -1;
 	}
 	for (size_t i = 0; i < f->batch.n; i++)
 		plugin_notes_delivered(f->batch.v[i].notes,
@@ -122,13 +157,8 @@ batch_commit(struct fetch *f, struct err *e)
 	for (size_t i = 0; i < f->batch.n; i++)
 		if (f->batch.v[i].delete_after)
 			plan_delete(f, f->batch.v[i].idx);
-	goto clear;
-rollback:
-	batch_rollback(f);
-	return -1;
-clear:
 	clear_batch(&f->batch);
-	return e->cls == ERR_NONE ? 0 : -1;
+	return 0;
 }
 
 struct staged_msg *
@@ -215,19 +245,4 @@ batch_recover_journal(struct fetch *f, struct err *e)
 done:
 	free(delivered);
 	return rc;
-}
-
-/* After QUIT: forget the UIDs of messages no longer on the server. */
-int
-fetch_compact_store(struct fetch *f, bool quit_ok, struct err *e)
-{
-	if (!f->list.complete || f->batch.journal_unresolved)
-		return uidstore_sync(f->store, e);
-	if (quit_ok)
-		for (size_t i = 0; i < f->list.n; i++)
-			if (f->list.msgs[i].deleted &&
-			    f->list.msgs[i].uid != STRTAB_NONE)
-				uidstore_forget(f->store,
-				    fetch_uid(f, &f->list.msgs[i]));
-	return uidstore_compact(f->store, e);
 }

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "multidrop.h"
 #include "received.h"
+#include "source.h"
 #include "xmalloc.h"
 
 void
@@ -229,7 +230,7 @@ envelope_extras(struct fetch *f, const struct server_msg *sm,
 	if (trace) {
 		struct received_info ri = { .account = f->a->name,
 		    .server = f->a->server, .uid = fetch_uid(f, sm),
-		    .protocol = received_protocol("POP3",
+		    .protocol = received_protocol(f->backend->name,
 		    f->a->tls != TLS_MODE_NONE), .when = f->now };
 
 		env->trace = received_field(&ri, &env->trace_len);

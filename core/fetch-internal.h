@@ -1,8 +1,17 @@
 /*
- * The inside of fetching one account, shared by fetch.c (the pipelined
- * loop), fetch-list.c (what the server holds, and what to do with it),
- * fetch-batch.c (staged deliveries, journal, UID records) and
- * fetch-deliver.c (handing a message to its destinations).
+ * The inside of fetching one account: struct fetch, the context every
+ * fetch*.c file works in, made of parts each owned by one file:
+ *   fetch.c          the account, its sessions and their mailboxes
+ *   fetch-window.c   the pipelined loop and its window (struct window)
+ *   fetch-message.c  one message in hand: decide and act
+ *   fetch-deliver.c  handing a message to its destinations (struct
+ *                    refusals)
+ *   fetch-list.h     what the mailbox holds (struct listing)
+ *   fetch-plan.h     what to do with each message, and the queues
+ *   fetch-batch.h    deliveries staged until the next commit
+ *   fetch-carry.h    what a broken session hands to the next one
+ *   fetch-stats.h    the counters and the worst failure
+ * The server is reached only through the source interface (source.h).
  */
 #ifndef MF_FETCH_INTERNAL_H
 #define MF_FETCH_INTERNAL_H
@@ -23,13 +32,16 @@
 #include "msg.h"
 #include "plugin.h"
 #include "rules.h"
+#include "source.h"
 #include "strtab.h"
 #include "uidstore.h"
 
-/* Pipelining window: commands in flight, and bytes of RETR replies. */
+/* Pipelining window: requests in flight, and bytes of whole messages
+ * (as announced) in flight. */
 #define WINDOW_COMMANDS		256
 #define WINDOW_BYTES		(8 * 1024 * 1024)
-/* The pipelining window of a session. */
+
+/* The pipelining window of a session (fetch-window.c). */
 struct window {
 	size_t		 depth;		/* requests in flight at most */
 	size_t		 fetches;	/* whole messages in flight */
@@ -52,7 +64,8 @@ struct fetch {
 	const struct run_options *opt;
 	time_t			 now;
 
-	struct pop3		*p;
+	const struct source_backend *backend;
+	struct source_session	*ss;		/* NULL between sessions */
 	struct uidstore		*store;
 	struct listing		 list;
 	struct plan		 plan;
@@ -64,8 +77,8 @@ struct fetch {
 	/* Sessions: one, and more after a failure (MAX_RECONNECTS). */
 	struct carry		 carry;
 	bool			 broken;	/* the connection failed */
-	bool			 draining;	/* fetch no more; delete, QUIT */
-	bool			 quit_ok;	/* the last QUIT got +OK */
+	bool			 draining;	/* fetch no more; delete, close */
+	size_t			 mailboxes_listed;	/* in this session */
 	struct refusals		 refusals;
 
 	struct stats		 st;
@@ -85,13 +98,32 @@ fetch_uid_shown(const struct fetch *f, const struct server_msg *sm)
 	return listing_uid_shown(&f->list, sm);
 }
 
-/* fetch-list.c */
-/* STAT, UIDL and LIST: fills f->list, sorted by number. */
-int fetch_list_messages(struct fetch *f, struct err *e);
+static inline bool
+fetch_stopping(const struct fetch *f)
+{
+	return f->opt->stop != NULL && *f->opt->stop;
+}
 
-/* fetch-batch.c */
-/* After QUIT: forget UIDs no longer on the server. */
-int fetch_compact_store(struct fetch *f, bool quit_ok, struct err *e);
+/* fetch-window.c */
+/* The window's depth for the session's source. */
+void window_start(struct fetch *f);
+/* Requests and replies until nothing is in flight, queued or staged.
+ * -1 (e set) when the connection failed (f->broken) or a destination
+ * did. */
+int window_run(struct fetch *f, struct err *e);
+
+/* fetch-message.c */
+/* The message (header_arrived: its header) is in f->m: decide and act.
+ * -1: a destination is unusable and the run must stop (e set). */
+int message_arrived(struct fetch *f, size_t idx, struct err *e);
+int header_arrived(struct fetch *f, size_t idx, struct err *e);
+/* It broke the session: fetched last from now on, not again in this
+ * run. */
+void message_broke_session(struct fetch *f, struct server_msg *sm);
+/* It went over max_size although announced smaller: set aside; e says
+ * so. */
+void message_too_large(struct fetch *f, struct server_msg *sm,
+    struct err *e);
 
 /* fetch-deliver.c */
 /* Deliver the message in f->m where v says. -1: a destination is
