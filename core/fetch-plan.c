@@ -42,6 +42,7 @@ plan_free(struct plan *p)
 	queue_free(&p->fetch);
 	queue_free(&p->header);
 	queue_free(&p->remove);
+	queue_free(&p->seen);
 }
 
 /*
@@ -68,14 +69,16 @@ last_the_troublesome(struct fetch *f, struct queue *q)
 }
 
 static enum plan_kind
-plan_known(struct fetch *f, const struct server_msg *sm, time_t fetched,
-    bool skipped)
+plan_known(struct fetch *f, time_t fetched, bool skipped)
 {
 	const struct account *a = f->a;
 
-	if (skipped || sm->others_deleted)
+	/* Delivered by mailferry, so it is removed as the account says
+	 * even when flagged deleted: by another client too, or by mailferry
+	 * itself when a crash or a server without UIDPLUS left it so. */
+	if (skipped)
 		return PLAN_NONE;
-	if (!a->keep || (a->keep_days > 0 &&
+	if (!a->keep || a->move_to != NULL || (a->keep_days > 0 &&
 	    f->now - fetched >= (time_t)a->keep_days * 86400))
 		return PLAN_DELETE;
 	return PLAN_NONE;
@@ -92,12 +95,15 @@ decide(struct fetch *f, struct server_msg *sm, char *why, size_t whylen)
 	bool skipped;
 
 	if (uid != NULL && uidstore_recall(f->store, uid, &fetched, &skipped))
-		return plan_known(f, sm, fetched, skipped);
+		return plan_known(f, fetched, skipped);
 	if (uid != NULL && (c = carry_find(&f->carry, uid)) != NULL) {
 		sm->handled = true;
 		sm->rule_delete = c->rule_delete;
 		return c->rule_delete ? PLAN_RULE_DELETE : PLAN_NONE;
 	}
+	/* Another client deleted it (IMAP \Deleted): not ours to fetch. */
+	if (sm->others_deleted)
+		return PLAN_NONE;
 	/* After a reconnect, a message without a UID cannot be told from
 	 * one an earlier session delivered. */
 	if (uid == NULL && (a->keep || f->carry.sessions > 1))
@@ -206,11 +212,21 @@ warn_no_uid(struct fetch *f)
 void
 plan_delete(struct fetch *f, size_t idx)
 {
-	/* It would go with ours when the source removes what is marked
-	 * (IMAP's EXPUNGE): leave it to whoever marked it. */
-	if (f->list.msgs[idx].others_deleted)
-		return;
 	queue_push(&f->plan.remove, idx);
+}
+
+void
+plan_seen(struct fetch *f, size_t idx)
+{
+	queue_push(&f->plan.seen, idx);
+}
+
+enum source_req
+plan_removal(const struct fetch *f, size_t idx)
+{
+	if (f->a->move_to != NULL && !f->list.msgs[idx].rule_delete)
+		return SOURCE_MOVE;
+	return SOURCE_DELETE;
 }
 
 void
@@ -237,6 +253,7 @@ fetch_plan(struct fetch *f)
 	queue_alloc(&f->plan.fetch, nnew);
 	queue_alloc(&f->plan.header, f->plan.prefilter ? nnew : 0);
 	queue_alloc(&f->plan.remove, nnew + ndel);
+	queue_alloc(&f->plan.seen, f->a->mark_seen ? nnew : 0);
 	fill_queues(f);
 	if (first && stats_get(&f->st, STAT_NO_UID) > 0)
 		warn_no_uid(f);

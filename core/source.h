@@ -59,6 +59,8 @@ struct source_reply {
 /* reply() when a fetched message went over its limit: the session is
  * unusable, as after -1. */
 #define SOURCE_TOO_LARGE	(-2)
+/* select() when the mailbox cannot be opened but the session is good. */
+#define SOURCE_NO_MAILBOX	(-3)
 
 struct source_caps {
 	size_t		 depth;		/* requests in flight at most: 1
@@ -67,6 +69,7 @@ struct source_caps {
 					 * server can take */
 	bool		 deletes_at_close;	/* deleted messages go only
 						 * when close() succeeds */
+	bool		 idle;		/* idle() can wait for new mail */
 };
 
 /* A mailbox, as the UID store tells it from the others. */
@@ -126,6 +129,9 @@ struct source_backend {
 	 * folder's UIDs are new ones.
 	 */
 	size_t (*mailboxes)(const struct account *a);
+	/* 0; -1 (e set) when the session is unusable; SOURCE_NO_MAILBOX
+	 * (e set) when the server refused this mailbox (one that does
+	 * not exist, say) and the session is still good for the others. */
 	int (*select)(struct source_session *ss, size_t i,
 	    struct source_mailbox *mb, struct err *e);
 
@@ -190,8 +196,9 @@ struct source_backend {
 	 * Optional: wait, at most `seconds`, until the selected mailbox has
 	 * new mail (1), or the time ran out or *stop was set (0), -1 on
 	 * error. NULL when the protocol cannot (POP3: the daemon polls).
-	 * IMAP: imap_idle() on the first folder, when the server offers
-	 * IDLE and the account's idle is true.
+	 * Call it only when caps.idle says the server can. IMAP: imap_idle()
+	 * on the selected folder (the daemon selects the first), when the
+	 * server offers IDLE.
 	 */
 	int (*idle)(struct source_session *ss, int seconds,
 	    volatile sig_atomic_t *stop, struct err *e);
@@ -215,5 +222,6 @@ source_can(const struct source_session *ss, enum source_req req)
 }
 
 extern const struct source_backend source_pop3;
+extern const struct source_backend source_imap;
 
 #endif

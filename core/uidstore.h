@@ -72,6 +72,10 @@ const char *uidstore_path(const struct uidstore *s);
 bool uidstore_recall(struct uidstore *s, const char *uid, time_t *fetched,
     bool *skipped);
 bool uidstore_known(const struct uidstore *s, const char *uid);
+/* A recorded UID that begins with `prefix` but not with `but_not`
+ * (an IMAP folder's keys under another UIDVALIDITY), or NULL. */
+const char *uidstore_find_prefix(const struct uidstore *s,
+    const char *prefix, const char *but_not);
 /* Drop the UID at the next compaction (its message left the server). */
 void uidstore_forget(struct uidstore *s, const char *uid);
 

@@ -152,9 +152,11 @@ def test_mixed_mailbox_two_folders_byte_exact(dovecot, ca, tmp_path, tls):
         assert all(v == set() for v in flags.values()), (
             "%s: flags changed by reading: %s" % (
                 f, {u: v for u, v in flags.items() if v}))
+    # mailferry logged in once, over TLS (the test's own helper
+    # connections are plain IMAP).
     logins = [l for l in dovecot.log_text().splitlines()
               if "imap-login: Info: Login: user=<alice>" in l]
-    assert logins and all("TLS" in l for l in logins), "\n".join(logins)
+    assert len([l for l in logins if ", TLS," in l]) == 1, "\n".join(logins)
 
 
 def test_second_run_nothing_third_run_exactly_the_new(dovecot, ca, tmp_path):
@@ -374,7 +376,7 @@ def test_received_field_names_imap(dovecot, ca, tmp_path, tls):
     [m] = w.delivered()
     head = m.split(b"\n\n", 1)[0].decode().replace("\n ", " ")
     v = dovecot.folder_info()["UIDVALIDITY"]
-    assert re.match(r'Received: from 127\.0\.0\.1 \(account "alice", UID '
+    assert re.match(r'Received: from \[127\.0\.0\.1\] \(account "alice", UID '
                     r'INBOX:%d:1\) by \S+ \(mailferry [^)]*\) with %s; ' % (
                         v, "IMAPS" if tls == "implicit" else "IMAP"),
                     head), head

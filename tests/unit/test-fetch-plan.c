@@ -407,8 +407,10 @@ test_carry_by_mailbox(void **state)
 	assert_non_null(carry_find(&fx->f.carry, "Lists/dev:9:1"));
 }
 
-/* A message someone else marked deleted is never deleted by us: the
- * source would remove it along with ours. */
+/* A new message someone else marked deleted (IMAP \\Deleted) is theirs:
+ * neither fetched nor counted. One mailferry delivered is removed as
+ * the account says, flagged or not (a crash may have left our own flag
+ * on it). */
 static void
 test_others_deleted_left_alone(void **state)
 {
@@ -419,10 +421,45 @@ test_others_deleted_left_alone(void **state)
 	add(fx, 1, "known", 100)->others_deleted = true;
 	add(fx, 2, "new", 100)->others_deleted = true;
 	plan(fx);
+	assert_int_equal(fx->f.list.msgs[0].plan, PLAN_DELETE);
+	assert_int_equal(fx->f.list.msgs[1].plan, PLAN_NONE);
+	assert_int_equal(stats_get(&fx->f.st, STAT_NEW), 0);
+	assert_string_equal(queued(fx, &fx->f.plan.remove), "known");
+	assert_string_equal(queued(fx, &fx->f.plan.fetch), "");
+}
+
+static void
+test_others_deleted_kept_with_keep(void **state)
+{
+	struct fixture *fx = *state;
+
+	store(fx, "+ known 1699990000\n");
+	add(fx, 1, "known", 100)->others_deleted = true;
+	plan(fx);
 	assert_int_equal(fx->f.list.msgs[0].plan, PLAN_NONE);
-	assert_int_equal(fx->f.list.msgs[1].plan, PLAN_FETCH);
-	plan_delete(&fx->f, 1);
 	assert_string_equal(queued(fx, &fx->f.plan.remove), "");
+}
+
+/* With move_to, a delivered message still in the folder is moved; one a
+ * rule deleted is deleted. */
+static void
+test_move_to_moves_what_was_delivered(void **state)
+{
+	struct fixture *fx = *state;
+	char archive[] = "Archive";
+
+	fx->a.move_to = archive;
+	store(fx, "+ known 1699990000\nS skipped 1699990000\n");
+	add(fx, 1, "known", 100);
+	add(fx, 2, "skipped", 100);
+	add(fx, 3, "new", 100);
+	plan(fx);
+	assert_int_equal(fx->f.list.msgs[0].plan, PLAN_DELETE);
+	assert_int_equal(fx->f.list.msgs[1].plan, PLAN_NONE);
+	assert_int_equal(plan_removal(&fx->f, 0), SOURCE_MOVE);
+	fx->f.list.msgs[2].rule_delete = true;
+	assert_int_equal(plan_removal(&fx->f, 2), SOURCE_DELETE);
+	fx->a.move_to = NULL;
 }
 
 /* ---- the listing ------------------------------------------------------- */
@@ -576,6 +613,8 @@ main(void)
 		T(test_carry_needs_a_complete_listing),
 		T(test_carry_by_mailbox),
 		T(test_others_deleted_left_alone),
+		T(test_others_deleted_kept_with_keep),
+		T(test_move_to_moves_what_was_delivered),
 		cmocka_unit_test(test_prefix_of_a_mailbox),
 		T(test_keys_with_a_prefix),
 		T(test_sort_and_find),
