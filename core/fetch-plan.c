@@ -181,7 +181,7 @@ apply_fetch_limit(struct fetch *f, struct queue *q)
 		return;
 	for (size_t i = limit; i < q->n; i++)
 		f->list.msgs[q->v[i]].plan = PLAN_NONE;
-	if (f->carry.sessions <= 1) {
+	if (f->plan.first) {
 		log_info("%s: fetch_limit %d: %zu more new messages wait for "
 		    "the next run", f->a->name, f->a->fetch_limit, q->n - limit);
 		stats_uncount_new(&f->st, (unsigned)(q->n - limit));
@@ -232,7 +232,7 @@ plan_removal(const struct fetch *f, size_t idx)
 void
 fetch_plan(struct fetch *f)
 {
-	bool first = f->carry.sessions <= 1;
+	bool first = f->mailbox >= f->carry.counted;
 	size_t nnew = 0, ndel = 0;
 	char why[512];
 
@@ -255,6 +255,9 @@ fetch_plan(struct fetch *f)
 	queue_alloc(&f->plan.remove, nnew + ndel);
 	queue_alloc(&f->plan.seen, f->a->mark_seen ? nnew : 0);
 	fill_queues(f);
+	f->plan.first = first;
+	if (first)
+		f->carry.counted = f->mailbox + 1;
 	if (first && stats_get(&f->st, STAT_NO_UID) > 0)
 		warn_no_uid(f);
 	last_the_troublesome(f, &f->plan.fetch);

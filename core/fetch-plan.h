@@ -40,6 +40,8 @@ struct plan {
 					 * with move_to, to move) */
 	struct queue	 seen;		/* to mark read (mark_seen) */
 	bool		 prefilter;	/* the rules decide on headers */
+	bool		 first;		/* the run's first plan of this mailbox:
+					 * counted and reported */
 };
 
 /* Append index idx; overrunning a queue is a bug, stopped here. */

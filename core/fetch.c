@@ -141,7 +141,7 @@ report_new_validity(struct fetch *f, const struct source_mailbox *mb,
 	const char *colon = strchr(prefix, ':'), *old;
 	char name[UID_MAX_LEN + 2];
 
-	if (mb->name == NULL || colon == NULL || f->carry.sessions > 1)
+	if (mb->name == NULL || colon == NULL || f->mailbox < f->carry.counted)
 		return;
 	snprintf(name, sizeof name, "%.*s", (int)(colon - prefix + 1), prefix);
 	if ((old = uidstore_find_prefix(f->store, name, prefix)) == NULL)
@@ -167,6 +167,7 @@ list_mailbox(struct fetch *f, size_t i, struct err *e)
 		listing_clear(&f->list);
 		plan_free(&f->plan);
 	}
+	f->mailbox = i;
 	if ((rc = ss->backend->select(ss, i, &mb, e)) != 0)
 		return rc;
 	/* A mailbox whose keys cannot be made is listed without UIDs. */
@@ -286,9 +287,10 @@ run_session(struct fetch *f, struct err *e)
 
 		/* A mailbox the server refuses: the others all the same,
 		 * and what is recorded of it stays (it is not listed). */
-		if (rc == SOURCE_NO_MAILBOX && f->carry.sessions <= 1) {
+		if (rc == SOURCE_NO_MAILBOX && i >= f->carry.counted) {
 			log_error("%s: %s", f->a->name, e->msg);
 			stats_failure(&f->st, e->cls);
+			f->carry.counted = i + 1;
 			err_clear(e);
 			continue;
 		}

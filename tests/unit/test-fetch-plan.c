@@ -344,6 +344,8 @@ test_reconnect_carries_over(void **state)
 	listing_clear(&fx->f.list);
 	fx->f.list.complete = true;
 	fx->f.carry.sessions = 2;
+	/* The first session planned (and counted) this mailbox. */
+	fx->f.carry.counted = 1;
 	add(fx, 1, "done", 100);
 	add(fx, 2, "failed", 100);
 	add(fx, 3, "ruled", 100);
@@ -355,6 +357,25 @@ test_reconnect_carries_over(void **state)
 	assert_true(fx->f.list.msgs[1].handled);
 	assert_true(fx->f.list.msgs[2].rule_delete);
 	assert_int_equal(count(fx, STAT_NEW), 0);
+}
+
+/* A mailbox a broken session never reached is counted by the session
+ * that lists it first. */
+static void
+test_later_mailbox_counted_after_a_reconnect(void **state)
+{
+	struct fixture *fx = *state;
+
+	fx->f.carry.sessions = 2;
+	fx->f.carry.counted = 1;
+	fx->f.mailbox = 1;
+	store(fx, "");
+	add(fx, 1, "a", 100);
+	add(fx, 2, "b", 100);
+	plan(fx);
+	assert_int_equal(count(fx, STAT_NEW), 2);
+	assert_int_equal(fx->f.carry.counted, 2);
+	fx->f.mailbox = 0;
 }
 
 /* An incomplete listing says less than the last complete one. */
@@ -610,6 +631,7 @@ main(void)
 		T(test_set_aside),
 		T(test_after_a_destination_failed),
 		T(test_reconnect_carries_over),
+		T(test_later_mailbox_counted_after_a_reconnect),
 		T(test_carry_needs_a_complete_listing),
 		T(test_carry_by_mailbox),
 		T(test_others_deleted_left_alone),
