@@ -57,12 +57,17 @@ imap_source(struct source_session *ss)
 }
 
 /* Will anything in the folders be changed? If not, they are opened
- * read-only (EXAMINE). */
+ * read-only (EXAMINE). A plugin may say delete. */
 static bool
 changes_folders(const struct account *a)
 {
-	return !a->keep || a->keep_days > 0 || a->mark_seen ||
-	    a->move_to != NULL || rules_can_drop(a);
+	if (!a->keep || a->keep_days > 0 || a->mark_seen || a->move_to != NULL)
+		return true;
+	for (size_t i = 0; i < a->nrules; i++)
+		if (a->rules[i].action == ACTION_DELETE ||
+		    a->rules[i].plugin != NULL)
+			return true;
+	return false;
 }
 
 static struct source_session *
