@@ -47,7 +47,7 @@ struct fm_layer {
 	char		*mda;
 	int		 lmtp;
 	char		*smtpaddress, *smtpname, *bsmtp;
-	int		 keep, fetchall, flush, limitflush;
+	int		 keep, fetchall, flush, limitflush, idle;
 	int64_t		 limit, fetchlimit;
 	char		*esmtpname;
 	int		 esmtppassword;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "daemon-idle.h"
 #include "daemon.h"
 #include "log.h"
 #include "xmalloc.h"
@@ -25,13 +26,15 @@ struct slot {
 	int	 login_delay;	/* seconds the server last asked for */
 	bool	 again;		/* SIGUSR1 came during the fetch */
 	bool	 keep;		/* still in the configuration */
+	bool	 idling;	/* its process waits in IDLE between polls */
 };
 
 struct daemon {
 	struct config	**cfg;
 	int		 interval;
-	char *const	*only;
+	const char *const *only;
 	size_t		 nonly;
+	const struct run_overrides *ovr;
 	const struct run_options *opt;
 	struct slot	*slots;
 	size_t		 nslots;
@@ -98,9 +101,39 @@ running(const struct daemon *d)
 	return n;
 }
 
-/* The child: fetch, and tell the parent the server's LOGIN-DELAY. */
+/* Fetches counted against `parallel`: a process that lives on in IDLE
+ * between its fetches would otherwise hold a place for good. */
+static size_t
+polling(const struct daemon *d)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < d->nslots; i++)
+		n += d->slots[i].pid != 0 && !d->slots[i].idling;
+	return n;
+}
+
+/* Pass a signal on to the accounts waiting in IDLE; returns how many. */
+static size_t
+tell_idlers(struct daemon *d, int sig, bool restart)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < d->nslots; i++) {
+		struct slot *s = &d->slots[i];
+
+		if (s->pid == 0 || !s->idling)
+			continue;
+		kill(s->pid, sig);
+		s->again = restart;
+		n++;
+	}
+	return n;
+}
+
+/* The child: fetch (or wait in IDLE and fetch), and tell the parent the server's LOGIN-DELAY. */
 static void
-run_fetch(struct daemon *d, struct account *a, int report_fd)
+run_fetch(struct daemon *d, struct account *a, bool idling, int report_fd)
 {
 	struct run_options opt = *d->opt;
 	int login_delay = 0, code;
@@ -111,8 +144,14 @@ run_fetch(struct daemon *d, struct account *a, int report_fd)
 	signal(SIGUSR1, SIG_IGN);
 	signal(SIGCHLD, SIG_DFL);
 	sigprocmask(SIG_SETMASK, &d->old_mask, NULL);
-	code = err_exitcode(fetch_account(*d->cfg, a, &opt));
-	(void)write(report_fd, &login_delay, sizeof login_delay);
+	if (idling)
+		code = err_exitcode(daemon_idle_account(*d->cfg, a, &opt,
+		    d->interval));
+	else
+		code = err_exitcode(fetch_account(*d->cfg, a, &opt));
+	/* The parent reads no delay when this fails: it polls as usual. */
+	if (write(report_fd, &login_delay, sizeof login_delay) == -1)
+		code = code != 0 ? code : err_exitcode(ERR_TEMP);
 	_exit(code);
 }
 
@@ -125,6 +164,7 @@ start(struct daemon *d, struct slot *s)
 
 	if (a == NULL)
 		return;
+	s->idling = daemon_idles(a);
 	if (pipe2(fds, O_CLOEXEC) == -1) {
 		log_error("%s: cannot start a fetch: pipe: %s", s->name,
 		    strerror(errno));
@@ -142,7 +182,7 @@ start(struct daemon *d, struct slot *s)
 	}
 	if (pid == 0) {
 		close(fds[0]);
-		run_fetch(d, a, fds[1]);
+		run_fetch(d, a, s->idling, fds[1]);
 	}
 	close(fds[1]);
 	s->pid = pid;
@@ -231,6 +271,7 @@ reload(struct daemon *d)
 		    "keeping the old one", (*d->cfg)->path);
 		return;
 	}
+	overrides_apply(d->ovr, fresh);
 	config_free(*d->cfg);
 	*d->cfg = fresh;
 	sync_slots(d);
@@ -239,11 +280,12 @@ reload(struct daemon *d)
 }
 
 int
-daemon_run(struct config **cfg, int interval, char *const *only,
-    size_t nonly, const struct run_options *opt)
+daemon_run(struct config **cfg, int interval, const char *const *only,
+    size_t nonly, const struct run_overrides *ovr,
+    const struct run_options *opt)
 {
 	struct daemon d = { .cfg = cfg, .interval = interval, .only = only,
-	    .nonly = nonly, .opt = opt };
+	    .nonly = nonly, .ovr = ovr, .opt = opt };
 	sigset_t set;
 
 	sigemptyset(&set);
@@ -265,7 +307,7 @@ daemon_run(struct config **cfg, int interval, char *const *only,
 			struct slot *s = &d.slots[i];
 
 			if (s->pid == 0 && s->keep && s->due <= now &&
-			    running(&d) < (size_t)(*cfg)->parallel)
+			    polling(&d) < (size_t)(*cfg)->parallel)
 				start(&d, s);
 		}
 		for (size_t i = 0; i < d.nslots; i++)
@@ -282,6 +324,9 @@ daemon_run(struct config **cfg, int interval, char *const *only,
 			break;
 		case SIGHUP:
 			reload(&d);
+			/* Those waiting in IDLE hold the old configuration:
+			 * end them, to start again at once. */
+			tell_idlers(&d, SIGHUP, true);
 			break;
 		case SIGUSR1:
 			log_info("SIGUSR1: polling now");
@@ -289,6 +334,7 @@ daemon_run(struct config **cfg, int interval, char *const *only,
 				d.slots[i].due = clock_ms();
 				d.slots[i].again = d.slots[i].pid != 0;
 			}
+			tell_idlers(&d, SIGUSR1, false);
 			break;
 		case SIGTERM:
 		case SIGINT:

@@ -67,9 +67,12 @@ mda_check(struct destination *d, struct err *e)
 	char **argv = command_split(d->command, &reason);
 	int rc = 0;
 
-	/* A bare name is looked up in PATH at run time. */
 	if (strchr(argv[0], '/') != NULL && access(argv[0], X_OK) == -1)
 		rc = err_sys(e, ERR_CONFIG, "%s", argv[0]);
+	else if (!command_exists(argv[0]))
+		rc = err_set(e, ERR_CONFIG, "%s is not found in PATH (%s)",
+		    argv[0], getenv("PATH") != NULL ? getenv("PATH") :
+		    "not set");
 	command_free_argv(argv);
 	return rc;
 }

@@ -6,10 +6,11 @@
  * Two kinds of back end:
  * - immediate ones (mbox, smtp, lmtp, mda): deliver() returns only when
  *   the message is durably accepted;
- * - batching ones (maildir): deliver() stages the message invisibly;
+ * - batching ones (maildir, mbox): deliver() stages the message;
  *   sync() makes every staged message durable, then the caller journals
- *   the staged names, then commit() makes them visible. After a crash,
- *   recover() tells whether a journalled name became visible.
+ *   the staged names, then commit() makes them visible (Maildir) or lets
+ *   others at the file (mbox). After a crash, recover() tells whether a
+ *   journalled name was delivered.
  */
 #ifndef MF_DELIVER_H
 #define MF_DELIVER_H
@@ -67,6 +68,11 @@ struct dest_backend {
 	 * call. */
 	int (*deliver)(struct destination *d, struct msg *m,
 	    const struct envelope *env, const char **name, struct err *e);
+	/* Batching back ends: is the message just delivered already
+	 * durable and visible, with nothing held for a batch (an mbox
+	 * without a dotlock)? Then the caller commits at once. NULL: never.
+	 */
+	bool (*unbatched)(const struct destination *d);
 	int (*sync)(struct destination *d, struct err *e);
 	int (*commit)(struct destination *d, struct err *e);
 	void (*rollback)(struct destination *d);

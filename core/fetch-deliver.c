@@ -1,6 +1,6 @@
 /*
- * Handing a message to its destinations: immediate ones (mbox, SMTP,
- * LMTP, programs) first, then batching ones (Maildir), so that a failure
+ * Handing a message to its destinations: immediate ones (SMTP, LMTP,
+ * programs) first, then batching ones (Maildir, mbox), so that a failure
  * leaves nothing half-done to undo; a destination a message already
  * reached in an earlier, partly failed run is skipped.
  */
@@ -171,11 +171,12 @@ deliver_immediate(struct fetch *f, struct server_msg *sm,
 }
 
 /* Batching destinations: stage the message; -1 when one fails, which is
- * about the destination rather than the message, so the run stops. */
+ * about the destination rather than the message, so the run stops.
+ * *commit_now: one of them holds nothing for a batch. */
 static int
 stage_batching(struct fetch *f, struct staged_msg *staged,
     struct server_msg *sm, const struct verdict *v,
-    const struct envelope *env, struct err *e)
+    const struct envelope *env, bool *commit_now, struct err *e)
 {
 	for (size_t i = 0; i < v->ndests; i++) {
 		struct destination *d = v->dests[i];
@@ -191,6 +192,8 @@ stage_batching(struct fetch *f, struct staged_msg *staged,
 			return -1;
 		}
 		batch_add_name(&f->batch, staged, d, name);
+		if (d->backend->unbatched != NULL && d->backend->unbatched(d))
+			*commit_now = true;
 	}
 	return 0;
 }
@@ -261,13 +264,14 @@ fetch_deliver(struct fetch *f, size_t idx, const struct verdict *v,
 	struct staged_msg *staged = NULL;
 	char **rcpt = NULL;
 	size_t ndone = 0;
+	bool commit_now = false;
 	int rc;
 
 	envelope_extras(f, sm, v, &env, &rcpt);
 	rc = deliver_immediate(f, sm, v, &env, done, &ndone, e);
 	if (rc == 0) {
 		staged = batch_add(&f->batch, idx);
-		rc = stage_batching(f, staged, sm, v, &env, e);
+		rc = stage_batching(f, staged, sm, v, &env, &commit_now, e);
 		/* Staged files of this batch may sit on the failed disk. */
 		if (rc == -1)
 			batch_rollback(f);
@@ -286,7 +290,7 @@ fetch_deliver(struct fetch *f, size_t idx, const struct verdict *v,
 	stats_count(&f->st, STAT_DELIVERED);
 	/* Immediate deliveries are durable now: record them now too, so a
 	 * crash cannot turn them into duplicates. */
-	if (ndone > 0 || batch_full(&f->batch))
+	if (ndone > 0 || commit_now || batch_full(&f->batch))
 		return batch_commit(f, e);
 	return 0;
 }

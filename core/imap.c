@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "greeting.h"
 #include "imap-internal.h"
 #include "imap-utf7.h"
 #include "log.h"
@@ -467,6 +468,9 @@ imap_greeting(struct imap *im, struct err *e)
 	struct imap_resp r;
 	char shown[200];
 
+	/* A port that speaks TLS at once sends nothing: say so early. */
+	if (greeting_wait(im->conn, 143, e) == -1)
+		return -1;
 	conn_begin_reply(im->conn);
 	im->new_deadline = false;
 	if (imap_parse_response(&im->ps, &r, e) == -1)

@@ -28,6 +28,8 @@ method_name(enum auth_method m)
 		return "SASL LOGIN";
 	case AUTH_XOAUTH2:
 		return "SASL XOAUTH2";
+	case AUTH_OAUTHBEARER:
+		return "SASL OAUTHBEARER";
 	case AUTH_AUTO:
 		break;
 	}
@@ -79,6 +81,7 @@ offered(const struct pop3 *p, enum auth_method m, char *why, size_t size)
 			snprintf(why, size, "its CAPA lists SASL%s", p->sasl);
 		return !p->capa_answered ||
 		    offers_sasl(p, strchr(method_name(m), ' ') + 1);
+	case AUTH_OAUTHBEARER:	/* refused for POP3 by config-imap.c */
 	case AUTH_AUTO:
 		break;
 	}
@@ -223,6 +226,7 @@ login_with(struct pop3 *p, enum auth_method m, const char *user,
 		return login_login(p, user, secret, r, e);
 	case AUTH_XOAUTH2:
 		return login_xoauth2(p, user, secret, r, e);
+	case AUTH_OAUTHBEARER:	/* refused for POP3 by config-imap.c */
 	case AUTH_AUTO:
 		break;
 	}

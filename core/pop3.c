@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "dotstuff.h"
+#include "greeting.h"
 #include "log.h"
 #include "pop3.h"
 #include "xmalloc.h"
@@ -40,7 +41,6 @@ pop3_new(struct conn *c)
 	struct pop3 *p = xcalloc(1, sizeof *p);
 
 	p->conn = c;
-	p->decoded = xmalloc(CONN_READ_BUFFER + 1);
 	return p;
 }
 
@@ -53,7 +53,6 @@ pop3_free(struct pop3 *p)
 	free(p->apop_stamp);
 	free(p->implementation);
 	free(p->queue);
-	free(p->decoded);
 	free(p);
 }
 
@@ -226,12 +225,18 @@ pop3_read_message(struct pop3 *p, struct msg *m, off_t limit, struct err *e)
 	off_t total = 0;
 
 	while (d.state != DOTDEC_DONE) {
-		size_t used, outlen;
+		size_t in, room, used, outlen;
+		char *out;
 
 		if (conn_buffered(c) == 0 && conn_fill(c, e) == -1)
 			return explain_sloppy_end(&d, e);
-		used = dotdec_run(&d, c->rbuf + c->rpos, conn_buffered(c),
-		    p->decoded, &outlen);
+		/* Decoded from the read buffer straight into the spool, which
+		 * needs room for one byte more (a CR held back). */
+		out = msg_reserve(m, conn_buffered(c) + 1, &room, e);
+		if (out == NULL)
+			return -1;
+		in = conn_buffered(c) < room ? conn_buffered(c) : room - 1;
+		used = dotdec_run(&d, c->rbuf + c->rpos, in, out, &outlen);
 		c->rpos += used;
 		total += (off_t)outlen;
 		if (total > limit) {
@@ -239,8 +244,7 @@ pop3_read_message(struct pop3 *p, struct msg *m, off_t limit, struct err *e)
 			    "%jd bytes", c->label, (intmax_t)limit);
 			return POP3_TOO_LARGE;
 		}
-		if (msg_append(m, p->decoded, outlen, e) == -1)
-			return -1;
+		msg_commit(m, outlen);
 		if (d.state == DOTDEC_BARE_LF_END)
 			return err_set(e, ERR_TEMP, "%s: the server ended a "
 			    "\".\" line with a bare LF, not CRLF; its replies "
@@ -259,6 +263,9 @@ pop3_greeting(struct pop3 *p, struct err *e)
 	struct pop3_reply r;
 	const char *lt, *gt;
 
+	/* A port that speaks TLS at once sends nothing: say so early. */
+	if (greeting_wait(p->conn, 110, e) == -1)
+		return -1;
 	queue_push(p, POP3_GREETING, 0);
 	if (pop3_reply(p, &r, e) == -1)
 		return -1;

@@ -91,8 +91,6 @@ struct pop3 {
 	enum pop3_cmd	 listing_cmd;
 	unsigned	 listing_lines;
 	uint64_t	 listing_bytes;
-
-	char		*decoded;	/* message decoding buffer */
 };
 
 struct pop3 *pop3_new(struct conn *c);

@@ -136,7 +136,7 @@ starttls(struct smtp *s, struct err *e)
 	const struct destination *d = s->d;
 	struct tls_options opt = { .host = d->host != NULL ? d->host :
 	    "localhost", .ca_file = d->tls_ca_file,
-	    .fingerprint = d->tls_fingerprint };
+	    .fingerprint = d->tls_fingerprint, .implicit_port = -1 };
 
 	if (!(s->ext.flags & SMTP_EXT_STARTTLS))
 		return err_set(e, ERR_UNAVAIL, "%s: the server does not offer "
@@ -247,7 +247,7 @@ smtp_open(const struct destination *d, bool lmtp, struct err *e)
 	if (d->tls == TLS_MODE_IMPLICIT) {
 		struct tls_options opt = { .host = d->host,
 		    .ca_file = d->tls_ca_file,
-		    .fingerprint = d->tls_fingerprint };
+		    .fingerprint = d->tls_fingerprint, .implicit_port = 465 };
 
 		if (conn_start_tls(s->c, &opt, e) == -1)
 			goto fail;

@@ -103,6 +103,22 @@ spill(struct spool *s, struct err *e)
 	return 0;
 }
 
+/* The memory buffer large enough for len more bytes (len fits). */
+static void
+grow(struct spool *s, size_t len)
+{
+	size_t cap = s->memcap ? s->memcap : 64 * 1024;
+
+	if (s->memlen + len <= s->memcap)
+		return;
+	while (cap < s->memlen + len)
+		cap *= 2;
+	if (cap > SPOOL_MEMORY_MAX)
+		cap = SPOOL_MEMORY_MAX;
+	s->mem = xreallocarray(s->mem, cap, 1);
+	s->memcap = cap;
+}
+
 int
 spool_append(struct spool *s, const void *data, size_t len, struct err *e)
 {
@@ -119,19 +135,35 @@ spool_append(struct spool *s, const void *data, size_t len, struct err *e)
 			return 0;
 		}
 	}
-	if (s->memlen + len > s->memcap) {
-		size_t cap = s->memcap ? s->memcap : 64 * 1024;
-
-		while (cap < s->memlen + len)
-			cap *= 2;
-		if (cap > SPOOL_MEMORY_MAX)
-			cap = SPOOL_MEMORY_MAX;
-		s->mem = xreallocarray(s->mem, cap, 1);
-		s->memcap = cap;
-	}
+	grow(s, len);
 	memcpy(s->mem + s->memlen, data, len);
 	s->memlen += len;
 	return 0;
+}
+
+char *
+spool_reserve(struct spool *s, size_t want, size_t *room, struct err *e)
+{
+	if (want < 2 || want > SPOOL_MEMORY_MAX) {
+		err_set(e, ERR_INTERNAL, "spool: %zu bytes reserved", want);
+		return NULL;
+	}
+	*room = want;
+	if (s->memlen + want > SPOOL_MEMORY_MAX) {
+		/* Fill memory up before spilling, as spool_append does. */
+		if (SPOOL_MEMORY_MAX - s->memlen >= 2)
+			*room = SPOOL_MEMORY_MAX - s->memlen;
+		else if (spill(s, e) == -1)
+			return NULL;
+	}
+	grow(s, *room);
+	return s->mem + s->memlen;
+}
+
+void
+spool_commit(struct spool *s, size_t len)
+{
+	s->memlen += len;
 }
 
 int

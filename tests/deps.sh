@@ -11,9 +11,9 @@ build="gcc make pkg-config libc6-dev libssl-dev libconfig-dev libpcre2-dev"
 check="$build libcmocka-dev openssl ca-certificates python3 python3-pytest
   python3-aiosmtpd dovecot-core dovecot-pop3d dovecot-imapd dovecot-lmtpd
   postfix procps mandoc groff-base clang libclang-rt-14-dev procmail
-  strace tmux time gcovr fetchmail mpop mailutils-pop3d socat
+  strace tmux time gcovr fetchmail mpop mailutils-pop3d socat pass
   dpkg-dev debhelper lintian adduser systemd bash-completion zsh"
-bench="$check fdm getmail6"
+bench="$check fdm getmail6 isync"
 
 case "${1:-check}" in
 build) want=$build ;;

@@ -291,7 +291,8 @@ def test_next_command_leaves_while_the_message_is_delivered(tmp_path):
                 on_command=on_command) as srv:
         w.configure(srv, dests={"prog": {
             "type": "mda", "command": "%s %s %s %s %d" % (
-                PYTHON, script, out_dir, markers, len(msgs))}},
+                PYTHON, script, out_dir, markers, len(msgs)),
+            "received_header": False}},
             auth="user", deliver="prog")
         res = w.run()
         assert res.rc == EX_OK, explain(res, srv)
@@ -492,7 +493,7 @@ def mda_world(tmp_path, srv, codes, **extra):
     script.write_text(MDA_EXITS)
     w = World(tmp_path)
     dests = {"prog": {"type": "mda", "command": "%s %s %s %s" % (
-        PYTHON, script, out_dir, control)},
+        PYTHON, script, out_dir, control), "received_header": False},
         "inbox": mfconf.maildir(w.maildir)}
     extra.setdefault("deliver", "prog")
     w.configure(srv, dests=dests, auth="user", **extra)

@@ -33,8 +33,9 @@ static struct {
 	size_t	 n;
 } wiped;
 
-void
-explicit_bzero(void *p, size_t len)
+/* Records what was wiped, then wipes it. */
+static void
+record_wipe(void *p, size_t len)
 {
 	volatile unsigned char *v = p;
 
@@ -45,6 +46,22 @@ explicit_bzero(void *p, size_t len)
 	}
 	for (size_t i = 0; i < len; i++)
 		v[i] = 0;
+}
+
+void
+explicit_bzero(void *p, size_t len)
+{
+	record_wipe(p, len);
+}
+
+/* With _FORTIFY_SOURCE the library's callers reach this one instead. */
+void __explicit_bzero_chk(void *, size_t, size_t);
+
+void
+__explicit_bzero_chk(void *p, size_t len, size_t room)
+{
+	(void)room;
+	record_wipe(p, len);
 }
 
 static void
