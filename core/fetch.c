@@ -141,7 +141,7 @@ report_new_validity(struct fetch *f, const struct source_mailbox *mb,
 	const char *colon = strchr(prefix, ':'), *old;
 	char name[UID_MAX_LEN + 2];
 
-	if (mb->name == NULL || colon == NULL || f->mailbox < f->carry.counted)
+	if (mb->key == NULL || colon == NULL || f->mailbox < f->carry.counted)
 		return;
 	snprintf(name, sizeof name, "%.*s", (int)(colon - prefix + 1), prefix);
 	if ((old = uidstore_find_prefix(f->store, name, prefix)) == NULL)
@@ -171,7 +171,7 @@ list_mailbox(struct fetch *f, size_t i, struct err *e)
 	if ((rc = ss->backend->select(ss, i, &mb, e)) != 0)
 		return rc;
 	/* A mailbox whose keys cannot be made is listed without UIDs. */
-	if (listing_prefix(mb.name, mb.validity, prefix, sizeof prefix) == 0)
+	if (listing_prefix(mb.key, mb.validity, prefix, sizeof prefix) == 0)
 		report_new_validity(f, &mb, prefix);
 	listing_set_prefix(&f->list, prefix);
 	if (ss->backend->list(ss, &f->list, f->store, e) == -1)

@@ -21,6 +21,7 @@
 #include "imap-account.h"
 #include "imap-internal.h"
 #include "imap-session.h"
+#include "imap-utf7.h"
 #include "log.h"
 #include "rules.h"
 #include "source.h"
@@ -42,6 +43,7 @@ struct imap_source {
 	const struct account *a;
 	struct listing	*l;		/* the last list()ed */
 	const char	*folder;	/* the selected one */
+	char		*key;		/* its name in modified UTF-7 */
 	bool		*moved;		/* per listed message: gone by MOVE */
 	struct imap_request *q;		/* a ring, oldest at qhead */
 	size_t		 qhead, qlen, qcap;
@@ -113,6 +115,7 @@ static void
 free_source(struct imap_source *is)
 {
 	free(is->moved);
+	free(is->key);
 	free(is->q);
 	free(is);
 }
@@ -168,7 +171,11 @@ imap_src_select(struct source_session *ss, size_t i,
 	    -1)
 		return imap_in_flight(is->im) == 0 && !is->im->bye ?
 		    SOURCE_NO_MAILBOX : -1;
+	/* "Entwürfe" and "Entw&APw-rfe" are one folder, with one key. */
+	free(is->key);
+	is->key = imap_mailbox_wire(folder, false);
 	mb->name = folder;
+	mb->key = is->key;
 	mb->validity = f.uidvalidity;
 	return 0;
 }

@@ -75,6 +75,8 @@ struct source_caps {
 /* A mailbox, as the UID store tells it from the others. */
 struct source_mailbox {
 	const char	*name;		/* NULL: the account's only one */
+	const char	*key;		/* its name in UID store keys, the
+					 * same however the user spells it */
 	uint32_t	 validity;	/* UIDs hold while this does; 0: no
 					 * such thing */
 };

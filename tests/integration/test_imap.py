@@ -320,6 +320,24 @@ def test_recreated_folder_is_fetched_again(dovecot, ca, tmp_path):
     assert set(w.store()) == expected_keys(dovecot, imapkit.FOLDERS)
 
 
+def test_folder_known_however_it_is_spelled(dovecot, ca, tmp_path):
+    """A folder written in UTF-8 or in modified UTF-7 is one folder, with
+    one set of records in the store."""
+    dovecot.create_folder("Entw&APw-rfe")
+    msgs = mailgen.generate(3, seed="imap-utf7")
+    dovecot.append(msgs, "Entw&APw-rfe")
+    w = World(tmp_path, dovecot, ca)
+    w.configure(folders=["Entw\u00fcrfe"])
+    out, _ = w.run()
+    assert summary(out)[0] == (3, 3, 0, 0)
+    v = dovecot.folder_info("Entw&APw-rfe")["UIDVALIDITY"]
+    assert set(w.store()) == {("Entw&APw-rfe", v, u) for u in (1, 2, 3)}
+    w.configure(folders=["Entw&APw-rfe"])
+    out, _ = w.run()
+    assert summary(out)[0] == (0, 0, 0, 0)
+    assert_same_messages(w.delivered(), msgs, "Maildir/new")
+
+
 # ---- reading less ---------------------------------------------------------------
 
 def test_header_rules_fetch_only_headers(dovecot, ca, tmp_path):
