@@ -77,12 +77,23 @@ def test_idle_delivers_within_seconds(dovecot, ca, tmp_path):
         flags = dovecot.folder_flags()
         assert all(f <= {"\\Recent"} for f in flags.values()), flags
 
-        # SIGUSR1 still polls at once; SIGTERM ends the daemon cleanly.
+        # SIGUSR1 still polls at once.
         n = len(d.summaries("alice"))
         d.signal(signal.SIGUSR1)
         d.wait_summaries("alice", n + 1)
+        # SIGHUP: the account's process ends and a new one, with the
+        # configuration read again, fetches and waits in IDLE again.
+        waits = len(d.wait_stderr(r"waiting for new mail in"))
+        d.signal(signal.SIGHUP)
+        d.wait_summaries("alice", n + 2)
+        d.wait_stderr(r"waiting for new mail in", count=waits + 1)
+        after = mailgen.message(subject="after SIGHUP")
+        dovecot.append(after)
+        w.wait_delivered(5, 5, d)
+        # SIGTERM ends the daemon cleanly.
         assert d.stop() == EX_OK, d.report()
-    assert len(w.delivered()) == 4
+    assert_same_messages(w.delivered(), first + [late, saved, after],
+                         "Maildir/new")
 
 
 def test_without_idle_the_account_is_polled(tmp_path):
