@@ -7,10 +7,13 @@
  * EXPUNGE of exactly those UIDs (imap_expunge), moves by UID MOVE or,
  * without it, UID COPY and then \Deleted once the copy is confirmed.
  *
- * Every request is one command, its completion read in the order the
- * commands went. A move without MOVE is two: the STORE goes out only
- * when the COPY succeeded (never pipelined behind it, or a failed copy
- * would still delete), and its reply is given once the STORE is done.
+ * Every request is one command. A move without MOVE is two: the STORE
+ * goes out only when the COPY succeeded (never pipelined behind it, or a
+ * failed copy would still delete), and its reply is given once the
+ * STORE is done. Such moves go one at a time, the next COPY held back
+ * until the last STORE is answered: a session that breaks between a
+ * COPY and its STORE leaves one message copied and not yet deleted
+ * (copied again by the next session), never a whole window of them.
  */
 #include <inttypes.h>
 #include <stdint.h>
@@ -35,6 +38,7 @@ struct imap_request {
 	uint32_t	 uid;
 	uint64_t	 cookie;	/* of its command now in flight */
 	enum imap_cmd	 cmd;
+	bool		 held;		/* a COPY waiting for the one before */
 };
 
 struct imap_source {
@@ -48,6 +52,7 @@ struct imap_source {
 	struct imap_request *q;		/* a ring, oldest at qhead */
 	size_t		 qhead, qlen, qcap;
 	uint64_t	 cookies;
+	bool		 copying;	/* a move by COPY is in flight */
 };
 
 static int drain(struct imap_source *, struct err *);
@@ -284,8 +289,13 @@ send_command(struct imap_source *is, struct imap_request *r, struct msg *m,
 			r->cmd = IMAP_CMD_MOVE;
 			(void)imap_move(im, &r->uid, 1, is->a->move_to,
 			    r->cookie);
+		} else if (is->copying) {
+			r->cmd = IMAP_CMD_COPY;
+			r->held = true;
+			r->cookie = 0;
 		} else {
 			r->cmd = IMAP_CMD_COPY;
+			is->copying = true;
 			(void)imap_copy(im, &r->uid, 1, is->a->move_to,
 			    r->cookie);
 		}
@@ -332,7 +342,7 @@ static struct imap_request *
 by_cookie(struct imap_source *is, uint64_t cookie)
 {
 	for (size_t i = 0; i < is->qlen; i++)
-		if (ring_at(is, i)->cookie == cookie)
+		if (ring_at(is, i)->cookie == cookie && !ring_at(is, i)->held)
 			return ring_at(is, i);
 	return NULL;
 }
@@ -364,6 +374,9 @@ describe(const struct imap_source *is, const struct imap_request *q,
 	if (q->cmd == IMAP_CMD_COPY)
 		snprintf(buf, size, "UID COPY %" PRIu32 " \"%.30s\"", q->uid,
 		    is->a->move_to);
+	else if (q->req == SOURCE_MOVE && q->cmd == IMAP_CMD_STORE)
+		snprintf(buf, size, "UID STORE %" PRIu32 " +FLAGS (\\Deleted) "
+		    "after its copy", q->uid);
 	else
 		snprintf(buf, size, what[q->req], q->uid);
 }
@@ -400,10 +413,31 @@ move_copied(struct imap_source *is, struct imap_request *q)
 	(void)imap_store(is->im, &q->uid, 1, IMAP_FLAG_DELETED, q->cookie);
 }
 
+/* The last move by COPY is answered: the next one may go. */
+static void
+next_copy(struct imap_source *is)
+{
+	is->copying = false;
+	for (size_t i = 0; i < is->qlen; i++) {
+		struct imap_request *q = ring_at(is, i);
+
+		if (q->held) {
+			q->held = false;
+			is->copying = true;
+			q->cookie = ++is->cookies;
+			(void)imap_copy(is->im, &q->uid, 1, is->a->move_to,
+			    q->cookie);
+			return;
+		}
+	}
+}
+
 static void
 answer(struct imap_source *is, struct imap_request *q, bool ok,
     const char *text, struct source_reply *r)
 {
+	bool by_copy = q->req == SOURCE_MOVE && q->cmd != IMAP_CMD_MOVE;
+
 	*r = (struct source_reply){ .req = q->req, .idx = q->idx, .ok = ok };
 	describe(is, q, r->what, sizeof r->what);
 	if (!ok)
@@ -411,6 +445,8 @@ answer(struct imap_source *is, struct imap_request *q, bool ok,
 	if (ok && q->cmd == IMAP_CMD_MOVE)
 		is->moved[q->idx] = true;
 	ring_remove(is, q);
+	if (by_copy)
+		next_copy(is);
 }
 
 /*

@@ -231,3 +231,32 @@ def test_move_to_a_missing_folder(tmp_path):
         assert srv.folder("INBOX").messages == []
         assert len(srv.folder("Archive").messages) == N
         assert len(w.delivered()) == N
+
+
+@pytest.mark.parametrize("move,fault", [
+    (True, Fault("UID MOVE", "drop", nbytes=0)),
+    (True, Fault("UID MOVE", "no", times=None)),
+    (False, Fault("UID COPY", "drop", nbytes=0)),
+    (False, Fault("UID STORE", "drop", nbytes=0)),
+], ids=["move-drop", "move-no", "copy-drop", "store-after-copy-drop"])
+def test_move_faults(tmp_path, move, fault):
+    """A move that breaks: nothing lost, each message delivered once,
+    and in the Archive once (a copy whose answer was lost may leave one
+    more there: the message in flight)."""
+    caps = fakeimap.DEFAULT_CAPS if move else tuple(
+        c for c in fakeimap.DEFAULT_CAPS if c != "MOVE")
+    with server(caps=caps, faults=[fault]) as srv:
+        srv.folders["Archive"] = fakeimap.Folder()
+        msgs = [m.data for m in srv.folder("INBOX").messages]
+        w = World(tmp_path, srv, move_to="Archive", folders=["INBOX"])
+        code, out, err = w.run()
+        assert code in (EX_OK, EX_TEMPFAIL), (code, err)
+        assert fault.fired
+        srv.faults = []
+        code, out, err = w.run()
+        assert code == EX_OK, err
+        assert_same_messages(w.delivered(), msgs, "Maildir/new")
+        assert srv.folder("INBOX").messages == []
+        archived = [m.data for m in srv.folder("Archive").messages]
+        assert {digest(m) for m in archived} == {digest(m) for m in msgs}
+        assert len(archived) <= len(msgs) + 1, len(archived)
