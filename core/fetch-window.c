@@ -1,8 +1,8 @@
 /*
  * The pipelined loop over one mailbox: keep a window of requests in
  * flight (deletions, moves and marking read first, then whole messages
- * within a byte budget, then headers), read each reply in order, and hand what arrived to
- * fetch-message.c. Committed batches queue their deletions, so the loop
+ * within a byte budget, then headers), read the replies, and hand what
+ * arrived to fetch-message.c. Committed batches queue their deletions, so the loop
  * ends only when nothing is in flight, queued or staged.
  *
  * When a destination failed, the loop is run again "draining": what is

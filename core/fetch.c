@@ -170,9 +170,15 @@ list_mailbox(struct fetch *f, size_t i, struct err *e)
 	f->mailbox = i;
 	if ((rc = ss->backend->select(ss, i, &mb, e)) != 0)
 		return rc;
-	/* A mailbox whose keys cannot be made is listed without UIDs. */
-	if (listing_prefix(mb.key, mb.validity, prefix, sizeof prefix) == 0)
-		report_new_validity(f, &mb, prefix);
+	/* Keys that cannot be made would be bare UIDs, shared with other
+	 * mailboxes: such a mailbox is left alone, as one not there. */
+	if (listing_prefix(mb.key, mb.validity, prefix, sizeof prefix) == -1) {
+		err_set(e, ERR_CONFIG, "folder \"%.60s...\": its name is too "
+		    "long for the UID store's keys (%d bytes at most, "
+		    "escaped)", mb.name, UID_MAX_LEN - 22);
+		return SOURCE_NO_MAILBOX;
+	}
+	report_new_validity(f, &mb, prefix);
 	listing_set_prefix(&f->list, prefix);
 	if (ss->backend->list(ss, &f->list, f->store, e) == -1)
 		return -1;

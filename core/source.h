@@ -11,8 +11,9 @@
  * the account's mailboxes, each the unit of its work: select() one, and
  * learn its identity for the UID store; list() it into the listing
  * (fetch-list.h); send requests (fetch a message or its header, mark it
- * deleted), any number in flight up to caps.depth, and read the replies,
- * which come in the order the requests went; expunge() makes the
+ * deleted), any number in flight up to caps.depth, and read the replies
+ * (in the order the requests went for POP3; IMAP answers a fetch as soon
+ * as its data is complete); expunge() makes the
  * mailbox's deletions happen. close() ends the session; abort() drops
  * it after a failure.
  *
@@ -170,14 +171,17 @@ struct source_backend {
 	 * IMAP: imap_flush() (imap-internal.h). */
 	void (*push)(struct source_session *ss);
 	/*
-	 * Read the reply to the oldest request in flight into r (r->req and
-	 * r->idx are set even when reading fails). Returns 0 (r->ok says
-	 * whether the server did it; a fetch's data is then in its m), -1
-	 * (e set; the session is unusable) or SOURCE_TOO_LARGE. Replies
-	 * have deadlines (conn.h), so a trickling server cannot stretch one
-	 * forever. IMAP: imap_read() until the tagged completion of the
-	 * oldest; a fetch is ok only when its data arrived (ev.fetched);
-	 * untagged EXISTS, EXPUNGE, FETCH and [ALERT] are handled there.
+	 * Read the next reply to a request in flight into r (r->req and
+	 * r->idx are set even when reading fails, naming the request the
+	 * failure hit). Returns 0 (r->ok says whether the server did it; a
+	 * fetch's data is then in its m), -1 (e set; the session is
+	 * unusable) or SOURCE_TOO_LARGE. Replies have deadlines (conn.h),
+	 * so a trickling server cannot stretch one forever. POP3: the
+	 * oldest request's. IMAP: imap_read() until a fetch's data is
+	 * complete (its tagged completion, which may come after the next
+	 * message, is read later and passed over) or another command is
+	 * done; a fetch answered OK without data is refused; untagged
+	 * EXISTS, EXPUNGE, FETCH and [ALERT] are handled there.
 	 */
 	int (*reply)(struct source_session *ss, struct source_reply *r,
 	    struct err *e);
