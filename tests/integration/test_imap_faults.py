@@ -260,3 +260,19 @@ def test_move_faults(tmp_path, move, fault):
         archived = [m.data for m in srv.folder("Archive").messages]
         assert {digest(m) for m in archived} == {digest(m) for m in msgs}
         assert len(archived) <= len(msgs) + 1, len(archived)
+
+
+def test_folder_name_too_long_for_the_store(tmp_path):
+    """A folder whose name cannot fit in the UID store's keys is refused
+    (its messages would otherwise share keys with another's); the other
+    folders are fetched."""
+    long_name = "L" * 300
+    with server() as srv:
+        srv.folders[long_name] = fakeimap.Folder(
+            [mailgen.message(subject="deep")])
+        w = World(tmp_path, srv, folders=["INBOX", long_name])
+        code, out, err = w.run()
+        assert code == 78, err
+        assert re.search(r"its name is too long for the UID store", err), err
+        assert len(w.delivered()) == N
+        assert len(srv.folder(long_name).messages) == 1
