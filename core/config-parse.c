@@ -223,3 +223,31 @@ cfg_free_string_list(char **list, size_t n)
 	free(list);
 }
 
+void
+cfg_get_destinations(struct cfg_ctx *cx, const config_setting_t *group,
+    const char *key, const char *where, struct destination ***out,
+    size_t *n)
+{
+	char **names;
+	size_t nnames;
+
+	*out = NULL;
+	*n = 0;
+	cfg_get_string_list(cx, group, key, &names, &nnames);
+	if (nnames > 0)
+		*out = xcalloc(nnames, sizeof **out);
+	for (size_t i = 0; i < nnames; i++) {
+		struct destination *d = config_destination(cx->cfg, names[i]);
+		bool repeated = false;
+
+		for (size_t j = 0; j < *n; j++)
+			repeated |= (*out)[j] == d;
+		if (d == NULL)
+			cfg_report(cx, cfg_member(group, key), "%s: destination "
+			    "\"%s\" is not defined in \"destinations\"", where,
+			    names[i]);
+		else if (!repeated)
+			(*out)[(*n)++] = d;
+	}
+	cfg_free_string_list(names, nnames);
+}

@@ -25,7 +25,7 @@ struct slot {
 };
 
 struct daemon {
-	struct config	**cfg;
+	struct setup	**setup;
 	int		 interval;
 	char *const	*only;
 	size_t		 nonly;
@@ -52,7 +52,7 @@ wanted(struct daemon *d, const char *name)
 static void
 sync_slots(struct daemon *d)
 {
-	struct config *cfg = *d->cfg;
+	struct config *cfg = (*d->setup)->cfg;
 	int64_t now = clock_ms();
 
 	for (size_t i = 0; i < d->nslots; i++)
@@ -98,7 +98,8 @@ running(const struct daemon *d)
 static void
 start(struct daemon *d, struct slot *s)
 {
-	struct account *a = config_account(*d->cfg, s->name);
+	struct config *cfg = (*d->setup)->cfg;
+	struct account *a = config_account(cfg, s->name);
 	pid_t pid;
 
 	if (a == NULL)
@@ -116,7 +117,7 @@ start(struct daemon *d, struct slot *s)
 		signal(SIGUSR1, SIG_IGN);
 		signal(SIGCHLD, SIG_DFL);
 		sigprocmask(SIG_SETMASK, &d->old_mask, NULL);
-		_exit(err_exitcode(fetch_account(*d->cfg, a, d->opt)));
+		_exit(err_exitcode(fetch_account(cfg, a, d->opt)));
 	}
 	s->pid = pid;
 }
@@ -167,25 +168,26 @@ reap(struct daemon *d)
 static void
 reload(struct daemon *d)
 {
-	struct config *fresh = config_load((*d->cfg)->path);
+	const char *path = (*d->setup)->cfg->path;
+	struct setup *fresh = setup_open(path, SETUP_RUN);
 
 	if (fresh == NULL) {
 		log_error("%s: the new configuration has errors (see above); "
-		    "keeping the old one", (*d->cfg)->path);
+		    "keeping the old one", path);
 		return;
 	}
-	config_free(*d->cfg);
-	*d->cfg = fresh;
+	setup_close(*d->setup);
+	*d->setup = fresh;
 	sync_slots(d);
 	log_info("%s: configuration read again: %zu account(s)",
-	    fresh->path, d->nslots);
+	    fresh->cfg->path, d->nslots);
 }
 
 int
-daemon_run(struct config **cfg, int interval, char *const *only,
+daemon_run(struct setup **setup, int interval, char *const *only,
     size_t nonly, const struct run_options *opt)
 {
-	struct daemon d = { .cfg = cfg, .interval = interval, .only = only,
+	struct daemon d = { .setup = setup, .interval = interval, .only = only,
 	    .nonly = nonly, .opt = opt };
 	sigset_t set;
 
@@ -208,7 +210,7 @@ daemon_run(struct config **cfg, int interval, char *const *only,
 			struct slot *s = &d.slots[i];
 
 			if (s->pid == 0 && s->keep && s->due <= now &&
-			    running(&d) < (size_t)(*cfg)->parallel)
+			    running(&d) < (size_t)(*setup)->cfg->parallel)
 				start(&d, s);
 		}
 		for (size_t i = 0; i < d.nslots; i++)

@@ -9,12 +9,13 @@
 #ifndef MF_DAEMON_H
 #define MF_DAEMON_H
 
-#include "config.h"
 #include "fetch.h"
+#include "setup.h"
 
-/* Runs until SIGTERM/SIGINT; takes ownership of *cfg (replaced on
- * SIGHUP). The accounts are those named (or all when there are none). */
-int daemon_run(struct config **cfg, int interval, char *const *only,
+/* Runs until SIGTERM/SIGINT; *setup is replaced on SIGHUP (the caller
+ * closes the last one). The accounts are those named (or all when there
+ * are none). */
+int daemon_run(struct setup **setup, int interval, char *const *only,
     size_t nonly, const struct run_options *opt);
 
 #endif

@@ -15,6 +15,7 @@
 #include <openssl/ssl.h>
 
 #include "config.h"
+#include "config-rules.h"
 #include "convert.h"
 #include "deliver.h"
 #include "err.h"
@@ -23,11 +24,10 @@
 #include "daemon.h"
 #include "import-uids.h"
 #include "log.h"
-#include "plugin.h"
 #include "progress.h"
-#include "rules.h"
 #include "secret.h"
 #include "setaside.h"
+#include "setup.h"
 #include "testmsg.h"
 #include "xmalloc.h"
 
@@ -262,25 +262,28 @@ select_accounts(struct config *cfg, const struct options *o, size_t *n)
 /* A plugin only acts through rules; one loaded but never called is most
  * likely a forgotten rule. */
 static void
-warn_unused_plugins(struct config *cfg)
+warn_unused_plugins(const struct setup *s)
 {
-	for (size_t i = 0; i < cfg->nplugins; i++) {
+	const struct config *cfg = s->cfg;
+
+	for (size_t i = 0; i < s->plugins.n; i++) {
+		const struct plugin *p = s->plugins.list[i];
 		bool used = false;
 
 		for (size_t a = 0; a < cfg->naccounts && !used; a++)
 			for (size_t r = 0; r < cfg->accounts[a].nrules; r++)
-				used |= cfg->accounts[a].rules[r].plugin ==
-				    cfg->plugins[i];
+				used |= cfg->accounts[a].rules[r].plugin == p;
 		if (!used)
 			log_warn("plugin \"%s\" is loaded but no rule uses it "
-			    "(add a rule with plugin = \"%s\")",
-			    cfg->plugins[i]->name, cfg->plugins[i]->name);
+			    "(add a rule with plugin = \"%s\")", p->name,
+			    p->name);
 	}
 }
 
 static int
-check_config(struct config *cfg)
+check_config(const struct setup *s)
 {
+	struct config *cfg = s->cfg;
 	struct err e;
 	int bad = 0;
 
@@ -298,9 +301,9 @@ check_config(struct config *cfg)
 		return EX_CONFIG;
 	printf("%s: OK: %zu account%s, %zu destination%s, %zu plugin%s\n",
 	    cfg->path, cfg->naccounts, cfg->naccounts == 1 ? "" : "s",
-	    cfg->ndests, cfg->ndests == 1 ? "" : "s", cfg->nplugins,
-	    cfg->nplugins == 1 ? "" : "s");
-	warn_unused_plugins(cfg);
+	    cfg->ndests, cfg->ndests == 1 ? "" : "s", s->plugins.n,
+	    s->plugins.n == 1 ? "" : "s");
+	warn_unused_plugins(s);
 	for (size_t i = 0; i < cfg->naccounts; i++) {
 		struct account *a = &cfg->accounts[i];
 
@@ -414,6 +417,7 @@ main(int argc, char **argv)
 	struct run_options ropt = { .stop = &stop_requested };
 	struct sigaction sa = { .sa_handler = on_stop_signal };
 	struct account **sel;
+	struct setup *setup;
 	struct config *cfg;
 	struct err e;
 	size_t nsel;
@@ -446,14 +450,16 @@ main(int argc, char **argv)
 			return EX_CONFIG;
 		}
 	}
-	cfg = config_load(o.config_path);
-	if (cfg == NULL) {
+	setup = setup_open(o.config_path, o.check_config ? SETUP_CHECK :
+	    SETUP_RUN);
+	if (setup == NULL) {
 		free(o.config_path);
 		free(o.accounts);
 		return EX_CONFIG;
 	}
+	cfg = setup->cfg;
 	if (o.check_config) {
-		status = check_config(cfg);
+		status = check_config(setup);
 		goto out;
 	}
 	sel = select_accounts(cfg, &o, &nsel);
@@ -486,7 +492,7 @@ main(int argc, char **argv)
 	ropt.dry_run = o.dry_run;
 	if (o.daemon > 0) {
 		free(sel);
-		status = daemon_run(&cfg, o.daemon, o.accounts, o.naccounts,
+		status = daemon_run(&setup, o.daemon, o.accounts, o.naccounts,
 		    &ropt);
 		goto out;
 	}
@@ -496,7 +502,7 @@ main(int argc, char **argv)
 	status = run_accounts(cfg, sel, nsel, &ropt);
 	free(sel);
 out:
-	config_free(cfg);
+	setup_close(setup);
 	free(o.config_path);
 	free(o.accounts);
 	return status;

@@ -747,6 +747,126 @@ def test_plugin_init_failure_is_a_configuration_error(tmp_path):
         assert re.search(r"%s:\d+: " % re.escape(str(w.conf)), err), err
 
 
+# ---- --check-config leaves no trace --------------------------------------
+
+# A plugin whose init() says whether it was started to check, and, when
+# not checking (or when it predates the flag: ABI 1.0), leaves a file in
+# state_dir, as a plugin keeping a database there would.
+TRACE_SRC = r"""
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include <mailferry/plugin.h>
+
+static int
+init(const struct mf_host *h, const struct mf_options *options,
+    void **state, char *err, size_t errlen)
+{
+	char path[4096];
+	int fd;
+
+	(void)options; (void)state;
+	if (%(KNOWS_FLAG)d) {
+		h->log(MF_LOG_WARNING, "init checking=%%d", h->checking);
+		if (h->checking)
+			return 0;
+	}
+	snprintf(path, sizeof path, "%%s/%(NAME)s.started", h->state_dir());
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd == -1) {
+		snprintf(err, errlen, "cannot create %%s", path);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+static enum mf_verdict
+filter(void *state, struct mf_message *m, const struct mf_options *args,
+    char *err, size_t errlen)
+{
+	(void)state; (void)m; (void)args; (void)err; (void)errlen;
+	return MF_CONTINUE;
+}
+
+const struct mf_plugin mailferry_plugin = {
+	.abi_major = MAILFERRY_PLUGIN_ABI_MAJOR,
+	.abi_minor = %(MINOR)d,
+	.name = "%(NAME)s",
+	.version = "0.1",
+	.init = init,
+	.filter = filter,
+};
+"""
+
+
+def _build_tracing(tmp_path, name, minor):
+    pdir = tmp_path / "plugins"
+    pdir.mkdir(exist_ok=True)
+    proc = compile_plugin(TRACE_SRC % {"NAME": name, "MINOR": minor,
+                                       "KNOWS_FLAG": int(minor >= 1)},
+                          pdir / ("%s.so" % name))
+    assert proc.returncode == 0, "%s\n%s" % (" ".join(proc.cmd), proc.stderr)
+    return pdir
+
+
+def test_check_config_starts_plugins_in_checking_mode(tmp_path):
+    """--check-config starts a plugin of this ABI with host->checking set,
+    creates no state_dir, and the plugin leaves nothing; a real start
+    (here --test-message) has the flag clear and creates state_dir."""
+    major, minor = abi_version()
+    pdir = _build_tracing(tmp_path, "tracer", minor)
+    copy_plugins(pdir, "dedup")
+    w = World(tmp_path)
+    w.write([mfconf.account("alice", None, server="127.0.0.1", port=9,
+                            password="pw", rules=[
+                                {"name": "t", "plugin": "tracer"},
+                                {"name": "d", "plugin": "dedup"}])],
+            plugin_dir=str(pdir),
+            plugins=[{"name": "dedup", "options": {"window_days": 3}}])
+    rc, out, err = w.run("--check-config")
+    assert rc == EX_OK, outcome(rc, out, err)
+    assert err == "mailferry: warning: plugin tracer: init checking=1\n", err
+    assert "2 plugins" in out.splitlines()[0], out
+    assert not w.state.exists(), "--check-config created state_dir"
+    eml = tmp_path / "m.eml"
+    eml.write_bytes(mailgen.message())
+    rc, out, err = w.test_message(eml)
+    assert rc == EX_OK, outcome(rc, out, err)
+    assert "plugin tracer: init checking=0" in err, err
+    assert (w.state / "tracer.started").is_file()
+    assert (w.state / "dedup.db").is_file()
+    assert w.state.stat().st_mode & 0o777 == 0o700
+
+
+def test_check_config_does_not_start_an_abi_1_0_plugin(tmp_path):
+    """A plugin built before the checking flag cannot promise to leave no
+    trace: --check-config loads it, does not start it, and says so."""
+    major, minor = abi_version()
+    assert (major, minor) >= (1, 1), "the checking flag came with 1.1"
+    pdir = _build_tracing(tmp_path, "oldie", 0)
+    w = World(tmp_path)
+    w.write([mfconf.account("alice", None, server="127.0.0.1", port=9,
+                            password="pw", rules=[
+                                {"name": "o", "plugin": "oldie"}])],
+            plugin_dir=str(pdir))
+    w.state.mkdir(mode=0o700)
+    rc, out, err = w.run("--check-config")
+    assert rc == EX_OK, outcome(rc, out, err)
+    assert not (w.state / "oldie.started").exists(), (
+        "--check-config started a plugin that cannot honour checking")
+    assert err == ("mailferry: warning: plugin \"oldie\" (%s/oldie.so) is "
+                   "built for plugin ABI 1.0: loaded but not started, so "
+                   "its options and args are checked only when mailferry "
+                   "runs; rebuild it to have them checked here\n" % pdir), err
+    eml = tmp_path / "m.eml"
+    eml.write_bytes(mailgen.message())
+    rc, out, err = w.test_message(eml)
+    assert rc == EX_OK, outcome(rc, out, err)
+    assert (w.state / "oldie.started").is_file()
+
+
 def test_plugin_error_defers_the_message(dovecot, ca, tmp_path):
     pdir = _build_failing(tmp_path, "flaky", init_fails=False)
     copy_plugins(pdir, "headers")

@@ -1,0 +1,29 @@
+/*
+ * Growable arrays, one idiom for all (as fdm's array.h): the owner keeps
+ * a pointer, a count and a capacity side by side; the capacity doubles,
+ * so appending costs amortised O(1), and every size is overflow-checked
+ * (xreallocarray).
+ *
+ *	struct thing	*things;
+ *	size_t		 nthings, capthings;
+ *
+ *	struct thing *t = ARRAY_ADD(things, nthings, capthings);
+ *	ARRAY_RESERVE(buf, len, cap, more);	(room for `more` after len)
+ */
+#ifndef MF_ARRAY_H
+#define MF_ARRAY_H
+
+#include <stddef.h>
+
+/* p (n elements of size bytes, room for *cap) with room for at least n +
+ * more: p itself, or a larger copy (*cap updated). */
+void *array_grow(void *p, size_t n, size_t *cap, size_t more, size_t size);
+
+#define ARRAY_RESERVE(p, n, cap, more)					\
+	((p) = array_grow((p), (n), &(cap), (more), sizeof *(p)))
+
+/* Append one element; the address of the new (uninitialised) slot. */
+#define ARRAY_ADD(p, n, cap)						\
+	(ARRAY_RESERVE(p, n, cap, 1), &(p)[(n)++])
+
+#endif
