@@ -3,7 +3,7 @@
  * from each line of that text back to the file and line it was written
  * on. libconfig 1.5 handles @include itself only at the start of a line
  * and puts its include directory in front of absolute paths too; doing it
- * here lets `rules = ( @include "x.rules" );` work as SPEC writes it,
+ * here lets `rules = ( @include "x.rules" );` work as mailferry.conf(5) shows it,
  * resolves each include relative to the file that names it (with ~ and
  * $HOME expanded), and names a missing file in the error.
  */

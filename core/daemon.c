@@ -4,7 +4,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -126,7 +125,8 @@ start(struct daemon *d, struct slot *s)
 static void
 finished(struct daemon *d, pid_t pid, int wstatus)
 {
-	int code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : EX_SOFTWARE;
+	int code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) :
+	    err_exitcode(ERR_INTERNAL);
 
 	for (size_t i = 0; i < d->nslots; i++) {
 		struct slot *s = &d->slots[i];
@@ -134,7 +134,7 @@ finished(struct daemon *d, pid_t pid, int wstatus)
 		if (s->pid != pid)
 			continue;
 		s->pid = 0;
-		if (code == EX_OK)
+		if (code == 0)
 			s->delay = d->interval;
 		else {
 			/* Back off, so a broken account is not hammered;
@@ -255,5 +255,5 @@ daemon_run(struct setup **setup, int interval, char *const *only,
 		free(d.slots[i].name);
 	free(d.slots);
 	log_info("stopped");
-	return EX_OK;
+	return err_exitcode(ERR_NONE);
 }

@@ -129,20 +129,3 @@ header_unfold(const char *value, size_t len, char *dst)
 	dst[o] = '\0';
 	return o;
 }
-
-size_t
-header_block_length(const char *msg, size_t len)
-{
-	const char *p = msg, *end = msg + len;
-
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-
-		if (nl == NULL)
-			return len;
-		if (nl == p || (nl == p + 1 && *p == '\r'))
-			return (size_t)(nl + 1 - msg);
-		p = nl + 1;
-	}
-	return len;
-}

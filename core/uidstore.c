@@ -538,12 +538,6 @@ uidstore_close(struct uidstore *s)
 	free(s);
 }
 
-const char *
-uidstore_path(const struct uidstore *s)
-{
-	return s->path;
-}
-
 static void
 queue_record(struct uidstore *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -668,12 +662,6 @@ uidstore_journal(struct uidstore *s, const char *uid, time_t when,
 		queue_record(s, "%s\n", STORE_MAGIC);
 	queue_record(s, "P %s %jd %s %s\n", uid, (intmax_t)when, dest, name);
 	s->changed = true;
-}
-
-bool
-uidstore_dirty(const struct uidstore *s)
-{
-	return s->queued_len > 0;
 }
 
 int

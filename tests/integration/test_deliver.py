@@ -1,9 +1,10 @@
-"""The delivery back ends end to end (SPEC sections 3, 6 and 7): messages
+"""The delivery back ends end to end (mailferry.conf(5), DESTINATIONS;
+mailferry(1), GUARANTEES): messages
 fetched from a private Dovecot and delivered by SMTP to a private Postfix
 (lib/postfix.py) and to a recording aiosmtpd server (lib/smtpsink.py), by
 LMTP to Dovecot itself, into an mbox, and through a delivery program.
 
-Semantics under test, beyond the SPEC's words:
+Semantics under test, beyond the manual pages' words:
 - smtp/lmtp: a 4xx on any RCPT or after DATA defers the message (left on
   the server, not recorded, tried next run, exit 75); a 5xx fails it
   (left on the server, reported, exit 69); the other messages go on. A
@@ -951,7 +952,7 @@ def test_two_destinations_one_deferring(dovecot, tmp_path, local):
     assert dovecot.count("alice") == 0
     assert_same([crlf_to_lf(m.data) for m in sink.messages], ok + [victim],
                 "the SMTP server after the second run")
-    # Delivered once (SPEC 6): no second copy of the deferred message in
+    # Delivered once (mailferry(1), GUARANTEES): no second copy of the deferred message in
     # the destination that had accepted it.
     assert_same(local_messages(), ok + [victim],
                 "the %s after the second run" % local)

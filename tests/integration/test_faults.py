@@ -1,5 +1,5 @@
 """Fault injection: mailferry against a hostile or broken POP3 server
-(lib/fakepop3.py). What SPEC sections 2 and 6 promise when a server drops
+(lib/fakepop3.py). What mailferry(1) (GUARANTEES, EXIT STATUS) promises when a server drops
 the connection, stalls, trickles, lies, sends garbage, over-long lines or
 odd UIDs, or refuses with -ERR:
 
@@ -371,7 +371,7 @@ def test_dropped_after_delivery_keep_false(tmp_path, cmd, reconnect):
     deletion takes effect in that session. A second session deletes all
     of them without delivering any again: in the same run (exit 0, the
     drop only a warning), or, when the server refuses the reconnection,
-    in the next run (this one exits 75) (SPEC 6)."""
+    in the next run (this one exits 75) (mailferry(1), GUARANTEES)."""
     msgs = make_messages(4, "dele")
     w = World(tmp_path)
     faults = [Fault(cmd, "drop", nbytes=0)]
@@ -936,7 +936,7 @@ def test_garbled_uidl_line_affects_only_its_message(tmp_path):
 @pytest.mark.parametrize("code", ["SYS/TEMP", "IN-USE"])
 def test_uidl_temporary_failure_is_transient(tmp_path, code, keep):
     """A server that lists UIDL in CAPA and answers it with -ERR [SYS/TEMP]
-    or [IN-USE] has UIDL, just not now: a transient failure (SPEC 2: 75),
+    or [IN-USE] has UIDL, just not now: a transient failure (exit 75),
     not "the server does not support UIDL" and exit 0."""
     msgs = make_messages(3, "uidltemp", body_lines=10)
     w = World(tmp_path)
@@ -950,7 +950,7 @@ def test_uidl_temporary_failure_is_transient(tmp_path, code, keep):
 
 
 def test_no_duplicates_after_a_transient_uidl_failure(tmp_path):
-    """SPEC 6, delivered once: messages delivered by a run whose QUIT was
+    """Delivered once (mailferry(1), GUARANTEES): messages delivered by a run whose QUIT was
     never answered are still on the server; if the next run gets
     -ERR [SYS/TEMP] to UIDL it must not fetch them again as if they had
     no UID (with keep = false that is what "no UIDL" would mean)."""
@@ -1040,7 +1040,7 @@ def test_stall(tmp_path, case):
 @pytest.mark.parametrize("pipelining", [True, False],
                          ids=["pipelining", "no-pipelining"])
 def test_quit_never_answered_then_next_run(tmp_path, pipelining):
-    """SPEC 6: with keep = false, messages delivered in a run whose QUIT
+    """mailferry(1), GUARANTEES: with keep = false, messages delivered in a run whose QUIT
     never arrived are deleted by the next run without delivering again
     (here the server refuses the run's own reconnection)."""
     msgs = make_messages(5, "noquit")
@@ -1106,8 +1106,8 @@ TRICKLES = {
 @pytest.mark.parametrize("case", list(TRICKLES))
 def test_trickle_forever_hits_the_reply_deadline(tmp_path, case):
     """One byte a second, forever: every single read is fast enough for
-    `timeout`, yet the reply must end (SPEC 6: every reply has a
-    deadline). Bounded means run_mailferry's 60 s limit, not a timing."""
+    `timeout`, yet the reply must end (mailferry(1), GUARANTEES: every
+    reply has a deadline). Bounded means run_mailferry's 60 s limit, not a timing."""
     cmd, arg, params, n_ok = TRICKLES[case]
     # Small messages: every byte received moves the reply's deadline on a
     # little (mailferry allows a slowest rate), so the part sent at once
@@ -1298,7 +1298,8 @@ def test_pipelines_only_when_offered(tmp_path, pipelining):
     b".\n..\n.\r\n. \n",
 ], ids=["nul", "lone-cr", "cr-lf", "8bit", "20k-line", "dots"])
 def test_unusual_bytes_are_delivered_exactly(tmp_path, body):
-    """SPEC 6: content is stored faithfully, never altered."""
+    """Content is stored faithfully, never altered (mailferry(1),
+    GUARANTEES)."""
     head = mailgen.message(subject="bytes TOKEN1xbytes", body="")
     msgs = [Message(head + body, "UID-bytes-1")]
     w = World(tmp_path)

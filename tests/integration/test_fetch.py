@@ -1,5 +1,5 @@
-"""End-to-end fetching against a private Dovecot: what SPEC sections 2, 3, 6
-and 7 promise about fetching into a Maildir, the UID store, keep/keep_days/
+"""End-to-end fetching against a private Dovecot: what mailferry(1) (WHAT A RUN
+DOES, GUARANTEES, EXIT STATUS) and mailferry.conf(5) promise about fetching into a Maildir, the UID store, keep/keep_days/
 max_size, TLS, errors and their exit codes, locking, dry runs and traces.
 
 Each test writes its own configuration (lib/mfconf.py) into tmp_path and
@@ -469,7 +469,7 @@ def test_one_failing_account_does_not_stop_another(dovecot, tmp_path,
     s.write([mfconf.account("alice", dovecot, password="wrong"),
              mfconf.account("bob", dovecot)], parallel=parallel)
     rc, out, err = s.run()
-    # SPEC 2: the highest of the accounts' codes wins.
+    # mailferry(1), EXIT STATUS: the highest of the accounts' codes wins.
     assert rc == EX_NOPERM, outcome(rc, out, err)
     assert_counts(out, "bob", 3, 3)
     assert_same_messages(s.delivered(), b_msgs, "Maildir/new")

@@ -1,4 +1,4 @@
-"""Filter plugins (SPEC section 5) end to end: the shipped headers, pipe and
+"""Filter plugins (mailferry-plugin(3)) end to end: the shipped headers, pipe and
 dedup plugins against a private Dovecot, a plugin built outside the tree
 against the installed <mailferry/plugin.h> and mailferry-plugin.pc, ABI
 checks, and plugins that fail.

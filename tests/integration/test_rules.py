@@ -1,4 +1,4 @@
-"""Rules (SPEC sections 2, 3 and 4) end to end: the shipped rule sets in
+"""Rules (mailferry.conf(5), RULES; mailferry(1)) end to end: the shipped rule sets in
 rules/ and their sample messages in tests/rules/, --test-message,
 --check-config, runaway regexes, dry runs, and every rule action and
 condition against a private Dovecot.
