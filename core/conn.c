@@ -15,6 +15,7 @@
 
 #include "clock.h"
 #include "conn.h"
+#include "log.h"
 #include "xmalloc.h"
 
 /*
@@ -264,6 +265,27 @@ conn_write(struct conn *c, const void *data, size_t len)
 	}
 	memcpy(c->wbuf + c->wlen, data, len);
 	c->wlen += len;
+}
+
+void
+conn_trace_sent(const struct conn *c, const char *line, size_t secret_from)
+{
+	size_t len = strlen(line);
+
+	if (!log_tracing())
+		return;
+	if (secret_from < len)
+		log_trace("%s > %.*s***", c->label, (int)secret_from, line);
+	else
+		log_trace("%s > %s", c->label, line);
+}
+
+void
+conn_send_line(struct conn *c, const char *line, size_t secret_from)
+{
+	conn_trace_sent(c, line, secret_from);
+	conn_write(c, line, strlen(line));
+	conn_write(c, "\r\n", 2);
 }
 
 int

@@ -297,8 +297,7 @@ imap_send_line(struct imap *im, const char *line, bool secret)
 {
 	out_put(im, line, strlen(line));
 	out_put(im, "\r\n", 2);
-	if (log_tracing())
-		log_trace("%s > %s", im->conn->label, secret ? "***" : line);
+	conn_trace_sent(im->conn, line, secret ? 0 : SIZE_MAX);
 }
 
 /* ---- the outbox --------------------------------------------------------- */

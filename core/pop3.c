@@ -86,17 +86,7 @@ pop3_send(struct pop3 *p, enum pop3_cmd cmd, unsigned num, const char *line,
 void
 pop3_send_continuation(struct pop3 *p, const char *line, size_t secret_from)
 {
-	size_t len = strlen(line);
-
-	if (log_tracing()) {
-		if (secret_from < len)
-			log_trace("%s > %.*s***", p->conn->label,
-			    (int)secret_from, line);
-		else
-			log_trace("%s > %s", p->conn->label, line);
-	}
-	conn_write(p->conn, line, len);
-	conn_write(p->conn, "\r\n", 2);
+	conn_send_line(p->conn, line, secret_from);
 }
 
 /* Split "+OK [CODE] text" / "-ERR [CODE] text" into r. */
