@@ -26,4 +26,21 @@ void *array_grow(void *p, size_t n, size_t *cap, size_t more, size_t size);
 #define ARRAY_ADD(p, n, cap)						\
 	(ARRAY_RESERVE(p, n, cap, 1), &(p)[(n)++])
 
+/* The same for an array that may hold a secret: a larger copy is made
+ * by hand and the old one wiped before it is freed (realloc would leave
+ * it behind in freed memory). */
+void *array_grow_wiped(void *p, size_t n, size_t *cap, size_t more,
+    size_t size);
+
+#define ARRAY_RESERVE_WIPED(p, n, cap, more)				\
+	((p) = array_grow_wiped((p), (n), &(cap), (more), sizeof *(p)))
+
+/*
+ * A ring buffer (a queue) of *cap elements, `len` of them in use from
+ * index *head on, grown to hold one more: the elements are laid out
+ * again from index 0.
+ */
+void *array_ring_grow(void *p, size_t *head, size_t len, size_t *cap,
+    size_t size);
+
 #endif

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "config-include.h"
 #include "fsutil.h"
 #include "log.h"
@@ -31,20 +32,8 @@ struct include_chain {
 static void
 put(struct config_text *ct, const char *s, size_t n)
 {
-	if (ct->len + n + 1 > ct->cap) {
-		char *bigger;
-
-		while (ct->len + n + 1 > ct->cap)
-			ct->cap = ct->cap ? ct->cap * 2 : 4096;
-		/* Moved by hand: the old copy may hold passwords. */
-		bigger = xmalloc(ct->cap);
-		if (ct->text != NULL) {
-			memcpy(bigger, ct->text, ct->len + 1);
-			explicit_bzero(ct->text, ct->len);
-			free(ct->text);
-		}
-		ct->text = bigger;
-	}
+	/* The text may hold passwords. */
+	ARRAY_RESERVE_WIPED(ct->text, ct->len, ct->cap, n + 1);
 	memcpy(ct->text + ct->len, s, n);
 	ct->len += n;
 	ct->text[ct->len] = '\0';
@@ -58,17 +47,17 @@ new_line(struct config_text *ct, const char *file, int line)
 		put(ct, "\n", 1);
 	else
 		ct->nmap = 1;		/* lines count from 1 */
-	ct->map = xreallocarray(ct->map, ct->nmap + 1, sizeof *ct->map);
-	ct->map[ct->nmap++] = (struct source){ file, line };
+	*ARRAY_ADD(ct->map, ct->nmap, ct->capmap) =
+	    (struct source){ file, line };
 }
 
 static const char *
 intern(struct config_text *ct, const char *name)
 {
-	ct->files = xreallocarray(ct->files, ct->nfiles + 1,
-	    sizeof *ct->files);
-	ct->files[ct->nfiles] = xstrdup(name);
-	return ct->files[ct->nfiles++];
+	char *copy = xstrdup(name);
+
+	*ARRAY_ADD(ct->files, ct->nfiles, ct->capfiles) = copy;
+	return copy;
 }
 
 /*

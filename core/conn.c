@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "clock.h"
 #include "conn.h"
 #include "log.h"
@@ -251,18 +252,8 @@ conn_begin_reply(struct conn *c)
 void
 conn_write(struct conn *c, const void *data, size_t len)
 {
-	if (c->wlen + len > c->wcap) {
-		/* Moved by hand: what is queued may be a password. */
-		char *bigger = xmalloc((c->wlen + len) * 2);
-
-		if (c->wlen > 0)
-			memcpy(bigger, c->wbuf, c->wlen);
-		if (c->wbuf != NULL)
-			explicit_bzero(c->wbuf, c->wcap);
-		free(c->wbuf);
-		c->wbuf = bigger;
-		c->wcap = (c->wlen + len) * 2;
-	}
+	/* What is queued may be a password. */
+	ARRAY_RESERVE_WIPED(c->wbuf, c->wlen, c->wcap, len);
 	memcpy(c->wbuf + c->wlen, data, len);
 	c->wlen += len;
 }

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "clock.h"
 #include "daemon.h"
 #include "log.h"
@@ -30,7 +31,7 @@ struct daemon {
 	size_t		 nonly;
 	const struct run_options *opt;
 	struct slot	*slots;
-	size_t		 nslots;
+	size_t		 nslots, capslots;
 	sigset_t	 old_mask;
 	bool		 stopping;
 };
@@ -66,9 +67,7 @@ sync_slots(struct daemon *d)
 			if (strcmp(d->slots[i].name, name) == 0)
 				s = &d->slots[i];
 		if (s == NULL) {
-			d->slots = xreallocarray(d->slots, d->nslots + 1,
-			    sizeof *d->slots);
-			s = &d->slots[d->nslots++];
+			s = ARRAY_ADD(d->slots, d->nslots, d->capslots);
 			*s = (struct slot){ .name = xstrdup(name), .due = now,
 			    .delay = d->interval };
 		}

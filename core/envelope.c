@@ -7,8 +7,8 @@
 
 #define ADDRESS_MAX	254
 
-static bool
-plain_address(const char *s, size_t len)
+bool
+envelope_address_plain(const char *s, size_t len)
 {
 	if (len > ADDRESS_MAX)
 		return false;
@@ -33,9 +33,9 @@ address_of(struct header_field *f, bool *null_sender)
 	if (lt != NULL && gt != NULL) {
 		if (gt == lt + 1)
 			*null_sender = true;
-		else if (plain_address(lt + 1, (size_t)(gt - lt - 1)))
+		else if (envelope_address_plain(lt + 1, (size_t)(gt - lt - 1)))
 			out = xstrndup(lt + 1, (size_t)(gt - lt - 1));
-	} else if (len > 0 && strchr(v, '@') != NULL && plain_address(v, len))
+	} else if (len > 0 && strchr(v, '@') != NULL && envelope_address_plain(v, len))
 		out = xstrdup(v);
 	free(v);
 	return out;

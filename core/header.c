@@ -2,6 +2,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "array.h"
 #include "header.h"
 #include "xmalloc.h"
 
@@ -15,20 +16,9 @@ static void
 add_field(struct header_index *idx, const char *name, size_t name_len,
     const char *value, size_t value_len)
 {
-	struct header_field *f;
-
-	if (idx->n == idx->cap) {
-		idx->cap = idx->cap ? idx->cap * 2 : 32;
-		idx->fields = xreallocarray(idx->fields, idx->cap,
-		    sizeof *idx->fields);
-	}
-	f = &idx->fields[idx->n++];
-	f->name = name;
-	f->name_len = name_len;
-	f->value = value;
-	f->value_len = value_len;
-	f->decoded = NULL;
-	f->decoded_len = 0;
+	*ARRAY_ADD(idx->fields, idx->n, idx->cap) = (struct header_field){
+	    .name = name, .name_len = name_len, .value = value,
+	    .value_len = value_len };
 }
 
 void

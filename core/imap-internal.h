@@ -31,6 +31,9 @@ int imap_flush(struct imap *im, struct err *e);
 /* Read one response and act on it. Returns 1 when it makes an event
  * (*ev filled, IMAP_EV_CONTINUE included), 0 when not. */
 int imap_read_one(struct imap *im, struct imap_event *ev, struct err *e);
+/* Read until a response makes an event (a continuation request
+ * included). */
+int imap_next_event(struct imap *im, struct imap_event *ev, struct err *e);
 /* Read until the one command in flight is done; a message or listed
  * message in between is an error. */
 int imap_wait_done(struct imap *im, struct imap_event *ev, struct err *e);

@@ -50,9 +50,9 @@ struct mf_message {
 	bool			 replaced;	/* a plugin replaced it */
 
 	struct plugin_note	*notes;
-	size_t			 nnotes;
+	size_t			 nnotes, capnotes;
 	char			**strings;	/* handed out during a call */
-	size_t			 nstrings;
+	size_t			 nstrings, capstrings;
 };
 
 #endif

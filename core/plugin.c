@@ -150,9 +150,7 @@ host_opt_key(const struct mf_options *o, size_t i)
 static const char *
 hand_out(struct mf_message *pm, char *s)
 {
-	pm->strings = xreallocarray(pm->strings, pm->nstrings + 1,
-	    sizeof *pm->strings);
-	pm->strings[pm->nstrings++] = s;
+	*ARRAY_ADD(pm->strings, pm->nstrings, pm->capstrings) = s;
 	return s;
 }
 
@@ -163,7 +161,7 @@ free_handed_out(struct mf_message *pm)
 		free(pm->strings[i]);
 	free(pm->strings);
 	pm->strings = NULL;
-	pm->nstrings = 0;
+	pm->nstrings = pm->capstrings = 0;
 }
 
 static const char *
@@ -336,11 +334,8 @@ host_set_note(struct mf_message *pm, const char *note)
 			pm->notes[i].text = xstrdup(note);
 			return 0;
 		}
-	pm->notes = xreallocarray(pm->notes, pm->nnotes + 1,
-	    sizeof *pm->notes);
-	pm->notes[pm->nnotes].plugin = calling;
-	pm->notes[pm->nnotes].text = xstrdup(note);
-	pm->nnotes++;
+	*ARRAY_ADD(pm->notes, pm->nnotes, pm->capnotes) =
+	    (struct plugin_note){ calling, xstrdup(note) };
 	return 0;
 }
 
@@ -533,13 +528,8 @@ void
 mf_message_init(struct mf_message *pm, struct msg *m, struct config *cfg,
     const struct account *a, const char *uid, off_t server_size)
 {
-	memset(pm, 0, sizeof *pm);
-	pm->m = m;
-	pm->cfg = cfg;
-	pm->account = a;
-	pm->uid = uid;
-	pm->server_size = server_size;
-	pm->filter = plugin_filter;
+	*pm = (struct mf_message){ .m = m, .cfg = cfg, .account = a,
+	    .uid = uid, .server_size = server_size, .filter = plugin_filter };
 }
 
 void
@@ -552,7 +542,7 @@ mf_message_clear(struct mf_message *pm)
 	pm->ndests = 0;
 	plugin_notes_free(pm->notes, pm->nnotes);
 	pm->notes = NULL;
-	pm->nnotes = 0;
+	pm->nnotes = pm->capnotes = 0;
 	free_handed_out(pm);
 }
 

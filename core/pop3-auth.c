@@ -1,9 +1,11 @@
+#include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include "log.h"
@@ -91,8 +93,11 @@ login_apop(struct pop3 *p, const char *user, const char *secret,
 		return err_set(e, ERR_INTERNAL, "APOP: MD5 is not available");
 	}
 	freezero_str(input);
-	for (unsigned i = 0; i < mdlen; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	/* RFC 1939 writes the digest in lower case. */
+	if (OPENSSL_buf2hexstr_ex(hex, sizeof hex, NULL, md, mdlen, '\0') != 1)
+		return err_set(e, ERR_INTERNAL, "APOP: hex encoding failed");
+	for (char *h = hex; *h != '\0'; h++)
+		*h = (char)tolower((unsigned char)*h);
 	line = xasprintf("APOP %s %s", user, hex);
 	prefix = strlen(line) - strlen(hex);
 	rc = secret_command(p, POP3_APOP, line, prefix, &r, e);
@@ -131,16 +136,22 @@ login_sasl(struct pop3 *p, const char *mech, const char *user,
 	return r.ok ? 0 : login_failed(p, &r, mech, user, e);
 }
 
+/* A mechanism answered with one response, which is wiped after. */
+static int
+login_single(struct pop3 *p, const char *mech, const char *user, char *b64,
+    struct err *e)
+{
+	int rc = login_sasl(p, mech, user, &b64, 1, e);
+
+	freezero_str(b64);
+	return rc;
+}
+
 static int
 login_plain(struct pop3 *p, const char *user, const char *secret,
     struct err *e)
 {
-	char *b64 = sasl_plain(user, secret);
-	int rc;
-
-	rc = login_sasl(p, "PLAIN", user, &b64, 1, e);
-	freezero_str(b64);
-	return rc;
+	return login_single(p, "PLAIN", user, sasl_plain(user, secret), e);
 }
 
 static int
@@ -160,12 +171,7 @@ static int
 login_xoauth2(struct pop3 *p, const char *user, const char *token,
     struct err *e)
 {
-	char *b64 = sasl_xoauth2(user, token);
-	int rc;
-
-	rc = login_sasl(p, "XOAUTH2", user, &b64, 1, e);
-	freezero_str(b64);
-	return rc;
+	return login_single(p, "XOAUTH2", user, sasl_xoauth2(user, token), e);
 }
 
 /*
