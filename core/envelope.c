@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ascii.h"
 #include "envelope.h"
 #include "xmalloc.h"
 
@@ -10,13 +11,8 @@
 bool
 envelope_address_plain(const char *s, size_t len)
 {
-	if (len > ADDRESS_MAX)
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] > '~' ||
-		    s[i] == '<' || s[i] == '>')
-			return false;
-	return true;
+	return len <= ADDRESS_MAX && ascii_visible(s, len) &&
+	    memchr(s, '<', len) == NULL && memchr(s, '>', len) == NULL;
 }
 
 /* The addr-spec of a field value: inside <...> if there is such, else

@@ -190,10 +190,9 @@ imap_login(struct imap *im, const struct imap_open_opts *o, bool encrypted,
 {
 	enum imap_auth method = o->auth;
 
-	if (!encrypted && !o->allow_plaintext_auth)
-		return err_set(e, ERR_CONFIG, "%s: refusing to send credentials "
-		    "over an unencrypted connection (use TLS, or set "
-		    "allow_plaintext_auth = true)", im->conn->label);
+	if (sasl_may_send(im->conn->label, encrypted, o->allow_plaintext_auth,
+	    e) == -1)
+		return -1;
 	if (method == IMAP_AUTH_AUTO)
 		method = choose(im);
 	if (log_enabled(LOG_VERBOSE))

@@ -103,9 +103,8 @@ idle_done(struct imap *im, struct err *e)
 	im->new_deadline = true;
 	if (imap_wait_done(im, &ev, e) == -1)
 		return -1;
-	if (ev.status != IMAP_ST_OK)
-		return imap_fail(im, &ev, "IDLE failed", ERR_TEMP, e);
-	return 0;
+	return ev.status == IMAP_ST_OK ? 0 :
+	    imap_fail(im, &ev, "IDLE failed", ERR_TEMP, e);
 }
 
 int

@@ -37,6 +37,10 @@ int imap_next_event(struct imap *im, struct imap_event *ev, struct err *e);
 /* Read until the one command in flight is done; a message or listed
  * message in between is an error. */
 int imap_wait_done(struct imap *im, struct imap_event *ev, struct err *e);
+/* Send a command with no arguments beyond `line` and wait for it; not
+ * OK is an error of class cls saying `what` failed. */
+int imap_simple(struct imap *im, enum imap_cmd cmd, const char *line,
+    const char *what, enum err_class cls, struct err *e);
 /* The greeting: OK (capabilities may come with it), PREAUTH, or BYE (an
  * error). */
 int imap_greeting(struct imap *im, struct err *e);

@@ -433,6 +433,21 @@ imap_read(struct imap *im, struct imap_event *ev, struct err *e)
 }
 
 int
+imap_simple(struct imap *im, enum imap_cmd cmd, const char *line,
+    const char *what, enum err_class cls, struct err *e)
+{
+	struct imap_event ev;
+
+	imap_cmd_begin(im, cmd, line);
+	imap_cmd_end(im, 0);
+	if (imap_wait_done(im, &ev, e) == -1)
+		return -1;
+	if (ev.status != IMAP_ST_OK)
+		return imap_fail(im, &ev, what, cls, e);
+	return 0;
+}
+
+int
 imap_wait_done(struct imap *im, struct imap_event *ev, struct err *e)
 {
 	if (imap_read(im, ev, e) == -1)

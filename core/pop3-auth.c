@@ -206,10 +206,9 @@ pop3_login(struct pop3 *p, const struct account *a, const char *secret,
 
 	/* Not even an APOP digest goes out in the clear unless allowed:
 	 * it can be attacked offline. */
-	if (!encrypted && !a->allow_plaintext_auth)
-		return err_set(e, ERR_CONFIG, "%s: refusing to send credentials "
-		    "over an unencrypted connection (use TLS, or set "
-		    "allow_plaintext_auth = true)", p->conn->label);
+	if (sasl_may_send(p->conn->label, encrypted, a->allow_plaintext_auth,
+	    e) == -1)
+		return -1;
 	if (method == AUTH_AUTO)
 		method = choose(p, encrypted);
 	if (log_enabled(LOG_VERBOSE))

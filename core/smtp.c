@@ -210,10 +210,9 @@ authenticate(struct smtp *s, struct err *e)
 	size_t ul, sl;
 	int rc;
 
-	if (s->c->tls == NULL && !d->allow_plaintext_auth)
-		return err_set(e, ERR_CONFIG, "%s: refusing to send credentials "
-		    "over an unencrypted connection (use tls, or set "
-		    "allow_plaintext_auth = true)", s->c->label);
+	if (sasl_may_send(s->c->label, s->c->tls != NULL,
+	    d->allow_plaintext_auth, e) == -1)
+		return -1;
 	enter(s, SMTP_AUTH);
 	if (d->password != NULL)
 		secret = xstrdup(d->password);

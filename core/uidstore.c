@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "array.h"
+#include "ascii.h"
 #include "fsutil.h"
 #include "strtab.h"
 #include "uidstore.h"
@@ -69,12 +70,7 @@ struct uidstore {
 bool
 uid_valid(const char *uid, size_t len)
 {
-	if (len == 0 || len > UID_MAX_LEN)
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if ((unsigned char)uid[i] < 0x21 || (unsigned char)uid[i] > 0x7e)
-			return false;
-	return true;
+	return len > 0 && len <= UID_MAX_LEN && ascii_visible(uid, len);
 }
 
 static uint64_t
