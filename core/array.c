@@ -64,6 +64,19 @@ array_grow_wiped(void *p, size_t n, size_t *cap, size_t more, size_t size)
 	return bigger;
 }
 
+void
+array_append_text(char **p, size_t *len, size_t *cap, const void *data,
+    size_t n, bool wiped)
+{
+	if (wiped)
+		*p = array_grow_wiped(*p, *len, cap, n + 1, 1);
+	else
+		*p = array_grow(*p, *len, cap, n + 1, 1);
+	memcpy(*p + *len, data, n);
+	*len += n;
+	(*p)[*len] = '\0';
+}
+
 void *
 array_ring_grow(void *p, size_t *head, size_t len, size_t *cap,
     size_t size)

@@ -13,6 +13,7 @@
 #ifndef MF_ARRAY_H
 #define MF_ARRAY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* p (n elements of size bytes, room for *cap) with room for at least n +
@@ -34,6 +35,11 @@ void *array_grow_wiped(void *p, size_t n, size_t *cap, size_t more,
 
 #define ARRAY_RESERVE_WIPED(p, n, cap, more)				\
 	((p) = array_grow_wiped((p), (n), &(cap), (more), sizeof *(p)))
+
+/* Append n bytes to the text p (len bytes, room for cap), keeping a NUL
+ * after them; wiped: grown as ARRAY_RESERVE_WIPED. */
+void array_append_text(char **p, size_t *len, size_t *cap, const void *data,
+    size_t n, bool wiped);
 
 /*
  * A ring buffer (a queue) of *cap elements, `len` of them in use from

@@ -33,10 +33,7 @@ static void
 put(struct config_text *ct, const char *s, size_t n)
 {
 	/* The text may hold passwords. */
-	ARRAY_RESERVE_WIPED(ct->text, ct->len, ct->cap, n + 1);
-	memcpy(ct->text + ct->len, s, n);
-	ct->len += n;
-	ct->text[ct->len] = '\0';
+	array_append_text(&ct->text, &ct->len, &ct->cap, s, n, true);
 }
 
 /* Start a new line of text, written at file:line. */

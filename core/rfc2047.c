@@ -26,10 +26,7 @@ struct outbuf {
 static void
 out_append(struct outbuf *o, const char *data, size_t len)
 {
-	ARRAY_RESERVE(o->p, o->len, o->cap, len + 1);
-	memcpy(o->p + o->len, data, len);
-	o->len += len;
-	o->p[o->len] = '\0';
+	array_append_text(&o->p, &o->len, &o->cap, data, len, false);
 }
 
 static int

@@ -1,7 +1,7 @@
 /*
  * The growable-array idiom: appending keeps what was there, capacity
  * doubles, reserving makes room for a block, the wiped variant copies
- * by hand, a ring grows with its elements back in order, and a size that
+ * by hand, text stays NUL-terminated, a ring grows with its elements back in order, and a size that
  * would overflow ends the program.
  */
 #include <setjmp.h>
@@ -80,6 +80,26 @@ test_wiped_copy(void **state)
 }
 
 static void
+test_append_text(void **state)
+{
+	char *t = NULL;
+	size_t len = 0, cap = 0;
+
+	(void)state;
+	array_append_text(&t, &len, &cap, "", 0, false);
+	assert_string_equal(t, "");
+	array_append_text(&t, &len, &cap, "abc", 3, false);
+	array_append_text(&t, &len, &cap, "defgh", 2, true);
+	assert_int_equal(len, 5);
+	assert_string_equal(t, "abcde");
+	for (int i = 0; i < 300; i++)
+		array_append_text(&t, &len, &cap, "xyz", 3, i % 2);
+	assert_int_equal(len, 905);
+	assert_int_equal(strlen(t), 905);
+	free(t);
+}
+
+static void
 test_ring_in_order(void **state)
 {
 	int *q = NULL;
@@ -138,6 +158,7 @@ main(void)
 		cmocka_unit_test(test_add_keeps_and_doubles),
 		cmocka_unit_test(test_reserve_block),
 		cmocka_unit_test(test_wiped_copy),
+		cmocka_unit_test(test_append_text),
 		cmocka_unit_test(test_ring_in_order),
 		cmocka_unit_test(test_overflow_aborts),
 	};
