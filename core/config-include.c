@@ -259,11 +259,53 @@ read_include(struct config_text *ct, const char *path, const char *from,
 }
 
 /* Copy one file's text, inlining its includes; returns the errors. */
+/* Where libconfig will see strings and comments: "@include" and numbers
+ * count only outside them. */
+enum lex { LEX_NORMAL, LEX_STRING, LEX_LINE_COMMENT, LEX_BLOCK_COMMENT };
+
+/* The state after text[*i], which is copied already; the second
+ * character of a two-character token is copied too, and *i moved past
+ * it. */
+static enum lex
+lex_after(struct config_text *ct, const char *text, size_t len, size_t *i,
+    enum lex st)
+{
+	char c = text[*i], next = *i + 1 < len ? text[*i + 1] : '\0';
+
+	switch (st) {
+	case LEX_NORMAL:
+		if (c == '"')
+			return LEX_STRING;
+		if (c == '#' || (c == '/' && next == '/'))
+			return LEX_LINE_COMMENT;
+		if (c == '/' && next == '*') {
+			put(ct, &text[++*i], 1);
+			return LEX_BLOCK_COMMENT;
+		}
+		return LEX_NORMAL;
+	case LEX_STRING:
+		if (c == '\\' && *i + 1 < len && next != '\n')
+			put(ct, &text[++*i], 1);
+		else if (c == '"')
+			return LEX_NORMAL;
+		return LEX_STRING;
+	case LEX_LINE_COMMENT:
+		return LEX_LINE_COMMENT;
+	case LEX_BLOCK_COMMENT:
+		if (c == '*' && next == '/') {
+			put(ct, &text[++*i], 1);
+			return LEX_NORMAL;
+		}
+		return LEX_BLOCK_COMMENT;
+	}
+	return st;
+}
+
 static int
 add_file(struct config_text *ct, const char *path, const char *from,
     int from_line, const struct include_chain *up, int depth)
 {
-	enum { NORMAL, STRING, LINE_COMMENT, BLOCK_COMMENT } st = NORMAL;
+	enum lex st = LEX_NORMAL;
 	struct include_chain chain = { .up = up };
 	const char *file;
 	struct stat sb;
@@ -282,8 +324,8 @@ add_file(struct config_text *ct, const char *path, const char *from,
 		char c = text[i];
 		size_t used;
 
-		if (st == NORMAL && c == '@' && strncmp(text + i, "@include",
-		    8) == 0) {
+		if (st == LEX_NORMAL && c == '@' &&
+		    strncmp(text + i, "@include", 8) == 0) {
 			new_line(ct, file, line);
 			used = include(ct, text, len, i, file, line, &chain,
 			    depth, &errors);
@@ -292,45 +334,19 @@ add_file(struct config_text *ct, const char *path, const char *from,
 				continue;
 			}
 		}
-		if (st == NORMAL && c >= '0' && c <= '9' &&
+		if (st == LEX_NORMAL && c >= '0' && c <= '9' &&
 		    (used = put_integer(ct, text, len, i)) > 0) {
 			i += used - 1;
 			continue;
 		}
 		if (c == '\n') {
-			if (st == LINE_COMMENT)
-				st = NORMAL;
+			if (st == LEX_LINE_COMMENT)
+				st = LEX_NORMAL;
 			new_line(ct, file, ++line);
 			continue;
 		}
 		put(ct, &c, 1);
-		switch (st) {
-		case NORMAL:
-			if (c == '"')
-				st = STRING;
-			else if (c == '#' || (c == '/' && i + 1 < len &&
-			    text[i + 1] == '/'))
-				st = LINE_COMMENT;
-			else if (c == '/' && i + 1 < len && text[i + 1] == '*') {
-				put(ct, &text[++i], 1);
-				st = BLOCK_COMMENT;
-			}
-			break;
-		case STRING:
-			if (c == '\\' && i + 1 < len && text[i + 1] != '\n')
-				put(ct, &text[++i], 1);
-			else if (c == '"')
-				st = NORMAL;
-			break;
-		case LINE_COMMENT:
-			break;
-		case BLOCK_COMMENT:
-			if (c == '*' && i + 1 < len && text[i + 1] == '/') {
-				put(ct, &text[++i], 1);
-				st = NORMAL;
-			}
-			break;
-		}
+		st = lex_after(ct, text, len, &i, st);
 	}
 	/* It may hold passwords. */
 	explicit_bzero(text, len);

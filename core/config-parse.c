@@ -251,9 +251,9 @@ cfg_get_destinations(struct cfg_ctx *cx, const config_setting_t *group,
 		for (size_t j = 0; j < *n; j++)
 			repeated |= (*out)[j] == d;
 		if (d == NULL)
-			cfg_report(cx, cfg_member(group, key), "%s: destination "
-			    "\"%s\" is not defined in \"destinations\"", where,
-			    names[i]);
+			cfg_report(cx, cfg_member(group, key), "%s: "
+			    "destination \"%s\" is not defined in "
+			    "\"destinations\"", where, names[i]);
 		else if (!repeated)
 			(*out)[(*n)++] = d;
 	}

@@ -31,7 +31,8 @@ address_of(struct header_field *f, bool *null_sender)
 			*null_sender = true;
 		else if (envelope_address_plain(lt + 1, (size_t)(gt - lt - 1)))
 			out = xstrndup(lt + 1, (size_t)(gt - lt - 1));
-	} else if (len > 0 && strchr(v, '@') != NULL && envelope_address_plain(v, len))
+	} else if (len > 0 && strchr(v, '@') != NULL &&
+	    envelope_address_plain(v, len))
 		out = xstrdup(v);
 	free(v);
 	return out;

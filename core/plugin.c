@@ -593,8 +593,8 @@ plugin_open(struct plugin *p, struct err *e)
 		    p->name, p->path);
 	if (d->abi_major != MAILFERRY_PLUGIN_ABI_MAJOR ||
 	    d->abi_minor > MAILFERRY_PLUGIN_ABI_MINOR)
-		return err_set(e, ERR_CONFIG, "plugin \"%s\" (%s) was built for "
-		    "plugin ABI %u.%u, but this mailferry provides %u.%u; "
+		return err_set(e, ERR_CONFIG, "plugin \"%s\" (%s) was built "
+		    "for plugin ABI %u.%u, but this mailferry provides %u.%u; "
 		    "rebuild it against this mailferry's <mailferry/plugin.h>",
 		    p->name, p->path, d->abi_major, d->abi_minor,
 		    MAILFERRY_PLUGIN_ABI_MAJOR, MAILFERRY_PLUGIN_ABI_MINOR);

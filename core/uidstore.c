@@ -238,8 +238,9 @@ mark_add(struct uidstore *s, char kind, const char *uid, time_t when,
 {
 	if (mark_find(s, kind, uid, arg) != NULL)
 		return;
-	*ARRAY_ADD(s->marks, s->nmarks, s->capmarks) = (struct mark){ .uid = xstrdup(uid),
-	    .arg = xstrdup(arg), .when = when, .kind = kind, .keep = true };
+	*ARRAY_ADD(s->marks, s->nmarks, s->capmarks) = (struct mark){
+	    .uid = xstrdup(uid), .arg = xstrdup(arg), .when = when,
+	    .kind = kind, .keep = true };
 }
 
 /* Drop the marks of UID of the kinds in `kinds`; returns how many. */

@@ -1,8 +1,8 @@
 /*
  * The growable-array idiom: appending keeps what was there, capacity
  * doubles, reserving makes room for a block, the wiped variant copies
- * by hand, text stays NUL-terminated, a ring grows with its elements back in order, and a size that
- * would overflow ends the program.
+ * by hand, text stays NUL-terminated, a ring grows with its elements
+ * back in order, and a size that would overflow ends the program.
  */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -461,8 +461,8 @@ test_rules_checked(void **state)
 	    (const char *[]){
 		"8: \"a b\" is not a plugin name (letters, digits, - and _)",
 		"8: plugin \"a b\": \"options\" must be a group",
-		"7: account \"a\", rule \"plug\": \"../x\" is not a plugin name "
-		    "(letters, digits, - and _)",
+		"7: account \"a\", rule \"plug\": \"../x\" is not a plugin "
+		    "name (letters, digits, - and _)",
 		NULL });
 	cfg = load(DESTS "accounts = ( { name = \"a\"; server = \"s\"; "
 	    "user = \"u\"; password = \"p\"; deliver = \"inbox\";\n"

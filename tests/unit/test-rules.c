@@ -207,7 +207,8 @@ test_all_any_not(void **state)
 	struct account *a = rules(
 	    "{ name = \"all-fails\"; match = { all = ( "
 	    "{ header = \"From\"; regex = \"alice\"; }, "
-	    "{ header = \"To\"; regex = \"carol\"; } ); }; action = \"delete\"; },\n"
+	    "{ header = \"To\"; regex = \"carol\"; } ); }; "
+	    "action = \"delete\"; },\n"
 	    "{ name = \"not-any\"; match = { not = { any = ( "
 	    "{ header = \"Subject\"; regex = \"nope\"; }, "
 	    "{ size_over = 1000; } ); }; }; action = \"skip\"; }");
@@ -239,7 +240,8 @@ test_headers_unfolded_and_decoded(void **state)
 
 	(void)state;
 	message("Subject: other\n"
-	    "Subject: =?UTF-8?Q?caf=C3=A9?= au\n lait =?ISO-8859-1?B?dG9kYXk=?=\n"
+	    "Subject: =?UTF-8?Q?caf=C3=A9?= au\n"
+	    " lait =?ISO-8859-1?B?dG9kYXk=?=\n"
 	    "\nbody\n", 50);
 	run(a, &v);
 	assert_int_equal(v.kind, VERDICT_SKIP);
