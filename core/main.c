@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sysexits.h>
 #include <unistd.h>
 
 #include <openssl/ssl.h>
@@ -195,10 +194,10 @@ parse_options(int argc, char **argv, struct options *o)
 			break;
 		case OPT_VERSION:
 			printf("mailferry %s\n", MAILFERRY_VERSION);
-			exit(EX_OK);
+			exit(err_exitcode(ERR_NONE));
 		case OPT_HELP:
 			usage(stdout);
-			exit(EX_OK);
+			exit(err_exitcode(ERR_NONE));
 		default:
 			usage(stderr);
 			return -1;
@@ -298,7 +297,7 @@ check_config(const struct setup *s)
 		}
 	}
 	if (bad > 0)
-		return EX_CONFIG;
+		return err_exitcode(ERR_CONFIG);
 	printf("%s: OK: %zu account%s, %zu destination%s, %zu plugin%s\n",
 	    cfg->path, cfg->naccounts, cfg->naccounts == 1 ? "" : "s",
 	    cfg->ndests, cfg->ndests == 1 ? "" : "s", s->plugins.n,
@@ -320,7 +319,7 @@ check_config(const struct setup *s)
 		    cfg->dests[i].host : cfg->dests[i].socket != NULL ?
 		    cfg->dests[i].socket : cfg->dests[i].command != NULL ?
 		    cfg->dests[i].command : "");
-	return EX_OK;
+	return err_exitcode(ERR_NONE);
 }
 
 /* A first run without any configuration: say where one goes. */
@@ -364,7 +363,7 @@ run_accounts(struct config *cfg, struct account **sel, size_t n,
     const struct run_options *ropt)
 {
 	size_t next = 0, running = 0;
-	int status = EX_OK;
+	int status = err_exitcode(ERR_NONE);
 
 	if (cfg->parallel <= 1 || n <= 1) {
 		for (size_t i = 0; i < n && !stop_requested; i++)
@@ -382,7 +381,7 @@ run_accounts(struct config *cfg, struct account **sel, size_t n,
 			pid = fork();
 			if (pid == -1) {
 				log_error("fork: %s", strerror(errno));
-				status = worse(status, EX_TEMPFAIL);
+				status = worse(status, err_exitcode(ERR_TEMP));
 				next = n;
 				continue;
 			}
@@ -405,7 +404,7 @@ run_accounts(struct config *cfg, struct account **sel, size_t n,
 		if (WIFEXITED(wstatus))
 			status = worse(status, WEXITSTATUS(wstatus));
 		else
-			status = worse(status, EX_SOFTWARE);
+			status = worse(status, err_exitcode(ERR_INTERNAL));
 	}
 	return status;
 }
@@ -426,7 +425,7 @@ main(int argc, char **argv)
 	if (parse_options(argc, argv, &o) == -1) {
 		free(o.config_path);
 		free(o.accounts);
-		return EX_USAGE;
+		return err_exitcode(ERR_USAGE);
 	}
 	if (o.convert != NULL) {
 		free(o.config_path);
@@ -447,7 +446,7 @@ main(int argc, char **argv)
 			no_configuration();
 			free(o.config_path);
 			free(o.accounts);
-			return EX_CONFIG;
+			return err_exitcode(ERR_CONFIG);
 		}
 	}
 	setup = setup_open(o.config_path, o.check_config ? SETUP_CHECK :
@@ -455,7 +454,7 @@ main(int argc, char **argv)
 	if (setup == NULL) {
 		free(o.config_path);
 		free(o.accounts);
-		return EX_CONFIG;
+		return err_exitcode(ERR_CONFIG);
 	}
 	cfg = setup->cfg;
 	if (o.check_config) {
@@ -464,12 +463,12 @@ main(int argc, char **argv)
 	}
 	sel = select_accounts(cfg, &o, &nsel);
 	if (sel == NULL) {
-		status = EX_USAGE;
+		status = err_exitcode(ERR_USAGE);
 		goto out;
 	}
 	if (o.import_uids != NULL) {
 		err_clear(&e);
-		status = EX_OK;
+		status = err_exitcode(ERR_NONE);
 		if (import_uids(cfg, sel[0], o.import_uids, &e) == -1) {
 			log_error("%s", e.msg);
 			status = err_exitcode(e.cls);
@@ -481,7 +480,7 @@ main(int argc, char **argv)
 		if (nsel != 1) {
 			log_error("--%s: name the account with -a NAME",
 			    o.release != NULL ? "release" : "test-message");
-			status = EX_USAGE;
+			status = err_exitcode(ERR_USAGE);
 		} else if (o.release != NULL)
 			status = setaside_release(cfg, sel[0], o.release);
 		else

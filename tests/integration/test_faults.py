@@ -9,8 +9,10 @@ odd UIDs, or refuses with -ERR:
   (c) the Maildir and the UID store hold exactly the messages completely
       fetched before the fault, and nothing of the failed one (no file in
       new/, tmp/ or anywhere else, no UID record);
-  (d) a bounded run: mailferry's `timeout` is 2 s here, the outer limit
-      of run_mailferry 60 s;
+  (d) a bounded run: mailferry's `timeout` is 2 s where the server stalls
+      or trickles on purpose (the timeout must fire), 30 s elsewhere (a
+      fake server answers well within it even on a machine at load 10),
+      the outer limit of run_mailferry 60 s;
 and that the next run, with the fault gone, delivers nothing twice and,
 with keep = false, deletes what the interrupted run delivered. A session
 that breaks after the listing is not the end of the run: mailferry
@@ -39,7 +41,12 @@ from harness import Result, mailferry_path, retr, run_mailferry, write_config
 EX_OK, EX_UNAVAILABLE, EX_TEMPFAIL, EX_NOPERM, EX_CONFIG = 0, 69, 75, 77, 78
 
 USER, PASSWORD = "alice", "fault-test-pw"
-TIMEOUT = 2                     # mailferry's `timeout` in these tests
+# mailferry's `timeout`: short where the test waits for it to fire (a
+# server that stalls, trickles or never ends a reply), generous where it
+# must not (a busy machine can delay a fake server's prompt answer).
+STALL_TIMEOUT = 2
+TIMEOUT = 30
+WAITED_OUT = {"stall", "trickle", "endless"}
 OUTER = 60                      # run_mailferry's limit: "bounded" means this
 STORE_MAGIC = "mailferry-uids 1"
 # Peak memory allowed for a run facing a 10 MB line or a 24 MB message
@@ -57,6 +64,13 @@ def _no_stray_threads():
     left = [t.name for t in threading.enumerate()
             if t.name.startswith("fakepop3")]
     assert not left, "fake POP3 server threads left running: %s" % left
+
+
+def timeout_for(srv):
+    """mailferry's `timeout` against SRV: STALL_TIMEOUT when one of its
+    faults only ends when the timeout or a reply's deadline runs out."""
+    waited = any(f.action in WAITED_OUT for f in srv.faults)
+    return STALL_TIMEOUT if waited else TIMEOUT
 
 
 def make_messages(n, tag, body_lines=400):
@@ -90,7 +104,8 @@ class World:
         self.state = tmp_path / "state"
         self.outputs = []
 
-    def configure(self, srv, timeout=TIMEOUT, **extra):
+    def configure(self, srv, timeout=None, **extra):
+        timeout = timeout or timeout_for(srv)
         extra.setdefault("auth", "user")
         extra.setdefault("password", PASSWORD)
         acct = mfconf.account(USER, None, server="127.0.0.1", port=srv.port,
@@ -1129,7 +1144,8 @@ def test_slow_but_steady_greeting_is_fine(tmp_path):
     w = World(tmp_path)
     with server(msgs, faults=[Fault("GREETING", "trickle",
                                     interval=0.03)]) as srv:
-        w.configure(srv)
+        # The trickle ends: the generous timeout, which must not fire.
+        w.configure(srv, timeout=TIMEOUT)
         res = w.run()
         assert res.rc == EX_OK, explain(res, srv)
         assert_mailbox_state(w, srv, msgs, [], res)

@@ -25,10 +25,9 @@ from rulestest import (EX_CONFIG, EX_OK, EX_TEMPFAIL, PLUGIN_H, World,
                        copy_plugins, describe, outcome, result_line,
                        summary)
 
-# SPEC 2 names no exit status for a run that left a message for the next
-# one: a transient failure (75) fits, 0 is tolerated; anything else (a
-# configuration or usage error, a crash) would be wrong.
-DEFERRED_RC = (EX_OK, EX_TEMPFAIL)
+# mailferry(1), EXIT STATUS: a message a plugin deferred (or failed on)
+# is a temporary failure that left something for the next run.
+DEFERRED_RC = EX_TEMPFAIL
 
 
 def abi_version():
@@ -203,7 +202,7 @@ def test_pipe_exit_75_defers_until_the_filter_is_fixed(dovecot, ca,
         _pipe_rule(str(script))])])
     for run in (1, 2):
         rc, out, err = w.run()
-        assert rc in DEFERRED_RC, outcome(rc, out, err)
+        assert rc == DEFERRED_RC, outcome(rc, out, err)
         s = summary(out, "alice")
         assert (int(s["new"]), int(s["delivered"])) == (2, 0), s.group(0)
         assert "pipe" in err, "the deferral should name the plugin:\n" + err
@@ -233,7 +232,7 @@ def test_pipe_failure_defers_and_names_the_plugin(dovecot, ca, tmp_path):
     w.write([account(dovecot, ca, keep=False, rules=[
         _pipe_rule(str(script))])])
     rc, out, err = w.run()
-    assert rc in DEFERRED_RC, outcome(rc, out, err)
+    assert rc == DEFERRED_RC, outcome(rc, out, err)
     lines = [l for l in err.splitlines() if "pipe" in l]
     assert lines, "the error should name the plugin:\n" + err
     assert any("2" in l for l in lines), (
@@ -255,7 +254,7 @@ def test_pipe_timeout_defers_and_the_run_ends(dovecot, ca, tmp_path):
     started = time.monotonic()
     rc, out, err = w.run(timeout=90)
     elapsed = time.monotonic() - started
-    assert rc in DEFERRED_RC, outcome(rc, out, err)
+    assert rc == DEFERRED_RC, outcome(rc, out, err)
     assert elapsed < 30, ("the run took %.1f s with a 1 s filter timeout"
                           % elapsed)
     assert "pipe" in err, err
@@ -293,7 +292,7 @@ def test_pipe_with_large_messages_and_odd_filters(dovecot, ca, tmp_path,
         assert_same_messages(w.delivered(), msgs, "Maildir")
         assert dovecot.count("alice") == 0
     else:
-        assert rc in DEFERRED_RC, outcome(rc, out, err)
+        assert rc == DEFERRED_RC, outcome(rc, out, err)
         assert w.delivered() == []
         assert "pipe" in err, err
         unrecorded(w, dovecot, msgs)
@@ -321,10 +320,11 @@ def test_pipe_timeout_ends_the_whole_filter(dovecot, ca, tmp_path):
     rc, out, err = w.run(timeout=90)
     pid = None
     try:
-        assert rc in DEFERRED_RC, outcome(rc, out, err)
+        assert rc == DEFERRED_RC, outcome(rc, out, err)
         assert w.delivered() == []
         pid = int(pidfile.read_text())
-        deadline = time.monotonic() + 2
+        # Killed before mailferry exited; PID 1 may take a while to reap.
+        deadline = time.monotonic() + 30
         while _alive(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert not _alive(pid), (
@@ -883,7 +883,7 @@ def test_plugin_error_defers_the_message(dovecot, ca, tmp_path):
         plugin_dir=str(pdir))
     for run in (1, 2):
         rc, out, err = w.run()
-        assert rc in DEFERRED_RC, outcome(rc, out, err)
+        assert rc == DEFERRED_RC, outcome(rc, out, err)
         s = summary(out, "alice")
         assert int(s["delivered"]) == (2 if run == 1 else 0), s.group(0)
         assert int(s["failed"]) == 2, s.group(0)
