@@ -20,6 +20,9 @@ DESTDIR   ?=
 
 CC        ?= cc
 CFLAGS    ?= -O2 -g
+# As distributions build it: ignored results of write() and the like are
+# errors here too, not only in the package build.
+CPPFLAGS  ?= -D_FORTIFY_SOURCE=2
 PYTHON    ?= /usr/bin/python3
 PKGS       = openssl libconfig libpcre2-8
 
@@ -46,7 +49,7 @@ ALL_CFLAGS = -std=c11 $(WARNINGS) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS) \
              -DPLUGIN_DIR='"$(PLUGINDIR)"' \
              -DEXAMPLES_DIR='"$(EXAMPLESDIR)"'
 ALL_LDFLAGS= $(LDFLAGS) $(SANFLAGS)
-LDLIBS     = $(PKG_LIBS) -ldl
+LDLIBS     = $(PKG_LIBS) -ldl -pthread
 
 CORE_SRCS  = $(wildcard core/*.c)
 CORE_OBJS  = $(patsubst core/%.c,$(BUILD)/core/%.o,$(CORE_SRCS))
@@ -182,7 +185,7 @@ valgrind: all
 # a build instrumented for gcov in build-coverage/ (not part of `make
 # check`). The table is also written to build-coverage/coverage.txt.
 COVERAGE_MAKE = $(MAKE) --no-print-directory BUILD=build-coverage \
-	CFLAGS="-O0 -g --coverage" LDFLAGS="--coverage"
+	CFLAGS="-O0 -g --coverage" CPPFLAGS= LDFLAGS="--coverage"
 coverage: deps
 	@mkdir -p build-coverage
 	@find build-coverage -name '*.gcda' -delete
@@ -197,6 +200,7 @@ coverage: deps
 CRASH_KILLS ?= 300
 crashtest: all
 	cd tests/integration && MAILFERRY_CRASH_KILLS=$(CRASH_KILLS) \
+	    MAILFERRY_CRASH_COMMIT_KILLS=$(CRASH_KILLS) \
 	    MAILFERRY_BIN=$(abspath $(BUILD)/mailferry) \
 	    $(PYTHON) -m pytest -q -s -p no:cacheprovider test_crash.py
 

@@ -45,6 +45,8 @@ class Job:
     smtp_port: int = 0
     rules: str = ""                 # "", "rules100", "drop", "drop-body"
     parallel: int = 1
+    lockstep: bool = False          # floor: one command at a time (-l)
+    tmpfs: bool = False             # the Maildir on tmpfs: no disk syncs
 
 
 @dataclass
@@ -195,6 +197,8 @@ class Floor(Fetcher):
         argv = [os.path.join(run.bin_dir, "floor")]
         if second:
             argv.append("-n")
+        elif job.lockstep:
+            argv.append("-l")
         argv += ["127.0.0.1", str(a.port), a.user, a.password]
         if a.tls:
             argv.append(job.ca_file)

@@ -4,7 +4,7 @@
  * flight, refilled at half), read the replies only far enough to find where
  * each message ends, and throw the data away; QUIT.
  *
- *   floor [-n] HOST PORT USER PASS [CAFILE]
+ *   floor [-n | -l] HOST PORT USER PASS [CAFILE]
  *
  * With CAFILE: implicit TLS (POP3S), the server certificate verified
  * against CAFILE and HOST (an IP address or a name). Prints
@@ -13,6 +13,11 @@
  *
  * -n: fetch nothing; log in, LIST and UIDL (pipelined), QUIT: the floor
  * of a run that finds nothing new.
+ *
+ * -l: lockstep, for a server without PIPELINING: one RETR at a time, the
+ * next sent the moment the reply before it ends, and every read
+ * acknowledged at once (TCP_QUICKACK, asked again after each read since
+ * the kernel drops it): the best a client may do with such a server.
  *
  * Built by bench/run.py: cc -O2 floor.c -lssl -lcrypto.
  */
@@ -38,6 +43,7 @@
 
 static int fd = -1;
 static SSL *ssl;
+static int quickack;
 static char buf[BUFSIZE];
 static size_t rpos, rlen;
 
@@ -69,6 +75,12 @@ io_read(void *p, size_t n)
 		ssize_t r = read(fd, p, n);
 		if (r == -1 && errno == EINTR)
 			continue;
+		if (r > 0 && quickack) {
+			int one = 1;
+
+			setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one,
+			    sizeof one);
+		}
 		return r;
 	}
 }
@@ -199,6 +211,7 @@ main(int argc, char **argv)
 	unsigned long total, sent = 1, done = 0;
 	unsigned long long bytes = 0;
 	int in_body = 0, list_only = 0;
+	unsigned long window = WINDOW;
 	size_t cur_len = 0;
 	char head[3] = { 0, 0, 0 };
 
@@ -206,9 +219,15 @@ main(int argc, char **argv)
 		list_only = 1;
 		argc--;
 		argv++;
+	} else if (argc > 1 && strcmp(argv[1], "-l") == 0) {
+		window = 1;
+		quickack = 1;
+		argc--;
+		argv++;
 	}
 	if (argc != 5 && argc != 6) {
-		fprintf(stderr, "usage: floor [-n] HOST PORT USER PASS [CAFILE]\n");
+		fprintf(stderr, "usage: floor [-n | -l] HOST PORT USER PASS "
+		    "[CAFILE]\n");
 		return 64;
 	}
 	connect_to(argv[1], argv[2]);
@@ -242,11 +261,11 @@ main(int argc, char **argv)
 
 	while (done < total) {
 		/* Refill the window once half of it has drained. */
-		if (sent - 1 - done <= WINDOW / 2 && sent <= total) {
+		if (sent - 1 - done <= window / 2 && sent <= total) {
 			char cmds[WINDOW * 24];
 			size_t n = 0;
 
-			while (sent <= total && sent - 1 - done < WINDOW)
+			while (sent <= total && sent - 1 - done < window)
 				n += (size_t)sprintf(cmds + n, "RETR %lu\r\n",
 				    sent++);
 			io_write(cmds, n);

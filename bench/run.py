@@ -35,6 +35,16 @@ The scenarios (--scenarios, comma-separated):
             N = 5,000, the slower peers at N = 200
   rss       mailferry's peak RSS at N = 10,000, 100,000, and one 200 MB
             message
+  nopipe    a server without PIPELINING that writes the +OK line and the
+            message apart (popa3d, run privately by tests/integration/
+            lib/otherpop3.py, downloaded on first use) at N = 2,000
+            (--nopipe-n): mailferry and mpop against the floor in lockstep
+            (-l: one RETR at a time, every read acknowledged at once),
+            which is the best case a client may reach with that server
+  imap      N = 10,000 (--imap-n) over IMAP, plain and IMAPS, from the
+            same Dovecot's INBOX: mailferry, mbsync (isync), fetchmail,
+            getmail, fdm and the IMAP floor (bench/floor-imap.c); first
+            run and a second run that finds nothing new
 Peers that are much slower than mailferry (fdm, fetchmail, getmail) run
 once per measurement, and are skipped where their expected run time is
 over --peer-budget seconds (a run over it is stopped and reported with
@@ -65,7 +75,9 @@ sys.path.insert(0, os.path.join(REPO, "tests", "integration", "lib"))
 
 import certs            # noqa: E402  tests/integration/lib
 import dovecot          # noqa: E402
+import otherpop3        # noqa: E402
 import fetchers as fx   # noqa: E402  bench/
+import fetchers_imap as fxi  # noqa: E402  bench/
 import mailbox as mb    # noqa: E402
 
 BENCH_USER = "mfbench"
@@ -79,12 +91,17 @@ service pop3-login {
   service_count = 0
   process_min_avail = 2
 }
+service imap-login {
+  service_count = 0
+  process_min_avail = 2
+}
 """
 
 # Free space under which finished runs are removed at once.
 LOW_DISK = 8 << 30
 
-HELPERS = ("measure", "floor", "proxy", "smtpsink", "mda", "dropfilter")
+HELPERS = ("measure", "floor", "floor-imap", "proxy", "smtpsink", "mda",
+           "dropfilter")
 
 
 def log(msg):
@@ -218,6 +235,24 @@ def strip_fields(data, names):
     return data, removed
 
 
+def drop_fields(data, names):
+    """DATA without the header fields NAMES wherever they stand in the
+    header (a fetcher's own bookkeeping fields, such as mbsync's X-TUID);
+    returns (data, how many were removed)."""
+    end = data.find(b"\n\n")
+    head = data[:end + 1] if end != -1 else data
+    lower = tuple(n.lower().encode() + b":" for n in names)
+    kept, removed = [], 0
+    for line in head.splitlines(keepends=True):
+        if line[:64].lower().startswith(lower):
+            removed += 1
+        else:
+            kept.append(line)
+    if not removed:
+        return data, 0
+    return b"".join(kept) + (data[end + 1:] if end != -1 else b""), removed
+
+
 def maildir_files(path):
     out = []
     for sub in ("new", "cur"):
@@ -275,8 +310,8 @@ def compare(got, box, strip=(), subset=False, datas=None):
     return Check(False, text, n_got, altered=not subset and nm == ne)
 
 
-def check_maildir(path, box, strip=(), subset=False):
-    chk = _check_maildir(path, box, strip, subset)
+def check_maildir(path, box, strip=(), subset=False, drop=()):
+    chk = _check_maildir(path, box, strip, subset, drop)
     try:
         left = len(os.listdir(os.path.join(path, "tmp")))
     except FileNotFoundError:
@@ -286,7 +321,7 @@ def check_maildir(path, box, strip=(), subset=False):
     return chk
 
 
-def _check_maildir(path, box, strip=(), subset=False):
+def _check_maildir(path, box, strip=(), subset=False, drop=()):
     got = collections.Counter()
     stripped = 0
     example = None
@@ -296,11 +331,14 @@ def _check_maildir(path, box, strip=(), subset=False):
         if strip:
             data, k = strip_fields(data, strip)
             stripped += k
+        if drop:
+            data, k = drop_fields(data, drop)
+            stripped += k
         h = hashlib.sha256(data).hexdigest()
         got[h] += 1
         if example is None and h not in box.expected:
             example = box.explain(data)
-    return compare(got, box, strip, subset,
+    return compare(got, box, tuple(strip) + tuple(drop), subset,
                    {"stripped": stripped, "example": example})
 
 
@@ -412,6 +450,17 @@ class Bench:
             raise BenchError("%s not found or not executable: run `make`"
                              % self.args.mailferry)
         self.fx = {f.name: f for f in self.fetchers}
+        self.imap_fetchers = []
+        if "imap" in self.args.scenarios:
+            for f in fxi.IMAP_FETCHERS(self.args.mailferry):
+                if only and f.label not in only and \
+                        f.label not in fxi.IMAP_CORE:
+                    continue
+                if not f.available():
+                    log("%s is not installed: left out of the IMAP scenario "
+                        "(sh tests/deps.sh bench)" % f.label)
+                    continue
+                self.imap_fetchers.append(f)
 
     def build_helpers(self):
         os.makedirs(self.bin_dir, exist_ok=True)
@@ -426,10 +475,18 @@ class Bench:
         copy = os.path.join(self.bin_dir, "mailferry")
         shutil.copy2(self.args.mailferry, copy)
         self.fx["mailferry"].path = copy
+        for f in self.imap_fetchers:
+            if isinstance(f, fx.Mailferry):
+                f.path = copy
         os.chmod(self.bin_dir, 0o755)
         self.runner = Runner(BENCH_USER, self.bin_dir)
         self.versions = ["%s %s" % (f.name, f.version()) for f in self.fetchers
                          if f.name != "floor"]
+        self.versions += ["%s %s" % (f.label, f.version())
+                          for f in self.imap_fetchers
+                          if f.label not in [v.split()[0]
+                                             for v in self.versions]
+                          and f.label != "floor"]
         log("built %s in %s" % (", ".join(HELPERS), self.bin_dir))
 
     def start_dovecot(self, boxes):
@@ -443,8 +500,10 @@ class Bench:
             cert=crt, key=key, extra_config=DOVECOT_TUNING,
             users={b.user: b.password for b in boxes})
         self.dc.start()
-        log("dovecot on 127.0.0.1:%d (POP3) and :%d (POP3S), in %s"
-            % (self.dc.pop3_port, self.dc.pop3s_port, self.dc.dir))
+        log("dovecot on 127.0.0.1:%d (POP3), :%d (POP3S), :%d (IMAP) and "
+            ":%d (IMAPS), in %s" % (self.dc.pop3_port, self.dc.pop3s_port,
+                                    self.dc.imap_port, self.dc.imaps_port,
+                                    self.dc.dir))
 
     def add_box(self, user, n, make, indexes, expect=None):
         b = Box(user=user, n=n, make=make, indexes=indexes, expect=expect)
@@ -554,6 +613,12 @@ class Bench:
         state); returns (first, check, second, check2). BEFORE and AFTER
         are called around the first run (proxy counters)."""
         run = self.new_run(label or f.name)
+        shm = None
+        if job.tmpfs:
+            # The run's Maildir is a link to a directory on tmpfs.
+            shm = tempfile.mkdtemp(prefix="mfbench-", dir="/dev/shm")
+            os.chown(shm, self.runner.uid, self.runner.gid)
+            os.symlink(shm, run.maildir)
         sink = None
         if smtp:
             digests = run.path("sink.digests")
@@ -575,7 +640,8 @@ class Bench:
                 c1 = Check(r1.rc == 0, "(no delivery)", box.n)
             else:
                 c1 = check_maildir(run.maildir, box, f.strip_headers,
-                                   subset=r1.timed_out)
+                                   subset=r1.timed_out,
+                                   drop=getattr(f, "drop_fields", ()))
             if r1.timed_out:
                 c1.text = ("stopped after %.0f s with %d of %d delivered "
                            "(%s)" % (r1.wall, c1.delivered, box.n, c1.text))
@@ -586,6 +652,9 @@ class Bench:
             if second and (c1.ok or c1.altered) and not r1.timed_out:
                 if isinstance(f, fx.Floor):
                     argv, env = f.prepare(run, job, second=True)
+                # A real second run comes minutes later: let the first
+                # run's second pass for a fetcher that would wait it out.
+                time.sleep(getattr(f, "settle", 0))
                 r2 = self.runner.run(argv, run.home, run.dir,
                                      self.timeout_for(f), logp, env)
                 if isinstance(f, fx.Floor):
@@ -607,6 +676,8 @@ class Bench:
         finally:
             if sink:
                 sink.stop()
+            if shm:
+                shutil.rmtree(shm, ignore_errors=True)
             if not self.args.keep_runs:
                 self.discard_run(run.dir)
 
@@ -924,6 +995,62 @@ class Bench:
                                      "no added time measurable (%+.2f s)"
                                      % added)
 
+    def nopipe_box(self, srv, n):
+        """popa3d's mailbox of N messages, and what it must deliver: the
+        messages as popa3d serves them (its mbox keeps ">From " quoting,
+        see otherpop3.py), read back once, which is also the warm-up."""
+        box = Box(user="nopipe", n=n, make=mb.message, indexes=range(n))
+        for i in box.indexes:
+            srv.deliver(box.user, mb.message(i))
+        for data in srv.served(box.user):
+            box.expected[hashlib.sha256(data).hexdigest()] += 1
+            m = re.search(rb"(?im)^Message-ID: *(<[^>]+>)", data)
+            if m:
+                box.by_msgid[m.group(1)] = len(box.by_msgid)
+        return box
+
+    def nopipe_scenario(self):
+        n = self.args.nopipe_n
+        group = "Server without PIPELINING (popa3d), N=%s plain" % fmt_n(n)
+        t = time.monotonic()
+        try:
+            srv = otherpop3.Popa3d(users={"nopipe": "pw-nopipe"}).start()
+        except otherpop3.ServerError as e:
+            raise BenchError(str(e)) from None
+        try:
+            box = self.nopipe_box(srv, n)
+            log("popa3d on 127.0.0.1:%d with %d messages, ready in %.1f s"
+                % (srv.port, n, time.monotonic() - t))
+            acct = fx.Account(user=box.user, password=box.password,
+                              port=srv.port)
+            entries = [
+                ("floor", self.fx["floor"], fx.Job(accounts=[acct],
+                                                   lockstep=True), box, {}),
+                ("mailferry", self.fx["mailferry"], fx.Job(accounts=[acct]),
+                 box, {}),
+                ("mailferry, Maildir on tmpfs", self.fx["mailferry"],
+                 fx.Job(accounts=[acct], tmpfs=True), box, {}),
+                ("floor, pipelined anyway", self.fx["floor"],
+                 fx.Job(accounts=[acct]), box, {}),
+            ]
+            if "mpop" in self.fx:
+                entries.append(("mpop", self.fx["mpop"],
+                                fx.Job(accounts=[acct]), box, {}))
+            rows = self.series(group, entries, self.args.reps)
+            notes = {
+                "floor": "the best case: one RETR at a time, every read "
+                         "acknowledged at once (floor -l)",
+                "mailferry, Maildir on tmpfs": "the same without the cost "
+                                               "of syncing each message to "
+                                               "disk",
+                "floor, pipelined anyway": "every RETR pipelined, which "
+                                           "the server does not offer",
+            }
+            for label, (row, _) in rows.items():
+                row.notes = notes.get(label, row.notes)
+        finally:
+            srv.close()
+
     def rss_scenario(self):
         mf = self.fx["mailferry"]
         group = "Memory: mailferry's peak RSS, plain"
@@ -943,6 +1070,44 @@ class Bench:
                             fx.Job(accounts=[self.account(box)]), box, {}))
         rows = self.series(group, entries, 1)
         self.rss_rows = {k: v[0] for k, v in rows.items()}
+
+    def imap_floor(self, box, *flags):
+        """An unmeasured floor-imap session on BOX's INBOX (plain IMAP):
+        FLAGS "-n" lists only, "-u" first removes \\Seen everywhere."""
+        argv = [os.path.join(self.bin_dir, "floor-imap"), *flags,
+                "127.0.0.1", str(self.dc.imap_port), box.user, box.password]
+        p = subprocess.run(argv, capture_output=True, text=True,
+                           timeout=1800)
+        if p.returncode != 0:
+            raise BenchError("floor-imap %s on %s failed: %s\n%s" % (
+                " ".join(flags), box.user, p.stderr,
+                self.dc.log_text()[-2000:]))
+
+    def imap_scenario(self, n):
+        box = self.boxes["n%d" % n]
+        # Dovecot's first IMAP session on a folder moves new/ to cur/ and
+        # builds its index; its cache learns the fields fetchers ask for
+        # (sizes, flags, headers). None of that is any fetcher's cost.
+        self.imap_floor(box, "-u", "-n")
+        self.imap_floor(box)
+        self.stored_check(box)
+
+        def unseen():
+            # fdm and fetchmail leave the folder \Seen, and find new
+            # mail by that flag: every first run starts from unseen mail.
+            self.imap_floor(box, "-u", "-n")
+        for tls in (False, True):
+            group = "IMAP, N=%s %s" % (fmt_n(n), "IMAPS" if tls else "plain")
+            port = self.dc.imaps_port if tls else self.dc.imap_port
+            entries = []
+            for f in self.imap_fetchers:
+                if tls and f.slow and self.args.quick:
+                    continue
+                job = fx.Job(accounts=[fx.Account(
+                    user=box.user, password=box.password, port=port,
+                    tls=tls)], ca_file=self.ca_file)
+                entries.append((f.label, f, job, box, {"prepare": unseen}))
+            self.series(group, entries, self.args.reps, second=True)
 
     # -- the whole run -------------------------------------------------------------
 
@@ -965,6 +1130,8 @@ class Bench:
         if "latency" in sc:
             need_main.add(self.args.latency_n)
             need_main.add(self.args.latency_peer_n)
+        if "imap" in sc:
+            need_main.add(self.args.imap_n)
         for n in sorted(need_main):
             boxes.append(self.add_box("n%d" % n, n, mb.message, range(n)))
         if "parallel" in sc:
@@ -1017,6 +1184,10 @@ class Bench:
                     self.latency_scenario()
                 elif name == "rss":
                     self.rss_scenario()
+                elif name == "nopipe":
+                    self.nopipe_scenario()
+                elif name == "imap":
+                    self.imap_scenario(self.args.imap_n)
             except KeyboardInterrupt:
                 raise
             except Exception as e:
@@ -1048,7 +1219,7 @@ def ratio(a, b):
 
 def table(rows):
     head = ("| Scenario | Fetcher | Runs | Wall s | Wall range | CPU s | "
-            "User s | Peak RSS MB | msg/s | Wall ×mpop | CPU ×mpop | "
+            "User s | Peak RSS MB | msg/s | Wall ×ref | CPU ×ref | "
             "Wall ×floor | Check | Notes |")
     out = [head, "|" + "---|" * 14]
     by_group = collections.defaultdict(dict)
@@ -1057,7 +1228,8 @@ def table(rows):
             by_group[r.group][r.fetcher] = r
     for r in rows:
         g = by_group[r.group]
-        mp, fl = g.get("mpop"), g.get("floor")
+        # The reference: mpop in POP3 groups, mbsync in IMAP ones.
+        mp, fl = g.get("mpop") or g.get("mbsync"), g.get("floor")
         if not r.runs:
             out.append("| %s | %s | 0 | | | | | | | | | | %s | %s |"
                        % (r.group, r.fetcher, esc(r.check or r.status),
@@ -1131,6 +1303,7 @@ def targets(bench):
                                   "%.0f" % (sf.med("wall") * 1000) if sf
                                   else "?"),
                 s.med("wall") < 0.050)
+    imap_targets(bench, add)
     for (nn, tls), (pct, note) in sorted(getattr(bench, "rules_overhead",
                                                  {}).items()):
         if nn == n:
@@ -1155,12 +1328,56 @@ def targets(bench):
             add("peak RSS < 16 MB", "%.1f MB (largest seen; rss scenario "
                 "not run)" % peak, peak < 16)
     for r in rows:
+        if not r.group.startswith("Server without PIPELINING") or \
+                r.fetcher != "mailferry" or not r.runs:
+            continue
+        best, mp = find(rows, r.group, "floor"), find(rows, r.group, "mpop")
+        shm = find(rows, r.group, "mailferry, Maildir on tmpfs")
+        if best:
+            w = r.med("wall") / best.med("wall")
+            add("wall ≤ 1.5× the same server's best case (%s)" % r.group,
+                "%.2f× (%.2f s vs %.2f s, floor in lockstep)%s" % (
+                    w, r.med("wall"), best.med("wall"),
+                    "; with the Maildir on tmpfs %.2f×" % (
+                        shm.med("wall") / best.med("wall")) if shm else ""),
+                w <= 1.5)
+        if mp:
+            w = r.med("wall") / mp.med("wall")
+            add("wall ≤ 0.5× mpop (%s)" % r.group, "%.2f× (%.2f s vs "
+                "%.2f s)" % (w, r.med("wall"), mp.med("wall")), w <= 0.5)
+    for r in rows:
         if r.group.startswith("SMTP") and r.fetcher == "mailferry" and r.runs \
                 and r.status == "ok":
             rate = r.n / r.med("wall")
             add("SMTP forwarding ≥ 1,000 msg/s (%s)" % r.group,
                 "%.0f msg/s" % rate, rate >= 1000)
     return out
+
+
+def imap_targets(bench, add):
+    """The IMAP scenario's targets: wall and CPU at most mbsync's, wall
+    within 1.5x the floor's, peak RSS under 16 MB."""
+    n = bench.args.imap_n
+    for tls in (False, True):
+        g = "IMAP, N=%s %s" % (fmt_n(n), "IMAPS" if tls else "plain")
+        mf, ms, fl = (find(bench.rows, g, "mailferry"),
+                      find(bench.rows, g, "mbsync"),
+                      find(bench.rows, g, "floor"))
+        # A run that failed measured nothing worth comparing.
+        mf, ms, fl = (r if r and r.status == "ok" else None
+                      for r in (mf, ms, fl))
+        if mf and ms:
+            w = mf.med("wall") / ms.med("wall")
+            c = mf.med("cpu") / ms.med("cpu")
+            add("wall ≤ mbsync (%s)" % g, "%.2f×" % w, w <= 1.0)
+            add("CPU ≤ mbsync (%s)" % g, "%.2f× (%.2f s vs %.2f s)" % (
+                c, mf.med("cpu"), ms.med("cpu")), c <= 1.0)
+        if mf and fl:
+            w = mf.med("wall") / fl.med("wall")
+            add("wall ≤ 1.5× floor (%s)" % g, "%.2f×" % w, w <= 1.5)
+        if mf:
+            add("peak RSS < 16 MB (%s)" % g, "%.1f MB" % mf.med("rss_mb"),
+                mf.med("rss_mb") < 16)
 
 
 def machine(bench):
@@ -1196,8 +1413,8 @@ def machine(bench):
         "- Load average at start: %.2f, at end: %.2f" % (
             bench.load_start[0], getattr(bench, "load_end",
                                          os.getloadavg())[0]),
-        "- Dovecot %s, pop3-login in high-performance mode "
-        "(service_count = 0)" % dv,
+        "- Dovecot %s, pop3-login and imap-login in high-performance "
+        "mode (service_count = 0)" % dv,
     ]
     lines.append("- Fetchers: " + "; ".join(getattr(bench, "versions", [])))
     return "\n".join(lines)
@@ -1231,6 +1448,12 @@ def report(bench, elapsed, for_file=False):
             out.append("| %s | %s | %s |" % (esc(name), esc(measured),
                                              verdict))
     notes = [f.note for f in bench.fetchers if f.note]
+    notes += [f.note for f in getattr(bench, "imap_fetchers", []) if f.note]
+    notes.append("Ratios (×ref): against mpop in the POP3 groups, against "
+                 "mbsync in the IMAP groups. In the IMAP groups, \\Seen "
+                 "is removed from the folder before every first run "
+                 "(unmeasured), as fdm and fetchmail set it and find new "
+                 "mail by it")
     notes.append("mailferry: maildir destination, keep = true, state_dir "
                  "per run; TLS with tls = \"implicit\" and tls_ca_file")
     notes.append("CPU: user + system time of the fetcher and the children "
@@ -1250,10 +1473,10 @@ def main():
         epilog=__doc__.split("\n\n", 1)[1])
     ap.add_argument("--quick", action="store_true",
                     help="N = 2,000, one run each, scenarios main, rules, "
-                         "drop, smtp (under 5 minutes)")
+                         "drop, smtp, imap (under 5 minutes)")
     ap.add_argument("--scenarios", help="comma-separated: main, rules, drop, "
-                    "smtp, parallel, latency, rss (default: all; --quick: "
-                    "main,rules,drop,smtp)")
+                    "smtp, parallel, latency, rss, nopipe, imap (default: "
+                    "all; --quick: main,rules,drop,smtp,imap)")
     ap.add_argument("--n", help="mailbox sizes for main, rules, smtp, drop "
                     "(default 2000,10000; --quick: 2000)")
     ap.add_argument("--reps", type=int, help="runs per measurement "
@@ -1283,9 +1506,15 @@ def main():
     ap.add_argument("--rss-n", type=int, default=100_000,
                     help="messages of 2 KB in the rss scenario's big "
                          "mailbox (default 100000)")
+    ap.add_argument("--nopipe-n", type=int, default=2000,
+                    help="mailbox size in the nopipe scenario (default "
+                         "2000)")
     ap.add_argument("--huge-mb", type=int, default=200,
                     help="size of the rss scenario's one big message "
                          "(default 200)")
+    ap.add_argument("--imap-n", type=int,
+                    help="mailbox size of the imap scenario (default "
+                         "10000; --quick: 2000)")
     ap.add_argument("--output", default=os.path.join(HERE, "results.md"),
                     help="where to write the report (default bench/"
                          "results.md; '-' for none)")
@@ -1295,7 +1524,8 @@ def main():
                     help="keep each run's directory (configuration, "
                          "Maildir, output.log) in the work directory")
     a = ap.parse_args()
-    all_sc = ["main", "rules", "drop", "smtp", "parallel", "latency", "rss"]
+    all_sc = ["main", "rules", "drop", "smtp", "parallel", "latency", "rss",
+              "nopipe", "imap"]
     if a.scenarios:
         a.scenarios = [s.strip() for s in a.scenarios.split(",") if s.strip()]
         bad = [s for s in a.scenarios if s not in all_sc]
@@ -1303,10 +1533,12 @@ def main():
             ap.error("unknown scenario %s (choose from %s)"
                      % (", ".join(bad), ", ".join(all_sc)))
     else:
-        a.scenarios = (["main", "rules", "drop", "smtp"] if a.quick
+        a.scenarios = (["main", "rules", "drop", "smtp", "imap"] if a.quick
                        else all_sc)
     a.n = ([int(x) for x in a.n.split(",")] if a.n else
            [2000] if a.quick else [2000, 10000])
+    if a.imap_n is None:
+        a.imap_n = 2000 if a.quick else 10000
     if a.reps is None:
         a.reps = 1 if a.quick else 3
     if a.peer_budget is None:

@@ -1,3 +1,4 @@
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
@@ -97,6 +98,42 @@ command_free_argv(char **argv)
 	for (char **a = argv; *a != NULL; a++)
 		free(*a);
 	free(argv);
+}
+
+static bool
+executable_file(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+	    access(path, X_OK) == 0;
+}
+
+bool
+command_exists(const char *argv0)
+{
+	const char *path = getenv("PATH"), *p, *end;
+	char *candidate;
+	bool found = false;
+
+	if (strchr(argv0, '/') != NULL)
+		return executable_file(argv0);
+	/* posix_spawnp's search: without PATH, the system's default. */
+	if (path == NULL)
+		path = "/bin:/usr/bin";
+	for (p = path; !found; p = end + 1) {
+		end = strchr(p, ':');
+		if (end == NULL)
+			end = p + strlen(p);
+		/* An empty entry is the current directory. */
+		candidate = end == p ? xasprintf("./%s", argv0) :
+		    xasprintf("%.*s/%s", (int)(end - p), p, argv0);
+		found = executable_file(candidate);
+		free(candidate);
+		if (*end == '\0')
+			break;
+	}
+	return found;
 }
 
 /* A child being run: its pid (also its process group) and our ends of
@@ -456,20 +493,29 @@ collect_first_line(void *arg, const char *data, size_t len, struct err *e)
 	return 0;
 }
 
+/* The first word of a shell line, to name the command in messages
+ * without showing the rest (which may hold anything). */
+static void
+first_word(const char *line, char *buf, size_t size)
+{
+	size_t skip = strspn(line, " \t\n"), len = strcspn(line + skip,
+	    " \t\n;|&<>()");
+
+	if (len == 0)
+		len = strcspn(line + skip, " \t\n");
+	log_escape(buf, size, line + skip, len);
+}
+
 char *
 command_first_line(const char *line, int timeout, const char *what,
     struct err *e)
 {
+	char *const argv[] = { "/bin/sh", "-c", (char *)line, NULL };
 	struct first_line *fl = xcalloc(1, sizeof *fl);
 	struct command_result res;
-	const char *why;
-	char **argv = command_split(line, &why);
-	char *result = NULL;
+	char *result = NULL, name[64];
 
-	if (argv == NULL) {
-		err_set(e, ERR_CONFIG, "%s: %s", what, why);
-		goto done;
-	}
+	first_word(line, name, sizeof name);
 	if (command_run(argv, timeout, NULL, NULL, collect_first_line, fl,
 	    &res, e) == -1) {
 		err_prefix(e, "%s", what);
@@ -477,24 +523,24 @@ command_first_line(const char *line, int timeout, const char *what,
 	}
 	if (res.timed_out) {
 		err_set(e, ERR_TEMP, "%s (%s) did not finish within %d s",
-		    what, argv[0], timeout);
+		    what, name, timeout);
 		goto done;
 	}
 	if (!res.exited || res.status != 0) {
 		err_set(e, ERR_TEMP, "%s (%s) failed with status %d%s%s", what,
-		    argv[0], res.status, res.stderr_text[0] ? ": " : "",
+		    name, res.status, res.stderr_text[0] ? ": " : "",
 		    res.stderr_text);
 		goto done;
 	}
 	fl->buf[fl->len] = '\0';
 	fl->buf[strcspn(fl->buf, "\r\n")] = '\0';
 	if (fl->buf[0] == '\0') {
-		err_set(e, ERR_TEMP, "%s (%s) printed nothing", what, argv[0]);
+		err_set(e, ERR_TEMP, "%s (%s) printed nothing%s%s", what, name,
+		    res.stderr_text[0] ? ": " : "", res.stderr_text);
 		goto done;
 	}
 	result = xstrdup(fl->buf);
 done:
-	command_free_argv(argv);
 	explicit_bzero(fl, sizeof *fl);
 	free(fl);
 	return result;

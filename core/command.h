@@ -2,7 +2,9 @@
  * Running external programs without a shell: a command line from the
  * configuration is split into words here (quotes and backslashes as in
  * sh, nothing expanded), and the program is executed directly, so no
- * message or server data is ever interpreted by a shell.
+ * message or server data is ever interpreted by a shell. The one
+ * exception, command_first_line, runs a line the user wrote whole
+ * (password_command) and passes it nothing from outside.
  */
 #ifndef MF_COMMAND_H
 #define MF_COMMAND_H
@@ -16,6 +18,10 @@
  * quoting is unbalanced or there is no word. */
 char **command_split(const char *line, const char **why);
 void command_free_argv(char **argv);
+
+/* Could argv0 be started: an executable file at that path when it holds
+ * a "/", else one in a directory of PATH (as posix_spawnp looks)? */
+bool command_exists(const char *argv0);
 
 /* Feeds the child's standard input: fill buf, return the byte count, 0
  * at the end, -1 on error (e set). */
@@ -51,8 +57,11 @@ int command_run(char *const argv[], int timeout, command_input in,
     void *in_arg, command_output out, void *out_arg,
     struct command_result *res, struct err *e);
 
-/* Run a command and return the first line of its output (a password or
- * token); the line is wiped from memory when freed with freezero_str. */
+/* Run a shell command line with /bin/sh -c (so that ~, pipes and
+ * variables work, as for mpop's passwordeval) and return the first line
+ * of its output (a password or token); the line is wiped from memory
+ * when freed with freezero_str. Messages name the line's first word
+ * only. */
 char *command_first_line(const char *line, int timeout, const char *what,
     struct err *e);
 

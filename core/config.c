@@ -9,10 +9,12 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "config-imap.h"
 #include "config-include.h"
 #include "config-parse.h"
 #include "command.h"
 #include "config-rules.h"
+#include "config-syntax.h"
 #include "deliver.h"
 #include "fsutil.h"
 #include "log.h"
@@ -35,7 +37,8 @@ static const char *const account_keys[] = {
 	"name", "server", "port", "tls", "allow_plaintext_auth",
 	"tls_ca_file", "tls_fingerprint", "user", "password",
 	"password_command", "auth", "keep", "keep_days", "max_size",
-	"fetch_limit", "envelope", "local_domains", "deliver", "rules", NULL
+	"fetch_limit", "envelope", "local_domains", "deliver", "rules",
+	"protocol", "folders", "mark_seen", "move_to", "idle", NULL
 };
 
 static const char *const tls_mode_names[] = {
@@ -51,6 +54,7 @@ static const char *const auth_names[] = {
 	[AUTH_PLAIN] = "plain",
 	[AUTH_LOGIN] = "login",
 	[AUTH_XOAUTH2] = "xoauth2",
+	[AUTH_OAUTHBEARER] = "oauthbearer",
 };
 
 const char *
@@ -101,21 +105,14 @@ wipe_setting(const config_setting_t *group, const char *key)
 	explicit_bzero((char *)v, strlen(v));
 }
 
-/* A command line from the configuration must split into words. */
+/* A shell command line must say something; sh checks the rest. */
 static void
 check_command(struct cfg_ctx *cx, const config_setting_t *group,
     const char *key, const char *line, const char *where)
 {
-	const char *why;
-	char **argv;
-
-	if (line == NULL)
-		return;
-	argv = command_split(line, &why);
-	if (argv == NULL)
-		cfg_report(cx, cfg_member(group, key), "%s: %s \"%s\": %s",
-		    where, key, line, why);
-	command_free_argv(argv);
+	if (line != NULL && line[strspn(line, " \t\n")] == '\0')
+		cfg_report(cx, cfg_member(group, key), "%s: %s is empty",
+		    where, key);
 }
 
 static void
@@ -233,7 +230,7 @@ parse_account(struct cfg_ctx *cx, config_setting_t *s, struct account *a)
 	    TLS_MODE_IMPLICIT);
 	a->port = a->tls == TLS_MODE_IMPLICIT ? 995 : 110;
 	a->keep = true;
-	a->auth = (enum auth_method)cfg_get_choice(cx, s, "auth", auth_names, 6,
+	a->auth = (enum auth_method)cfg_get_choice(cx, s, "auth", auth_names, 7,
 	    AUTH_AUTO);
 	cfg_get_string(cx, s, "server", &a->server);
 	cfg_get_int32(cx, s, "port", 1, 65535, &a->port);
@@ -251,6 +248,7 @@ parse_account(struct cfg_ctx *cx, config_setting_t *s, struct account *a)
 		a->max_size = MAX_SIZE_DEFAULT;
 	cfg_get_int32(cx, s, "fetch_limit", 0, 1000000, &a->fetch_limit);
 	multidrop_parse_account(cx, s, a, where);
+	cfg_parse_protocol(cx, s, a, where);
 
 	if (a->server == NULL || a->server[0] == '\0')
 		cfg_report(cx, s, "%s has no \"server\"", where);
@@ -354,16 +352,13 @@ config_load(const char *path)
 		return NULL;
 	}
 	rc = config_read_string(&cfg->lc, cfg->text.text);
+	if (rc != CONFIG_TRUE)
+		config_report_syntax(&cfg->text, &cfg->lc);
 	/* Parsed: only the line map is needed now, and the text may hold
 	 * passwords. */
 	if (cfg->text.text != NULL)
 		explicit_bzero(cfg->text.text, cfg->text.len);
 	if (rc != CONFIG_TRUE) {
-		struct source src = config_text_source(&cfg->text,
-		    config_error_line(&cfg->lc));
-
-		log_error_at(src.file, src.line, "%s",
-		    config_error_text(&cfg->lc));
 		config_free(cfg);
 		return NULL;
 	}
@@ -437,6 +432,7 @@ free_account(struct account *a)
 	free(a->password_command);
 	free(a->envelope);
 	cfg_free_string_list(a->local_domains, a->nlocal_domains);
+	cfg_free_protocol(a);
 	free(a->deliver);
 	cfg_free_rules(a->rules, a->nrules);
 }

@@ -32,12 +32,21 @@ enum tls_mode {
 
 enum auth_method {
 	AUTH_AUTO,
-	AUTH_USER,
-	AUTH_APOP,
+	AUTH_USER,		/* POP3 USER/PASS; IMAP LOGIN */
+	AUTH_APOP,		/* POP3 only */
 	AUTH_PLAIN,
-	AUTH_LOGIN,
+	AUTH_LOGIN,		/* SASL LOGIN */
 	AUTH_XOAUTH2,
+	AUTH_OAUTHBEARER,	/* IMAP only */
 };
+
+enum protocol {
+	PROTO_POP3,
+	PROTO_IMAP,
+};
+
+/* IMAP folders of one account, at most. */
+#define FOLDERS_MAX		1000
 
 
 struct destination {
@@ -70,6 +79,7 @@ struct account {
 	char		*name;
 	struct source	 src;
 
+	enum protocol	 protocol;
 	char		*server;
 	int		 port;
 	enum tls_mode	 tls;
@@ -87,6 +97,12 @@ struct account {
 	char		*envelope;	/* multidrop: the recipient header */
 	char		**local_domains;
 	size_t		 nlocal_domains;
+	/* IMAP (config-imap.c) */
+	char		**folders;	/* at least one: INBOX by default */
+	size_t		 nfolders;
+	bool		 mark_seen;	/* \Seen once delivered */
+	char		*move_to;	/* NULL: none */
+	bool		 idle;		/* daemon mode: wait in IDLE */
 
 	struct destination **deliver;
 	size_t		 ndeliver;
@@ -131,5 +147,6 @@ struct account *config_account(struct config *cfg, const char *name);
 struct destination *config_destination(struct config *cfg, const char *name);
 
 const char *tls_mode_name(enum tls_mode mode);
+const char *protocol_name(enum protocol p);
 
 #endif

@@ -22,6 +22,7 @@
 
 struct conn {
 	int		 fd;
+	bool		 tcp;		/* not a unix-domain socket */
 	struct tls	*tls;
 	char		*label;		/* "host:port", for messages */
 	int		 timeout_ms;

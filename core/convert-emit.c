@@ -240,14 +240,16 @@ put_connection(struct emitter *em, const struct conv_account *a)
 		[TLS_MODE_NONE] = "none",
 	};
 	const char *in = "    ";
-	int dflt = a->tls == TLS_MODE_IMPLICIT ? 995 : 110;
+	int dflt = conv_default_port(a);
 
+	if (a->imap)
+		put_key_string(em, in, "protocol", "imap");
 	put_key_string(em, in, "server", a->server);
 	if (a->port != 0 && a->port != dflt)
 		fprintf(em->out, "%s%sport = %d;\n", em->prefix, in, a->port);
 	put_key_string(em, in, "tls", tls[a->tls]);
 	if (a->plaintext)
-		fprintf(em->out, "%s%s# The old configuration sent the password "
+		fprintf(em->out, "%s%s# The old configuration logged in "
 		    "without TLS.\n%s%sallow_plaintext_auth = true;\n",
 		    em->prefix, in, em->prefix, in);
 	if (a->tls_ca_file != NULL)
@@ -272,6 +274,12 @@ put_fetching(struct emitter *em, const struct conv_account *a)
 	if (a->fetch_limit > 0)
 		fprintf(em->out, "%s%sfetch_limit = %d;\n", em->prefix, in,
 		    a->fetch_limit);
+	if (a->nfolders > 0)
+		put_list(em, in, "folders", a->folders, a->nfolders);
+	if (a->mark_seen)
+		fprintf(em->out, "%s%smark_seen = true;\n", em->prefix, in);
+	if (a->idle)
+		fprintf(em->out, "%s%sidle = true;\n", em->prefix, in);
 	if (a->envelope != NULL)
 		put_key_string(em, in, "envelope", a->envelope);
 	if (a->nlocal_domains > 0)

@@ -19,6 +19,7 @@ fm_layer_init(struct fm_layer *l)
 	l->timeout = l->envelope_skip = l->limit = l->fetchlimit = -1;
 	l->no_envelope = l->password = l->ssl = l->sslcertck = -1;
 	l->lmtp = l->keep = l->fetchall = l->flush = l->limitflush = -1;
+	l->idle = -1;
 	l->esmtppassword = -1;
 }
 
@@ -64,7 +65,7 @@ merge(struct fm_layer *m, const struct fm_layer *const l[3])
 		N(password); N(ssl); S(sslproto); N(sslcertck);
 		S(sslcertfile); S(sslcertpath); S(sslfingerprint); S(mda);
 		N(lmtp); S(smtpaddress); S(smtpname); S(bsmtp); N(keep);
-		N(fetchall); N(flush); N(limitflush); N(limit);
+		N(fetchall); N(flush); N(limitflush); N(limit); N(idle);
 		N(fetchlimit); S(esmtpname); N(esmtppassword);
 #undef S
 #undef N
@@ -127,7 +128,7 @@ disable(struct conv_account *a, const char *why)
 	conv_set(&a->why_disabled, why);
 }
 
-/* proto and auth: POP3 (or APOP) only. */
+/* proto and auth: POP3 (or APOP) and IMAP. */
 static void
 protocol(struct conv *c, struct conv_account *a, const struct fm_layer *m)
 {
@@ -136,19 +137,23 @@ protocol(struct conv *c, struct conv_account *a, const struct fm_layer *m)
 	if (strcasecmp(p, "apop") == 0)
 		a->auth = "apop";
 	else if (strcasecmp(p, "imap") == 0)
-		disable(a, "proto IMAP: this converter writes POP3 accounts "
-		    "only; see mailferry.conf(5) for IMAP accounts");
+		a->imap = true;
 	else if (strcasecmp(p, "auto") == 0 && m->proto != NULL)
 		conv_note(c, a, "proto auto: converted as POP3");
 	else if (strcasecmp(p, "pop3") != 0 && strcasecmp(p, "auto") != 0)
-		disable(a, "this protocol is not POP3: mailferry cannot fetch "
-		    "it");
+		disable(a, "this protocol is neither POP3 nor IMAP: mailferry "
+		    "cannot fetch it");
 	if (m->auth == NULL || strcasecmp(m->auth, "any") == 0 ||
 	    strcasecmp(m->auth, "password") == 0)
 		return;
-	conv_note(c, a, "auth %s: mailferry logs in with USER/PASS, APOP, "
-	    "SASL PLAIN, LOGIN or XOAUTH2 (auth = \"auto\" picks one)",
-	    m->auth);
+	if (a->imap)
+		conv_note(c, a, "auth %s: mailferry logs in to IMAP with LOGIN "
+		    "or AUTHENTICATE PLAIN, LOGIN, XOAUTH2 or OAUTHBEARER "
+		    "(auth = \"auto\" picks one)", m->auth);
+	else
+		conv_note(c, a, "auth %s: mailferry logs in with USER/PASS, "
+		    "APOP, SASL PLAIN, LOGIN or XOAUTH2 (auth = \"auto\" picks "
+		    "one)", m->auth);
 }
 
 static void
@@ -166,6 +171,10 @@ service_port(struct conv *c, struct conv_account *a, const char *service)
 		a->port = 110;
 	else if (strcasecmp(service, "pop3s") == 0)
 		a->port = 995;
+	else if (strcasecmp(service, "imap") == 0)
+		a->port = 143;
+	else if (strcasecmp(service, "imaps") == 0)
+		a->port = 993;
 	else
 		conv_note(c, a, "service %s: give the port number instead",
 		    service);
@@ -210,12 +219,32 @@ transport(struct conv *c, struct conv_account *a, const struct fm_layer *m)
 			    "\"sha256:...\"): openssl s_client -connect %s:%d "
 			    "</dev/null | openssl x509 -noout -fingerprint "
 			    "-sha256", m->sslfingerprint, a->server, a->port ?
-			    a->port : a->tls == TLS_MODE_IMPLICIT ? 995 : 110);
+			    a->port : conv_default_port(a));
 	}
 	if (m->sslcertck == 0 && a->tls_fingerprint == NULL)
 		conv_note(c, a, "no sslcertck: mailferry always verifies the "
 		    "server's certificate; for a self-signed one, pin it with "
 		    "tls_fingerprint");
+}
+
+/* IMAP: folders, idle, and the \Seen flag fetchmail went by. */
+static void
+imap_fetching(struct conv *c, struct conv_account *a,
+    const struct fm_layer *m)
+{
+	for (size_t i = 0; i < m->nlists[FM_FOLDER]; i++)
+		conv_list_add(&a->folders, &a->nfolders, &a->capfolders,
+		    m->lists[FM_FOLDER][i]);
+	a->idle = m->idle == 1;
+	if (a->keep != 1)
+		return;
+	/* fetchmail kept what it fetched and flagged it \Seen, and took
+	 * only unseen messages: the flag is how the user saw it. */
+	a->mark_seen = true;
+	conv_note(c, a, "fetchmail found new IMAP mail by its \\Seen flag; "
+	    "mailferry knows it by its UID, so its first run fetches every "
+	    "message of the folders, also those fetchmail already delivered; "
+	    "mark_seen = true flags what it fetches, as fetchmail did");
 }
 
 /* user, password, keep, limits. */
@@ -228,6 +257,8 @@ fetching(struct conv *c, struct conv_account *a, const struct fm_layer *m)
 	if (m->fetchall == 1)
 		conv_note(c, a, "fetchall: mailferry fetches new messages only "
 		    "(mailferry --all fetches every message once)");
+	if (a->imap)
+		imap_fetching(c, a, m);
 	if (m->flush == 1 || m->limitflush == 1)
 		conv_note(c, a, "%s: mailferry deletes a message from the "
 		    "server only once it is delivered (keep = false), or by a "
@@ -237,9 +268,12 @@ fetching(struct conv *c, struct conv_account *a, const struct fm_layer *m)
 	if (m->fetchlimit > 0)
 		a->fetch_limit = m->fetchlimit > 1000000 ? 1000000 :
 		    (int)m->fetchlimit;
-	if (m->nlists[FM_FOLDER] > 0)
+	if (m->nlists[FM_FOLDER] > 0 && !a->imap)
 		conv_note(c, a, "folder %s: POP3 has no folders",
 		    m->lists[FM_FOLDER][0]);
+	if (m->idle == 1 && !a->imap)
+		conv_note(c, a, "idle: IDLE is an IMAP command; this POP3 "
+		    "account is polled");
 	if (m->timeout > 0 && m->timeout <= 86400 && m->timeout > c->timeout)
 		c->timeout = (int)m->timeout;
 }

@@ -28,7 +28,7 @@ enum opt {
 	O_SSLCERTCK, O_SSLCERTFILE, O_SSLCERTPATH, O_SSLFINGERPRINT, O_MDA,
 	O_SMTPHOST, O_LMTP, O_SMTPADDRESS, O_SMTPNAME, O_BSMTP, O_KEEP,
 	O_FETCHALL, O_FLUSH, O_LIMITFLUSH, O_LIMIT, O_FETCHLIMIT, O_FOLDER,
-	O_ESMTPNAME, O_ESMTPPASSWORD, O_IGNORED, O_NOTED,
+	O_ESMTPNAME, O_ESMTPPASSWORD, O_IDLE, O_IGNORED, O_NOTED,
 };
 
 struct keyword {
@@ -98,7 +98,7 @@ static const struct keyword keywords[] = {
 	{ "dropstatus", O_NOTED, ARG_NONE },
 	{ "dropdelivered", O_NOTED, ARG_NONE },
 	{ "mimedecode", O_NOTED, ARG_NONE }, { "mimedec", O_NOTED, ARG_NONE },
-	{ "idle", O_NOTED, ARG_NONE },
+	{ "idle", O_IDLE, ARG_NONE },
 	{ "warnings", O_NOTED, ARG_ONE }, { "expunge", O_NOTED, ARG_ONE },
 	{ "retrieve-error", O_NOTED, ARG_ONE }, { "netsec", O_NOTED, ARG_ONE },
 };
@@ -302,6 +302,7 @@ apply(struct fm_layer *l, const struct keyword *k, bool no,
 	case O_FETCHLIMIT: set_number(l, &l->fetchlimit, &t[0]); break;
 	case O_ESMTPNAME: set_string(&l->esmtpname, &t[0]); break;
 	case O_ESMTPPASSWORD: l->esmtppassword = 1; break;
+	case O_IDLE: l->idle = tri; break;
 	case O_IGNORED: break;
 	case O_NOTED:
 		if (!no)

@@ -48,7 +48,7 @@ struct fm_layer {
 	char		*mda;
 	int		 lmtp;
 	char		*smtpaddress, *smtpname, *bsmtp;
-	int		 keep, fetchall, flush, limitflush;
+	int		 keep, fetchall, flush, limitflush, idle;
 	int64_t		 limit, fetchlimit;
 	char		*esmtpname;
 	int		 esmtppassword;

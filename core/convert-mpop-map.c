@@ -255,12 +255,17 @@ connection(struct conv *c, struct conv_account *ca,
 		    "one)", auth);
 	if (ca->tls != TLS_MODE_NONE)
 		return;
-	if (cleartext)
-		ca->plaintext = true;
-	else
-		conv_note(c, ca, "tls off: without TLS mpop used only logins "
-		    "that hide the password; so does mailferry (APOP), unless "
-		    "allow_plaintext_auth = true");
+	/* mpop logged in without TLS: so must mailferry, which sends no
+	 * credentials in clear text unless allowed. */
+	ca->plaintext = true;
+	if (cleartext || ca->auth != NULL)
+		return;
+	ca->auth = "apop";
+	conv_note(c, ca, "tls off: over plain text mpop used only logins that "
+	    "hide the password; auth = \"apop\" does the same here, and "
+	    "allow_plaintext_auth = true lets its digest go out without TLS "
+	    "(a digest can be attacked offline: use TLS where the server "
+	    "offers it)");
 }
 
 /* tls_trust_file, tls_fingerprint, tls_certcheck. */

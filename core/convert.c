@@ -50,6 +50,7 @@ free_account(struct conv_account *a)
 	free(a->user);
 	free(a->password_command);
 	free(a->envelope);
+	free_list(a->folders, a->nfolders);
 	free_list(a->local_domains, a->nlocal_domains);
 	free(a->dest.path);
 	free(a->dest.command);
@@ -58,6 +59,14 @@ free_account(struct conv_account *a)
 	free(a->dest.user);
 	free_list(a->dest.to, a->dest.nto);
 	free_list(a->notes, a->nnotes);
+}
+
+int
+conv_default_port(const struct conv_account *a)
+{
+	if (a->imap)
+		return a->tls == TLS_MODE_IMPLICIT ? 993 : 143;
+	return a->tls == TLS_MODE_IMPLICIT ? 995 : 110;
 }
 
 void

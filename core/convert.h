@@ -68,6 +68,11 @@ struct conv_account {
 	int64_t		 max_size;
 	int64_t		 kill_size;	/* a delete rule over this size */
 	int		 fetch_limit;
+	bool		 imap;		/* protocol = "imap" */
+	char		**folders;	/* IMAP */
+	size_t		 nfolders, capfolders;
+	bool		 mark_seen;
+	bool		 idle;		/* said so */
 	char		*envelope;
 	char		**local_domains;
 	size_t		 nlocal_domains, caplocal_domains;
@@ -112,6 +117,8 @@ char *conv_mda_command(const char *cmd, bool *uses_to);
 /* "sha256:AB:..." from a colon-separated hex fingerprint of 32 bytes;
  * NULL for any other length (MD5, SHA-1). */
 char *conv_sha256_pin(const char *fingerprint);
+/* The port an account connects to when none is given. */
+int conv_default_port(const struct conv_account *a);
 /* The name of the user running mailferry (whom fetchmail delivers to
  * by default). */
 const char *conv_local_user(void);

@@ -4,6 +4,11 @@
  * Messages are staged in tmp/ and moved in batches, so that one directory
  * fsync covers many messages; the caller journals the staged names in
  * between, which lets recover() tell after a crash which ones arrived.
+ *
+ * A batch's files are made durable together by one syncfs of the file
+ * system (syncer.c), with passes started in the background as the batch
+ * grows; a batch of a few files, or a file system syncfs cannot be
+ * trusted on, gets an fdatasync per file instead.
  */
 #include <sys/stat.h>
 
@@ -20,13 +25,23 @@
 #include "array.h"
 #include "deliver.h"
 #include "fsutil.h"
+#include "syncer.h"
 #include "xmalloc.h"
 
 #define NAME_MAX_LEN	200
+/*
+ * Up to this many files, a batch is synced file by file: a syncfs writes
+ * back whatever else is dirty on the file system too, which for a file
+ * or two (a daemon's poll) costs more than it saves and makes other
+ * programs' writes ours to wait for.
+ */
+#define SYNC_EACH_MAX	4
+/* Staged bytes that start a background pass of the syncer. */
+#define KICK_BYTES	(4 * 1024 * 1024)
 
 struct staged {
 	char	name[NAME_MAX_LEN];
-	int	fd;		/* open until synced */
+	int	fd;		/* open until synced (the first few only) */
 };
 
 struct maildir {
@@ -34,6 +49,8 @@ struct maildir {
 	int		 tmpfd, newfd;
 	struct staged	*staged;
 	size_t		 nstaged, capstaged;
+	struct syncer	*syncer;	/* NULL: fdatasync each file */
+	off_t		 unkicked;	/* staged since the last pass began */
 	unsigned	 seq;
 	long		 pid;
 	char		 host[64];
@@ -76,6 +93,7 @@ maildir_free(struct maildir *md)
 {
 	if (md == NULL)
 		return;
+	syncer_free(md->syncer);
 	if (md->tmpfd != -1)
 		close(md->tmpfd);
 	if (md->newfd != -1)
@@ -146,6 +164,7 @@ static int
 maildir_prepare(struct destination *d, struct err *e)
 {
 	struct maildir *md;
+	bool usable;
 
 	if (d->state != NULL)
 		return 0;
@@ -164,13 +183,16 @@ maildir_prepare(struct destination *d, struct err *e)
 		err_sys(e, ERR_TEMP, "Maildir %s", d->path);
 		goto fail;
 	}
+	md->syncer = syncer_new(md->tmp, &usable, e);
+	if (md->syncer == NULL && usable)
+		goto fail;
 	safe_hostname(md->host, sizeof md->host);
 	md->pid = (long)getpid();
 	sweep_tmp(md);
 	d->state = md;
 	return 0;
 fail:
-	err_prefix(e, "destination \"%s\"", d->name);
+	/* The caller names the destination. */
 	maildir_free(md);
 	return -1;
 }
@@ -180,6 +202,59 @@ write_to_fd(void *arg, const char *data, size_t len, struct err *e)
 {
 	if (write_full(*(int *)arg, data, len) == -1)
 		return err_sys(e, ERR_TEMP, "writing");
+	return 0;
+}
+
+/* Sync (optionally) and close a staged file that is still open; its
+ * name stays staged. */
+static int
+finish_staged(struct destination *d, struct staged *st, bool sync,
+    struct err *e)
+{
+	int rc;
+
+	if (st->fd == -1)
+		return 0;
+	if (sync && fdatasync(st->fd) == -1) {
+		err_sys(e, ERR_TEMP, "Maildir %s: cannot sync tmp/%s", d->path,
+		    st->name);
+		close(st->fd);
+		st->fd = -1;
+		return -1;
+	}
+	rc = close(st->fd);
+	st->fd = -1;
+	if (rc == -1)
+		return err_sys(e, ERR_TEMP, "Maildir %s: cannot write tmp/%s",
+		    d->path, st->name);
+	return 0;
+}
+
+/*
+ * A file written: on a file system without a syncer, it is made durable
+ * now. Else the first few stay open, to be synced one by one if the
+ * batch stays that small; past that, every file is closed (the syncer
+ * covers them), and a background pass starts each time enough has been
+ * staged.
+ */
+static int
+after_write(struct destination *d, struct maildir *md, struct staged *st,
+    off_t bytes, struct err *e)
+{
+	if (md->syncer == NULL)
+		return finish_staged(d, st, true, e);
+	if (md->nstaged == SYNC_EACH_MAX + 1) {
+		for (size_t i = 0; i < md->nstaged; i++)
+			if (finish_staged(d, &md->staged[i], false, e) == -1)
+				return -1;
+	} else if (md->nstaged > SYNC_EACH_MAX &&
+	    finish_staged(d, st, false, e) == -1)
+		return -1;
+	md->unkicked += bytes;
+	if (md->unkicked >= KICK_BYTES) {
+		syncer_kick(md->syncer);
+		md->unkicked = 0;
+	}
 	return 0;
 }
 
@@ -204,6 +279,7 @@ maildir_deliver(struct destination *d, struct msg *m,
 		fd = openat(md->tmpfd, st->name, O_WRONLY | O_CREAT | O_EXCL |
 		    O_CLOEXEC, 0600);
 	} while (fd == -1 && errno == EEXIST);
+	st->fd = -1;
 	if (fd == -1)
 		return err_sys(e, ERR_TEMP, "Maildir %s: cannot create a file "
 		    "in tmp/", d->path);
@@ -215,13 +291,10 @@ maildir_deliver(struct destination *d, struct msg *m,
 		unlinkat(md->tmpfd, st->name, 0);
 		return -1;
 	}
-	/* Start writing back now, so the batch's fsync has less to wait
-	 * for; a hint only. */
-	(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 	st->fd = fd;
 	md->nstaged++;
 	*name = st->name;
-	return 0;
+	return after_write(d, md, st, msg_size(m) + (off_t)trace_len, e);
 }
 
 static int
@@ -229,21 +302,17 @@ maildir_sync(struct destination *d, struct err *e)
 {
 	struct maildir *md = d->state;
 
-	for (size_t i = 0; i < md->nstaged; i++) {
-		struct staged *st = &md->staged[i];
-
-		if (st->fd == -1)
-			continue;
-		if (fdatasync(st->fd) == -1)
-			return err_sys(e, ERR_TEMP, "Maildir %s: cannot sync "
-			    "tmp/%s", d->path, st->name);
-		if (close(st->fd) == -1) {
-			st->fd = -1;
-			return err_sys(e, ERR_TEMP, "Maildir %s: cannot write "
-			    "tmp/%s", d->path, st->name);
+	md->unkicked = 0;
+	if (md->syncer != NULL && md->nstaged > SYNC_EACH_MAX) {
+		if (syncer_wait(md->syncer, e) == -1) {
+			err_prefix(e, "Maildir %s", d->path);
+			return -1;
 		}
-		st->fd = -1;
+		return 0;
 	}
+	for (size_t i = 0; i < md->nstaged; i++)
+		if (finish_staged(d, &md->staged[i], true, e) == -1)
+			return -1;
 	return 0;
 }
 
@@ -301,6 +370,7 @@ maildir_rollback(struct destination *d)
 		unlinkat(md->tmpfd, md->staged[i].name, 0);
 	}
 	md->nstaged = 0;
+	md->unkicked = 0;
 }
 
 /* Is there a cur/NAME or cur/NAME:flags? A reader may have moved it. */

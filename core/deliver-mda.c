@@ -4,8 +4,10 @@
  * mailferry and run without a shell; a word that is exactly %F becomes
  * the envelope sender, %T the recipient (the first `to`, else the user
  * running mailferry), unless the value begins with "-" (the message then
- * fails for this destination). Exit 0 is delivered, 75 deferred, anything
- * else a failure of that message.
+ * fails for this destination). Exit 0 is delivered, 75 deferred; a
+ * sysexits code that blames the command or the recipient rather than the
+ * message (see blames_destination) puts the destination out of use for
+ * the run; anything else is a failure of that message.
  */
 #include <pwd.h>
 #include <stdio.h>
@@ -65,9 +67,12 @@ mda_check(struct destination *d, struct err *e)
 	char **argv = command_split(d->command, &reason);
 	int rc = 0;
 
-	/* A bare name is looked up in PATH at run time. */
 	if (strchr(argv[0], '/') != NULL && access(argv[0], X_OK) == -1)
 		rc = err_sys(e, ERR_CONFIG, "%s", argv[0]);
+	else if (!command_exists(argv[0]))
+		rc = err_set(e, ERR_CONFIG, "%s is not found in PATH (%s)",
+		    argv[0], getenv("PATH") != NULL ? getenv("PATH") :
+		    "not set");
 	command_free_argv(argv);
 	return rc;
 }
@@ -116,6 +121,32 @@ feed(void *arg, char *buf, size_t size, size_t *len, struct err *e)
 	f->offset += n;
 	*len = (size_t)n;
 	return 0;
+}
+
+/*
+ * Exit codes (sysexits.h, and the shell's 126 for "cannot execute") that
+ * every other message would get too: a wrong command line, an unknown
+ * recipient or host, a service or file that is missing, no permission,
+ * a configuration error. A message the program did not like (65), a
+ * crash (70) or an I/O error (74) concern this message, or may pass.
+ */
+static bool
+blames_destination(int status)
+{
+	switch (status) {
+	case 64:	/* EX_USAGE */
+	case 67:	/* EX_NOUSER */
+	case 68:	/* EX_NOHOST */
+	case 69:	/* EX_UNAVAILABLE */
+	case 72:	/* EX_OSFILE */
+	case 73:	/* EX_CANTCREAT */
+	case 76:	/* EX_PROTOCOL */
+	case 77:	/* EX_NOPERM */
+	case 78:	/* EX_CONFIG */
+	case 126:	/* found but not executable */
+		return true;
+	}
+	return false;
 }
 
 static const char *
@@ -174,7 +205,9 @@ mda_deliver(struct destination *d, struct msg *m, const struct envelope *env,
 		    res.stderr_text[0] ? ": " : "", res.stderr_text);
 		/* Could not be run at all (status 127 from the child):
 		 * every message would fail the same way. */
-		rc = res.status == 127 ? DELIVER_DOWN : DELIVER_FAILED;
+		rc = res.status == 127 ? DELIVER_DOWN :
+		    blames_destination(res.status) ? DELIVER_REFUSED :
+		    DELIVER_FAILED;
 	}
 	free(argv);
 	return rc;

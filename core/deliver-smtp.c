@@ -1,8 +1,10 @@
 /*
  * Delivery by SMTP (to the local MTA, say) and LMTP (to Dovecot, Cyrus):
  * one connection for the whole run, opened at the first message. A
- * refusal of one message fails that message; a server that cannot be
- * reached stops the run (every other message would fail the same way).
+ * refusal of one message fails that message; a permanent refusal of
+ * what every message shares (smtp.h) puts the destination out of use
+ * for the run; a server that cannot be reached stops the run (every
+ * other message would fail the same way).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -122,7 +124,8 @@ net_deliver(struct destination *d, struct msg *m, const struct envelope *env,
 	struct smtp_dest *sd = d->state;
 	const char *sender = d->from != NULL ? d->from :
 	    env->sender != NULL ? env->sender : "";
-	bool lmtp = strcmp(d->backend->type, "lmtp") == 0, lost;
+	bool lmtp = strcmp(d->backend->type, "lmtp") == 0;
+	enum smtp_failure how;
 	size_t nrcpt, trace_len;
 	const char *trace = deliver_trace(d, env, &trace_len);
 	char **rcpt;
@@ -137,17 +140,17 @@ net_deliver(struct destination *d, struct msg *m, const struct envelope *env,
 	rcpt = multidrop_expand(d->to, d->nto, env->recipients,
 	    env->nrecipients, &nrcpt);
 	rc = smtp_send(sd->session, sender, rcpt, nrcpt, trace, trace_len, m,
-	    &lost, e);
+	    &how, e);
 	free(rcpt);
 	if (rc == 0)
 		return 0;
 	err_prefix(e, "destination \"%s\"", d->name);
-	if (lost) {
+	if (how == SMTP_FAIL_LOST) {
 		/* The next message gets a new connection. */
 		smtp_close(sd->session);
 		sd->session = NULL;
 	}
-	return DELIVER_FAILED;
+	return how == SMTP_FAIL_DESTINATION ? DELIVER_REFUSED : DELIVER_FAILED;
 }
 
 static void

@@ -10,10 +10,11 @@
  * Two kinds of back end:
  * - immediate ones (mbox, smtp, lmtp, mda): deliver() returns only when
  *   the message is durably accepted;
- * - batching ones (maildir): deliver() stages the message invisibly;
+ * - batching ones (maildir, mbox): deliver() stages the message;
  *   sync() makes every staged message durable, then the caller journals
- *   the staged names, then commit() makes them visible. After a crash,
- *   recover() tells whether a journalled name became visible.
+ *   the staged names, then commit() makes them visible (Maildir) or lets
+ *   others at the file (mbox). After a crash, recover() tells whether a
+ *   journalled name was delivered.
  */
 #ifndef MF_DELIVER_H
 #define MF_DELIVER_H
@@ -29,6 +30,10 @@
 /* What deliver() returns besides 0. */
 #define DELIVER_FAILED	(-1)	/* this message failed; go on with others */
 #define DELIVER_DOWN	(-2)	/* the destination is unusable: stop */
+/* Refused for good, for a reason every message shares (a recipient that
+ * does not exist, a program that cannot work as configured): the
+ * destination is not used again in the account's run. */
+#define DELIVER_REFUSED	(-3)
 
 /* What a back end may need to know beyond the message bytes. */
 struct envelope {
@@ -61,12 +66,17 @@ struct dest_backend {
 	/* Get ready for a run, creating what is missing (directories).
 	 * Called before any connection; does nothing the second time. */
 	int (*prepare)(struct destination *d, struct err *e);
-	/* Deliver (or stage) one message: 0, DELIVER_FAILED or
-	 * DELIVER_DOWN (batching back ends: any failure is DOWN). A batching
+	/* Deliver (or stage) one message: 0, DELIVER_FAILED, DELIVER_DOWN
+	 * or DELIVER_REFUSED (batching back ends: any failure is DOWN). A batching
 	 * back end sets *name to the staged name, valid until the next
 	 * call. */
 	int (*deliver)(struct destination *d, struct msg *m,
 	    const struct envelope *env, const char **name, struct err *e);
+	/* Batching back ends: is the message just delivered already
+	 * durable and visible, with nothing held for a batch (an mbox
+	 * without a dotlock)? Then the caller commits at once. NULL: never.
+	 */
+	bool (*unbatched)(const struct destination *d);
 	int (*sync)(struct destination *d, struct err *e);
 	int (*commit)(struct destination *d, struct err *e);
 	void (*rollback)(struct destination *d);

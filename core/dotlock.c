@@ -24,8 +24,8 @@
 #include "log.h"
 #include "xmalloc.h"
 
-#define MAGIC			"mailferry-dotlock 1"
-#define NFIELDS			8
+#define MAGIC			"mailferry-dotlock"
+#define NFIELDS_MAX		9	/* version 2; version 1 has 8 */
 /* A dotlock older than this, whoever made it, is abandoned. */
 #define STALE_LOCK_SECONDS	600
 #define TEMP_SUFFIX		".mailferry"
@@ -59,7 +59,8 @@ host_valid(const char *s, size_t len)
 	return len > 0 && len <= DOTLOCK_HOST_MAX && ascii_visible(s, len);
 }
 
-/* Split "a b c\n" at single spaces; -1 unless exactly NFIELDS. */
+/* Split "a b c\n" at single spaces into at most NFIELDS_MAX fields;
+ * their number, or -1. */
 static int
 split_fields(const char *buf, size_t len, const char *f[], size_t flen[])
 {
@@ -72,45 +73,65 @@ split_fields(const char *buf, size_t len, const char *f[], size_t flen[])
 			return -1;
 		if (buf[i] != ' ' && buf[i] != '\n')
 			continue;
-		if (n == NFIELDS || i == start)
+		if (n == NFIELDS_MAX || i == start)
 			return -1;
 		f[n] = buf + start;
 		flen[n++] = i - start;
 		start = i + 1;
 	}
-	return n == NFIELDS ? 0 : -1;
+	return (int)n;
 }
 
-/* OFFSET and LENGTH: both numbers, or both "-". */
+static bool
+is_dash(const char *f, size_t flen)
+{
+	return flen == 1 && f[0] == '-';
+}
+
+/* OFFSET, LENGTH and (version 2) LAST: all numbers, with OFFSET <= LAST
+ * <= OFFSET + LENGTH, or all "-". */
 static int
 parse_append(const char *f[], const size_t flen[], struct dotlock_record *r)
 {
-	uint64_t off, len;
+	uint64_t off, len, last;
 
-	if (flen[6] == 1 && f[6][0] == '-' && flen[7] == 1 && f[7][0] == '-') {
-		r->offset = r->length = -1;
+	if (is_dash(f[6], flen[6]) && is_dash(f[7], flen[7]) &&
+	    (r->version == 1 || is_dash(f[8], flen[8]))) {
+		r->offset = r->length = r->last = -1;
 		return 0;
 	}
 	if (parse_number(f[6], flen[6], INT64_MAX, &off) == -1 ||
 	    parse_number(f[7], flen[7], INT64_MAX, &len) == -1 ||
 	    off > (uint64_t)INT64_MAX - len)
 		return -1;
+	last = off;
+	if (r->version == 2 && (parse_number(f[8], flen[8], INT64_MAX,
+	    &last) == -1 || last < off || last > off + len))
+		return -1;
 	r->offset = (int64_t)off;
 	r->length = (int64_t)len;
+	r->last = (int64_t)last;
 	return 0;
 }
 
 int
 dotlock_parse(const char *buf, size_t len, struct dotlock_record *r)
 {
-	const char *f[NFIELDS];
-	size_t flen[NFIELDS];
+	const char *f[NFIELDS_MAX];
+	size_t flen[NFIELDS_MAX];
 	uint64_t pid;
+	int n = split_fields(buf, len, f, flen);
 
-	if (split_fields(buf, len, f, flen) == -1 ||
-	    flen[0] + 1 + flen[1] != sizeof MAGIC - 1 ||
-	    memcmp(f[0], MAGIC, sizeof MAGIC - 1) != 0 ||
-	    parse_number(f[2], flen[2], INT32_MAX, &pid) == -1 || pid == 0 ||
+	if (n < 2 || flen[0] != sizeof MAGIC - 1 ||
+	    memcmp(f[0], MAGIC, sizeof MAGIC - 1) != 0 || flen[1] != 1)
+		return -1;
+	if (f[1][0] == '1' && n == NFIELDS_MAX - 1)
+		r->version = 1;
+	else if (f[1][0] == '2' && n == NFIELDS_MAX)
+		r->version = 2;
+	else
+		return -1;
+	if (parse_number(f[2], flen[2], INT32_MAX, &pid) == -1 || pid == 0 ||
 	    !host_valid(f[3], flen[3]) ||
 	    parse_number(f[4], flen[4], UINT64_MAX, &r->dev) == -1 ||
 	    parse_number(f[5], flen[5], UINT64_MAX, &r->ino) == -1 ||
@@ -122,31 +143,47 @@ dotlock_parse(const char *buf, size_t len, struct dotlock_record *r)
 	return 0;
 }
 
+/* Is the append part of a record one that can be written? */
+static bool
+append_valid(const struct dotlock_record *r, int version)
+{
+	if (r->offset < 0)
+		return r->length < 0 && (version == 1 || r->last < 0);
+	if (r->length < 0 || r->offset > INT64_MAX - r->length)
+		return false;
+	return version == 1 || (r->last >= r->offset &&
+	    r->last <= r->offset + r->length);
+}
+
 size_t
 dotlock_format(const struct dotlock_record *r, char *buf, size_t size)
 {
-	char off[24] = "-", len[24] = "-";
-	int n;
+	char off[24] = "-", len[24] = "-", last[26] = " -";
+	int version = r->version == 1 ? 1 : 2, n;
 
 	if (r->pid <= 0 || r->pid > INT32_MAX ||
-	    !host_valid(r->host, strlen(r->host)) ||
-	    (r->offset < 0) != (r->length < 0))
+	    !host_valid(r->host, strlen(r->host)) || !append_valid(r, version))
 		return 0;
 	if (r->offset >= 0) {
 		snprintf(off, sizeof off, "%" PRId64, r->offset);
 		snprintf(len, sizeof len, "%" PRId64, r->length);
+		snprintf(last, sizeof last, " %" PRId64, r->last);
 	}
-	n = snprintf(buf, size, MAGIC " %ld %s %" PRIu64 " %" PRIu64 " %s %s\n",
-	    r->pid, r->host, r->dev, r->ino, off, len);
+	if (version == 1)
+		last[0] = '\0';
+	n = snprintf(buf, size, MAGIC " %d %ld %s %" PRIu64 " %" PRIu64
+	    " %s %s%s\n", version, r->pid, r->host, r->dev, r->ino, off, len,
+	    last);
 	return n > 0 && (size_t)n < size ? (size_t)n : 0;
 }
 
 /* ---- files ----------------------------------------------------------- */
 
-/* The record, durably, in a new file beside the lock; its name, or NULL
- * with errno set. */
+/* The record in a new file beside the lock (synced when `durable`); its
+ * name, or NULL with errno set. */
 static char *
-write_temp(const struct dotlock *dl, const struct dotlock_record *r)
+write_temp(const struct dotlock *dl, const struct dotlock_record *r,
+    bool durable)
 {
 	char rec[DOTLOCK_RECORD_MAX];
 	size_t n = dotlock_format(r, rec, sizeof rec);
@@ -155,8 +192,8 @@ write_temp(const struct dotlock *dl, const struct dotlock_record *r)
 	    (errno = EINVAL, -1);
 	int saved;
 
-	if (fd != -1 && write_full(fd, rec, n) == 0 && fsync(fd) == 0 &&
-	    close(fd) == 0)
+	if (fd != -1 && write_full(fd, rec, n) == 0 &&
+	    (!durable || fsync(fd) == 0) && close(fd) == 0)
 		return tmp;
 	saved = errno;
 	if (fd != -1) {
@@ -219,8 +256,24 @@ only_our_append(int fd, off_t offset, off_t size)
 	return true;
 }
 
-/* Cut the partial message of a dead run of ours off, when the file
- * proves to hold nothing after it. */
+/* Does the file from r->offset on hold nothing but the dead run's
+ * appends? Those before LAST were complete (each begins with "From ");
+ * the one at LAST holds no other message's "From " line. */
+static bool
+only_our_appends(int fd, const struct dotlock_record *r, off_t size)
+{
+	char from[5];
+
+	if (size - r->offset > r->length || size < r->last)
+		return false;
+	if (r->last > r->offset && (pread(fd, from, sizeof from, r->offset) !=
+	    (ssize_t)sizeof from || memcmp(from, "From ", sizeof from) != 0))
+		return false;
+	return only_our_append(fd, r->last, size);
+}
+
+/* Cut the appends of a dead run of ours off, when the file proves to
+ * hold nothing after them. */
 static void
 cut_partial(const struct dotlock *dl, int fd, const struct dotlock_record *r)
 {
@@ -228,8 +281,7 @@ cut_partial(const struct dotlock *dl, int fd, const struct dotlock_record *r)
 
 	if (fstat(fd, &st) == -1 || st.st_size <= r->offset)
 		return;			/* nothing of it is left */
-	if (st.st_size - r->offset > r->length ||
-	    !only_our_append(fd, r->offset, st.st_size)) {
+	if (!only_our_appends(fd, r, st.st_size)) {
 		log_warn("mbox %s: a mailferry run (pid %ld) died while "
 		    "appending at byte %" PRId64 ", but the file has changed "
 		    "since; leaving it as it is (check its end by hand)",
@@ -237,7 +289,7 @@ cut_partial(const struct dotlock *dl, int fd, const struct dotlock_record *r)
 		return;
 	}
 	log_warn("mbox %s: a mailferry run (pid %ld) died while appending; "
-	    "removing its partial message (%lld bytes)", dl->mbox, r->pid,
+	    "removing what it had not finished (%lld bytes)", dl->mbox, r->pid,
 	    (long long)(st.st_size - r->offset));
 	if (ftruncate(fd, r->offset) == -1 || fsync(fd) == -1)
 		log_error("mbox %s: cannot cut the partial message off: %s",
@@ -368,8 +420,8 @@ static char *
 prepare_ours(struct dotlock *dl, bool *cannot, struct err *e)
 {
 	struct stat st;
-	struct dotlock_record r = { .pid = (long)getpid(), .offset = -1,
-	    .length = -1 };
+	struct dotlock_record r = { .version = 2, .pid = (long)getpid(),
+	    .offset = -1, .length = -1, .last = -1 };
 	char *mine;
 
 	*cannot = false;
@@ -380,7 +432,7 @@ prepare_ours(struct dotlock *dl, bool *cannot, struct err *e)
 	memcpy(r.host, dl->host, sizeof r.host);
 	r.dev = (uint64_t)st.st_dev;
 	r.ino = (uint64_t)st.st_ino;
-	mine = write_temp(dl, &r);
+	mine = write_temp(dl, &r, true);
 	if (mine != NULL)
 		return mine;
 	if (errno == EACCES || errno == EROFS || errno == EPERM) {
@@ -430,15 +482,16 @@ dotlock_take(struct dotlock *dl, struct err *e)
 
 int
 dotlock_note_append(struct dotlock *dl, dev_t dev, ino_t ino, off_t offset,
-    off_t length, struct err *e)
+    off_t length, off_t last, bool durable, struct err *e)
 {
-	struct dotlock_record r = { .pid = (long)getpid(), .dev = (uint64_t)dev,
-	    .ino = (uint64_t)ino, .offset = (int64_t)offset,
-	    .length = (int64_t)length };
+	struct dotlock_record r = { .version = 2, .pid = (long)getpid(),
+	    .dev = (uint64_t)dev, .ino = (uint64_t)ino,
+	    .offset = (int64_t)offset, .length = (int64_t)length,
+	    .last = (int64_t)last };
 	char *tmp;
 
 	memcpy(r.host, dl->host, sizeof r.host);
-	tmp = write_temp(dl, &r);
+	tmp = write_temp(dl, &r, durable);
 	if (tmp == NULL || rename(tmp, dl->path) == -1) {
 		err_sys(e, ERR_TEMP, "mbox %s: %s", dl->mbox, dl->path);
 		if (tmp != NULL)
@@ -455,5 +508,11 @@ dotlock_release(struct dotlock *dl)
 {
 	if (dl->held)
 		unlink(dl->path);
+	dl->held = false;
+}
+
+void
+dotlock_abandon(struct dotlock *dl)
+{
 	dl->held = false;
 }

@@ -3,22 +3,26 @@
  * take it, and holding one line that says who took it and what it is
  * doing:
  *
- *   mailferry-dotlock 1 PID HOST DEV INO OFFSET LENGTH
+ *   mailferry-dotlock 2 PID HOST DEV INO OFFSET LENGTH LAST
  *
  * PID and HOST: the run holding it. DEV and INO: the mbox it is for.
- * OFFSET: the mbox's size when the append began; LENGTH: the exact length
- * of that append; both "-" until the append starts. Numbers are decimal
- * without sign or leading zeros.
+ * OFFSET: the mbox's size when the run's appends under this lock began;
+ * LENGTH: the exact length of those appends, the one in progress
+ * included; LAST: where the one in progress began. All three are "-"
+ * until the first append starts. Numbers are decimal without sign or
+ * leading zeros. (Version 1, written by earlier releases, has no LAST:
+ * its one append began at OFFSET.)
  *
- * A run killed in the middle of an append leaves its lock behind, and the
- * next run cuts the partial message off; but only when the lock proves to
- * be that run's: a regular file of this user, in exactly this format, for
- * this host and this very mbox, naming a process that is gone, and a file
- * whose tail is a prefix of one append of that length at that offset (it
- * starts with "From " there, has not grown past OFFSET + LENGTH, and holds
- * no other message's "From " line after it). Anything else is somebody
- * else's lock: waited for, with a deadline, and removed without touching
- * the mbox only once it is older than ten minutes.
+ * A run killed before its appends were committed leaves its lock
+ * behind, and the next run cuts them all off; but only when the lock
+ * proves to be that run's: a regular file of this user, in exactly this
+ * format, for this host and this very mbox, naming a process that is
+ * gone, and a file whose tail is what those appends would have left (it
+ * starts with "From " at OFFSET, has not grown past OFFSET + LENGTH,
+ * reaches LAST, and holds no other message's "From " line after the one
+ * at LAST). Anything else is somebody else's lock: waited for, with a
+ * deadline, and removed without touching the mbox only once it is older
+ * than ten minutes.
  */
 #ifndef MF_DOTLOCK_H
 #define MF_DOTLOCK_H
@@ -35,12 +39,14 @@
 #define DOTLOCK_HOST_MAX	255
 
 struct dotlock_record {
+	int		 version;	/* 1 or 2; 0 is taken as 2 */
 	long		 pid;
 	char		 host[DOTLOCK_HOST_MAX + 1];
 	uint64_t	 dev;
 	uint64_t	 ino;
 	int64_t		 offset;	/* -1: no append yet */
 	int64_t		 length;	/* -1 with offset */
+	int64_t		 last;		/* -1 with offset; version 1: offset */
 };
 
 /* Parse a lock's contents: 0 only when it is exactly a record as
@@ -67,10 +73,18 @@ void dotlock_free(struct dotlock *dl);
  * right to create it beside the mbox (a spool directory), so only the
  * fcntl lock protects; -1 with e set (ERR_TEMP after the timeout). */
 int dotlock_take(struct dotlock *dl, struct err *e);
-/* Durably record that an append of `length` bytes to the mbox `st`
- * begins at `offset`, before it begins. */
+/*
+ * Record, before an append begins, that this run's appends to the mbox
+ * (dev, ino) began at `offset` and are, with this one, `length` bytes
+ * long, this one beginning at `last`. Durably (synced) when `durable`;
+ * otherwise a crash of the process keeps the record, a crash of the
+ * system may lose it.
+ */
 int dotlock_note_append(struct dotlock *dl, dev_t dev, ino_t ino,
-    off_t offset, off_t length, struct err *e);
+    off_t offset, off_t length, off_t last, bool durable, struct err *e);
 void dotlock_release(struct dotlock *dl);
+/* Let go of a held lock without removing it: what it records is left
+ * for the next run to repair (an append that could not be cut back). */
+void dotlock_abandon(struct dotlock *dl);
 
 #endif

@@ -1,9 +1,9 @@
 /*
- * Staged deliveries and their records. Batching destinations (Maildir)
- * stage messages invisibly; a commit syncs them, journals their names in
- * the UID store, makes them visible, records their UIDs and only then
- * queues their deletion from the server. After a crash, the journal says
- * which staged messages made it.
+ * Staged deliveries and their records. Batching destinations (Maildir,
+ * mbox) stage messages; a commit syncs them, journals their names in the
+ * UID store, makes them visible, records their UIDs and only then queues
+ * their deletion from the server. After a crash, the journal says which
+ * staged messages made it.
  */
 #include <inttypes.h>
 #include <stdint.h>

@@ -1,6 +1,6 @@
 /*
- * Handing a message to its destinations: immediate ones (mbox, SMTP,
- * LMTP, programs) first, then batching ones (Maildir), so that a failure
+ * Handing a message to its destinations: immediate ones (SMTP, LMTP,
+ * programs) first, then batching ones (Maildir, mbox), so that a failure
  * leaves nothing half-done to undo; a destination a message already
  * reached in an earlier, partly failed run is skipped.
  */
@@ -47,6 +47,68 @@ already_there(struct fetch *f, const struct server_msg *sm,
 }
 
 /*
+ * A destination is put out of use for the rest of the run when two
+ * messages in a row met a refusal every message would meet
+ * (DELIVER_REFUSED): the second confirms that the refusal is about the
+ * destination, so that one odd message, refused in a way that only looks
+ * like it, never holds back the others run after run.
+ */
+#define REFUSALS_TO_STOP	2
+
+static struct refusal *
+find_refusal(struct fetch *f, const struct destination *d)
+{
+	for (size_t i = 0; i < f->nrefused; i++)
+		if (f->refused[i].dest == d)
+			return &f->refused[i];
+	return NULL;
+}
+
+static bool
+out_of_use(struct fetch *f, const struct destination *d)
+{
+	struct refusal *r = find_refusal(f, d);
+
+	return r != NULL && r->in_a_row >= REFUSALS_TO_STOP;
+}
+
+/* d took a message: earlier refusals were about their messages. */
+static void
+refusals_clear(struct fetch *f, const struct destination *d)
+{
+	struct refusal *r = find_refusal(f, d);
+
+	if (r != NULL)
+		r->in_a_row = 0;
+}
+
+static void
+refused(struct fetch *f, const struct server_msg *sm, struct destination *d,
+    const struct err *de)
+{
+	struct refusal *r = find_refusal(f, d);
+
+	if (r == NULL) {
+		f->refused = xreallocarray(f->refused, f->nrefused + 1,
+		    sizeof *f->refused);
+		r = &f->refused[f->nrefused++];
+		*r = (struct refusal){ .dest = d };
+	}
+	fetch_note_failure(f, de->cls);
+	if (++r->in_a_row < REFUSALS_TO_STOP) {
+		log_error("%s: message %u (UID %s): delivery to \"%s\" failed, "
+		    "left on the server: %s", f->a->name, sm->num,
+		    fetch_uid_shown(f, sm), d->name, de->msg);
+		return;
+	}
+	log_error("%s: message %u (UID %s): %s; %d messages in a row met that "
+	    "refusal, which is about the destination, so \"%s\" is not used "
+	    "again in this run and its messages stay on the server",
+	    f->a->name, sm->num, fetch_uid_shown(f, sm), de->msg,
+	    REFUSALS_TO_STOP, d->name);
+}
+
+/*
  * Immediate destinations: 0 delivered to all, 1 this message failed
  * (reported; go on), -1 a destination is down (e set; stop). Those that
  * took it are added to done[].
@@ -64,6 +126,14 @@ deliver_immediate(struct fetch *f, struct server_msg *sm,
 
 		if (d->backend->batching || already_there(f, sm, d))
 			continue;
+		if (out_of_use(f, d)) {
+			if (log_enabled(LOG_VERBOSE))
+				log_verbose("%s: message %u (UID %s) left on "
+				    "the server: destination \"%s\" is out of "
+				    "use for this run", f->a->name, sm->num,
+				    fetch_uid_shown(f, sm), d->name);
+			return 1;
+		}
 		err_clear(&de);
 		rc = d->backend->prepare(d, &de) == -1 ? DELIVER_DOWN :
 		    d->backend->deliver(d, &f->m, env, NULL, &de);
@@ -74,6 +144,10 @@ deliver_immediate(struct fetch *f, struct server_msg *sm,
 			    sm->num, fetch_uid_shown(f, sm));
 			return -1;
 		}
+		if (rc == DELIVER_REFUSED) {
+			refused(f, sm, d, &de);
+			return 1;
+		}
 		if (rc != 0) {
 			log_error("%s: message %u (UID %s): delivery to \"%s\" "
 			    "failed, left on the server: %s", f->a->name,
@@ -81,17 +155,19 @@ deliver_immediate(struct fetch *f, struct server_msg *sm,
 			fetch_note_failure(f, de.cls);
 			return 1;
 		}
+		refusals_clear(f, d);
 		done[(*ndone)++] = d;
 	}
 	return 0;
 }
 
 /* Batching destinations: stage the message; -1 when one fails, which is
- * about the destination rather than the message, so the run stops. */
+ * about the destination rather than the message, so the run stops.
+ * *commit_now: one of them holds nothing for a batch. */
 static int
 stage_batching(struct fetch *f, struct staged_msg *staged,
     struct server_msg *sm, const struct verdict *v,
-    const struct envelope *env, struct err *e)
+    const struct envelope *env, bool *commit_now, struct err *e)
 {
 	for (size_t i = 0; i < v->ndests; i++) {
 		struct destination *d = v->dests[i];
@@ -107,6 +183,8 @@ stage_batching(struct fetch *f, struct staged_msg *staged,
 			return -1;
 		}
 		batch_add_name(f, staged, d, name);
+		if (d->backend->unbatched != NULL && d->backend->unbatched(d))
+			*commit_now = true;
 	}
 	return 0;
 }
@@ -177,13 +255,14 @@ fetch_deliver(struct fetch *f, size_t idx, const struct verdict *v,
 	struct staged_msg *staged = NULL;
 	char **rcpt = NULL;
 	size_t ndone = 0;
+	bool commit_now = false;
 	int rc;
 
 	envelope_extras(f, sm, v, &env, &rcpt);
 	rc = deliver_immediate(f, sm, v, &env, done, &ndone, e);
 	if (rc == 0) {
 		staged = batch_add(f, idx);
-		rc = stage_batching(f, staged, sm, v, &env, e);
+		rc = stage_batching(f, staged, sm, v, &env, &commit_now, e);
 		/* Staged files of this batch may sit on the failed disk. */
 		if (rc == -1)
 			batch_rollback(f);
@@ -208,7 +287,7 @@ fetch_deliver(struct fetch *f, size_t idx, const struct verdict *v,
 	f->batch_bytes += msg_size(&f->m);
 	/* Immediate deliveries are durable now: record them now too, so a
 	 * crash cannot turn them into duplicates. */
-	if (ndone > 0 || f->nbatch >= BATCH_MESSAGES ||
+	if (ndone > 0 || commit_now || f->nbatch >= BATCH_MESSAGES ||
 	    f->batch_bytes >= BATCH_BYTES)
 		return batch_commit(f, e);
 	return 0;

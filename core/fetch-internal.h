@@ -103,6 +103,7 @@ struct fetch {
 	size_t			 nmsgs, capmsgs;
 	struct strtab		 uids;		/* the messages' UIDs */
 	bool			 listed;	/* the listing is complete */
+	bool			 no_uidl;	/* the server has no UIDL */
 
 	/* Queues of indexes in msgs, sized by fetch_plan(). */
 	uint32_t		*fetch_list;	/* to RETR */
@@ -112,6 +113,7 @@ struct fetch {
 	bool			 prefilter;	/* rules decide on headers */
 	uint32_t		*delete_queue;
 	size_t			 ndelete, next_delete, cap_delete;
+	size_t			 window;	/* commands in flight at most */
 	size_t			 retr_in_flight;
 	off_t			 bytes_in_flight;
 	size_t			 nprocessed;	/* for the progress line */
@@ -134,6 +136,13 @@ struct fetch {
 	struct carried		*carried;	/* sorted by UID */
 	size_t			 ncarried;
 	struct strtab		 carried_uids;
+	/* Destinations whose last delivery met a DELIVER_REFUSED, and how
+	 * many messages in a row did. */
+	struct refusal {
+		struct destination *dest;
+		unsigned	 in_a_row;
+	}			*refused;
+	size_t			 nrefused;
 
 	struct stats		 st;
 	enum err_class		 worst;

@@ -213,9 +213,12 @@ read_uidl(struct fetch *f, bool *have_uidl, struct err *e)
 		 * never fall back to fetching without UIDs. */
 		if ((f->p->caps & POP3_CAP_UIDL) || r.code[0] != '\0')
 			return pop3_fail(f->p, &r, "UIDL failed", ERR_TEMP, e);
-		log_warn("%s: the server does not support UIDL; messages "
-		    "cannot be tracked%s", f->a->name, f->a->keep ?
-		    " and stay on the server" : "");
+		f->no_uidl = true;
+		/* With keep, fetch_plan() says what this means. */
+		if (!f->a->keep)
+			log_warn("%s: the server does not support UIDL; messages "
+			    "are fetched and deleted without being tracked",
+			    f->a->name);
 		return 0;
 	}
 	for (;;) {
@@ -526,6 +529,25 @@ apply_fetch_limit(struct fetch *f, uint32_t *list, size_t *n)
 	*n = limit;
 }
 
+/*
+ * Messages left on the server for want of a UID. A server without UIDL
+ * at all, with keep = true, means nothing is ever fetched: said even
+ * under -q, since that is how cron runs it.
+ */
+static void
+warn_no_uid(struct fetch *f)
+{
+	if (f->no_uidl)
+		log_warn_always("%s: the server does not support UIDL, so with "
+		    "keep = true its %u messages cannot be tracked and none "
+		    "is fetched; set keep = false to fetch them and delete "
+		    "them from the server", f->a->name, f->st.no_uid);
+	else
+		log_warn("%s: %u messages without a usable UID left on the "
+		    "server (with keep = true they cannot be tracked)",
+		    f->a->name, f->st.no_uid);
+}
+
 /* Decide, for every listed message, what this run does with it. */
 void
 fetch_plan(struct fetch *f)
@@ -557,9 +579,7 @@ fetch_plan(struct fetch *f)
 	    sizeof *f->delete_queue);
 	fill_queues(f);
 	if (first && f->st.no_uid > 0)
-		log_warn("%s: %u messages without a usable UID left on the "
-		    "server (with keep = true they cannot be tracked)",
-		    f->a->name, f->st.no_uid);
+		warn_no_uid(f);
 	last_the_troublesome(f, f->fetch_list, f->nfetch);
 	last_the_troublesome(f, f->top_list, f->ntop);
 	/* Only one of the two holds new messages at this point. */

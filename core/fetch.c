@@ -34,6 +34,8 @@
 #include "uidstore.h"
 #include "xmalloc.h"
 
+static void fill_window(struct fetch *, size_t);
+
 /* This message broke the session: fetch it last from now on, and not
  * again in this run. */
 static void
@@ -78,6 +80,24 @@ set_aside_too_large(struct fetch *f, struct server_msg *sm, struct err *e)
 		log_error("%s: %s", f->a->name, se.msg);
 }
 
+/*
+ * Without PIPELINING, a reply has just ended: send the next command now,
+ * so the server works on it while this message is filtered and
+ * delivered. (One short line to a server that has read everything sent
+ * so far cannot block; a failure to send shows at the next reply.)
+ */
+static void
+keep_link_busy(struct fetch *f)
+{
+	struct err ignored;
+
+	if (f->window != 1)
+		return;
+	fill_window(f, f->window);
+	if (f->p->conn->wlen > 0)
+		(void)conn_flush(f->p->conn, &ignored);
+}
+
 /* Read the message (or, after TOP, its header) answering the reply just
  * read into f->m. The limit is max_size whatever the server announced:
  * a message larger than announced is fine, one that would fill the disk
@@ -100,6 +120,7 @@ read_message(struct fetch *f, struct server_msg *sm, struct err *e)
 		return -1;
 	}
 	f->st.bytes += (uint64_t)msg_size(&f->m);
+	keep_link_busy(f);
 	return 0;
 }
 
@@ -384,13 +405,12 @@ retr_answered(struct fetch *f, const struct pop3_reply *r,
 static int
 fetch_loop(struct fetch *f, struct err *e)
 {
-	size_t window = (f->p->caps & POP3_CAP_PIPELINING) ?
-	    WINDOW_COMMANDS : 1;
 	struct pop3_reply r;
 	struct server_msg *sm;
 
+	f->window = (f->p->caps & POP3_CAP_PIPELINING) ? WINDOW_COMMANDS : 1;
 	for (;;) {
-		fill_window(f, window);
+		fill_window(f, f->window);
 		if (pop3_in_flight(f->p) == 0) {
 			/* Deletions queue up at commits: one more round. */
 			if (f->nbatch > 0) {
@@ -575,7 +595,7 @@ run_session(struct fetch *f, struct err *e)
 {
 	f->sessions++;
 	f->broken = f->draining = f->quit_ok = false;
-	f->p = session_open(f->cfg, f->a, e);
+	f->p = session_open(f->cfg, f->a, f->opt->login_delay, e);
 	if (f->p == NULL)
 		return -1;
 	if (fetch_list_messages(f, e) == -1) {
@@ -712,5 +732,6 @@ done:
 	free(f.delete_queue);
 	free(f.batch);
 	free(f.names);
+	free(f.refused);
 	return f.worst;
 }

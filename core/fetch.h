@@ -18,6 +18,9 @@ struct run_options {
 	/* Set by SIGTERM/SIGINT: finish the messages in hand, record
 	 * them, QUIT cleanly. */
 	volatile sig_atomic_t	*stop;
+	/* When not NULL: where the server's LOGIN-DELAY (seconds, RFC
+	 * 2449; 0: none) is reported, for the daemon's schedule. */
+	int			*login_delay;
 };
 
 /* Returns the class of the worst failure (ERR_NONE: all went well). */

@@ -14,6 +14,7 @@ start_tls(struct imap *im, const struct imap_open_opts *o, struct err *e)
 		.host = o->host,
 		.ca_file = o->tls_ca_file,
 		.fingerprint = o->tls_fingerprint,
+		.implicit_port = o->tls == TLS_MODE_IMPLICIT ? 993 : -1,
 	};
 	char desc[128];
 

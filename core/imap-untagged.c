@@ -427,11 +427,13 @@ sink_begin(void *arg, const struct imap_body_info *bi, struct err *e)
 	if (bi->nil)
 		return err_set(e, ERR_TEMP, "%s: the server has no data for "
 		    "message UID %" PRIu32 " (NIL)", label, p->uid);
-	if (bi->size > (uint64_t)p->limit)
+	if (bi->size > (uint64_t)p->limit) {
+		im->too_large = p->uid;
 		return err_set(e, ERR_TEMP, "%s: the server announces %" PRIu64
 		    " bytes for message UID %" PRIu32 ", more than its limit of "
 		    "%jd; giving up on it", label, bi->size, p->uid,
 		    (intmax_t)p->limit);
+	}
 	msg_reset(p->msg);
 	im->target = p;
 	im->held_cr = false;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "array.h"
+#include "greeting.h"
 #include "imap-internal.h"
 #include "imap-utf7.h"
 #include "log.h"
@@ -464,6 +465,9 @@ imap_greeting(struct imap *im, struct err *e)
 	struct imap_resp r;
 	char shown[200];
 
+	/* A port that speaks TLS at once sends nothing: say so early. */
+	if (greeting_wait(im->conn, 143, e) == -1)
+		return -1;
 	conn_begin_reply(im->conn);
 	im->new_deadline = false;
 	if (imap_parse_response(&im->ps, &r, e) == -1)

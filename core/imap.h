@@ -181,6 +181,9 @@ struct imap {
 
 	/* How many messages UID SEARCH answers have named. */
 	uint64_t	 search_hits;
+	/* The UID whose data was announced larger than its fetch's limit
+	 * (the session is then unusable); 0: none. */
+	uint32_t	 too_large;
 };
 
 struct imap *imap_new(struct conn *c);

@@ -216,9 +216,12 @@ emit(bool shown, int fd, int priority, const char *tty_prefix,
 LOG_FUNCTION(log_error, LOG_QUIET, STDERR_FILENO, LOG_ERR, "mailferry: ")
 LOG_FUNCTION(log_warn, LOG_NORMAL, STDERR_FILENO, LOG_WARNING,
     "mailferry: warning: ")
+LOG_FUNCTION(log_warn_always, LOG_QUIET, STDERR_FILENO, LOG_WARNING,
+    "mailferry: warning: ")
 LOG_FUNCTION(log_info, LOG_NORMAL, STDERR_FILENO, LOG_INFO, "mailferry: ")
 LOG_FUNCTION(log_verbose, LOG_VERBOSE, STDERR_FILENO, LOG_INFO, "mailferry: ")
 LOG_FUNCTION(log_trace, LOG_TRACE, STDERR_FILENO, LOG_DEBUG, "mailferry: ")
+LOG_FUNCTION(log_error_more, LOG_QUIET, STDERR_FILENO, LOG_ERR, "")
 LOG_FUNCTION(log_summary, LOG_NORMAL, STDOUT_FILENO, LOG_NOTICE, "")
 
 void

@@ -28,6 +28,9 @@ bool log_tracing(void);
 
 void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A warning shown even under -q: for what a cron job must not miss. */
+void log_warn_always(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
 /* Detail shown unless -q (on stderr, like every line but the summary). */
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_verbose(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -35,6 +38,10 @@ void log_trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* An error about a file, as "FILE:LINE: message" (line 0: no line). */
 void log_error_at(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* A line that goes on with the error just written (a line quoted from a
+ * file, a caret under it): on stderr, without prefix. */
+void log_error_more(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
 /* The summary line of an account, on stdout. */
 void log_summary(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

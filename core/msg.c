@@ -61,8 +61,10 @@ keep_header_bytes(struct msg *m, const char *data, size_t len)
 	m->hdr[m->hdrlen] = '\0';
 }
 
-int
-msg_append(struct msg *m, const char *data, size_t len, struct err *e)
+/* Bytes about to be added to the spool: keep what belongs to the header
+ * block, and note where the body starts. */
+static void
+note_header(struct msg *m, const char *data, size_t len)
 {
 	if (!m->hdr_done) {
 		size_t i = 0;
@@ -97,7 +99,26 @@ msg_append(struct msg *m, const char *data, size_t len, struct err *e)
 		if (m->hdr_done)
 			m->body_off = spool_size(&m->spool) + (off_t)i;
 	}
+}
+
+int
+msg_append(struct msg *m, const char *data, size_t len, struct err *e)
+{
+	note_header(m, data, len);
 	return spool_append(&m->spool, data, len, e);
+}
+
+char *
+msg_reserve(struct msg *m, size_t want, size_t *room, struct err *e)
+{
+	return spool_reserve(&m->spool, want, room, e);
+}
+
+void
+msg_commit(struct msg *m, size_t len)
+{
+	note_header(m, m->spool.mem + m->spool.memlen, len);
+	spool_commit(&m->spool, len);
 }
 
 void

@@ -44,6 +44,10 @@ void msg_free(struct msg *m);
 /* Get ready for the next message. */
 void msg_reset(struct msg *m);
 int msg_append(struct msg *m, const char *data, size_t len, struct err *e);
+/* The same without a copy: room at the end of the spool (see
+ * spool_reserve), then the count actually written there. */
+char *msg_reserve(struct msg *m, size_t want, size_t *room, struct err *e);
+void msg_commit(struct msg *m, size_t len);
 /* The message is complete. */
 void msg_finish(struct msg *m);
 

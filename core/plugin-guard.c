@@ -38,6 +38,7 @@ static bool installed[NGUARDED];
 static volatile sig_atomic_t active;
 static bool stopped;
 static struct itimerval paused;
+static void (*cleanup)(void);
 /* A stack for the handler: a plugin recursing without end has used up
  * its own. */
 static char alt_stack[64 * 1024];
@@ -107,6 +108,8 @@ on_signal(int sig, siginfo_t *info, void *context)
 	put(STDERR_FILENO, reason, sig == SIGALRM ? prepared.hunglen :
 	    strlen(reason));
 	put(STDERR_FILENO, prepared.tail, prepared.taillen);
+	if (cleanup != NULL)
+		cleanup();
 	_exit(prepared.status);
 }
 
@@ -218,4 +221,10 @@ guard_disarm(void)
 		return;
 	setitimer(ITIMER_REAL, &off, NULL);
 	active = 0;
+}
+
+void
+guard_set_cleanup(void (*fn)(void))
+{
+	cleanup = fn;
 }

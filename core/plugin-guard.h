@@ -37,5 +37,9 @@ void guard_pause(void);
 void guard_resume(void);
 /* The call returned: stop the clock. */
 void guard_disarm(void);
+/* What the handler does before ending the process, to leave nothing
+ * half-done that outlives it (an mbox batch, cut off and unlocked). The
+ * function may only make async-signal-safe calls. */
+void guard_set_cleanup(void (*fn)(void));
 
 #endif

@@ -1,9 +1,12 @@
 /*
  * POP3 authentication: USER/PASS and APOP (RFC 1939), SASL PLAIN, LOGIN
- * and XOAUTH2 through AUTH (RFC 5034). With auth = "auto" the strongest
- * method the server offers over the channel in use is chosen. No secret
- * is ever sent over an unencrypted channel unless the account allows it
- * (APOP sends only a digest and is always allowed).
+ * and XOAUTH2 through AUTH (RFC 5034). With auth = "auto" the methods the
+ * server offers are tried strongest first for the channel in use, the
+ * next one after a refusal that may be about the method (an APOP the
+ * server has no secret for) rather than the password. A method named in
+ * the configuration that the server does not offer is ERR_UNAVAIL, not a
+ * refused login. No credential, not even an APOP digest, is sent over an
+ * unencrypted channel unless the account allows it.
  */
 #ifndef MF_POP3_AUTH_H
 #define MF_POP3_AUTH_H

@@ -7,6 +7,7 @@
 
 #include "array.h"
 #include "dotstuff.h"
+#include "greeting.h"
 #include "log.h"
 #include "pop3.h"
 #include "xmalloc.h"
@@ -19,6 +20,7 @@ static const char *const cmd_names[] = {
 	[POP3_PASS] = "PASS",
 	[POP3_APOP] = "APOP",
 	[POP3_AUTH] = "AUTH",
+	[POP3_UTF8] = "UTF8",
 	[POP3_STAT] = "STAT",
 	[POP3_LIST] = "LIST",
 	[POP3_UIDL] = "UIDL",
@@ -40,7 +42,6 @@ pop3_new(struct conn *c)
 	struct pop3 *p = xcalloc(1, sizeof *p);
 
 	p->conn = c;
-	p->decoded = xmalloc(CONN_READ_BUFFER + 1);
 	return p;
 }
 
@@ -53,7 +54,6 @@ pop3_free(struct pop3 *p)
 	free(p->apop_stamp);
 	free(p->implementation);
 	free(p->queue);
-	free(p->decoded);
 	free(p);
 }
 
@@ -217,12 +217,18 @@ pop3_read_message(struct pop3 *p, struct msg *m, off_t limit, struct err *e)
 	off_t total = 0;
 
 	while (d.state != DOTDEC_DONE) {
-		size_t used, outlen;
+		size_t in, room, used, outlen;
+		char *out;
 
 		if (conn_buffered(c) == 0 && conn_fill(c, e) == -1)
 			return explain_sloppy_end(&d, e);
-		used = dotdec_run(&d, c->rbuf + c->rpos, conn_buffered(c),
-		    p->decoded, &outlen);
+		/* Decoded from the read buffer straight into the spool, which
+		 * needs room for one byte more (a CR held back). */
+		out = msg_reserve(m, conn_buffered(c) + 1, &room, e);
+		if (out == NULL)
+			return -1;
+		in = conn_buffered(c) < room ? conn_buffered(c) : room - 1;
+		used = dotdec_run(&d, c->rbuf + c->rpos, in, out, &outlen);
 		c->rpos += used;
 		total += (off_t)outlen;
 		if (total > limit) {
@@ -230,8 +236,7 @@ pop3_read_message(struct pop3 *p, struct msg *m, off_t limit, struct err *e)
 			    "%jd bytes", c->label, (intmax_t)limit);
 			return POP3_TOO_LARGE;
 		}
-		if (msg_append(m, p->decoded, outlen, e) == -1)
-			return -1;
+		msg_commit(m, outlen);
 		if (d.state == DOTDEC_BARE_LF_END)
 			return err_set(e, ERR_TEMP, "%s: the server ended a "
 			    "\".\" line with a bare LF, not CRLF; its replies "
@@ -250,6 +255,9 @@ pop3_greeting(struct pop3 *p, struct err *e)
 	struct pop3_reply r;
 	const char *lt, *gt;
 
+	/* A port that speaks TLS at once sends nothing: say so early. */
+	if (greeting_wait(p->conn, 110, e) == -1)
+		return -1;
 	queue_push(p, POP3_GREETING, 0);
 	if (pop3_reply(p, &r, e) == -1)
 		return -1;
@@ -271,6 +279,25 @@ pop3_greeting(struct pop3 *p, struct err *e)
 	return 0;
 }
 
+/* "LOGIN-DELAY 900" or "LOGIN-DELAY 900 USER" (RFC 2449 6.5). */
+static void
+parse_login_delay(struct pop3 *p, const char *args)
+{
+	long v = 0;
+
+	while (*args == ' ')
+		args++;
+	if (*args < '0' || *args > '9')
+		return;
+	for (; *args >= '0' && *args <= '9'; args++)
+		if ((v = v * 10 + (*args - '0')) > POP3_LOGIN_DELAY_MAX)
+			v = POP3_LOGIN_DELAY_MAX;
+	p->login_delay = (int)v;
+	while (*args == ' ')
+		args++;
+	p->login_delay_per_user = strncasecmp(args, "USER", 4) == 0;
+}
+
 static void
 parse_capability(struct pop3 *p, const char *line)
 {
@@ -284,6 +311,7 @@ parse_capability(struct pop3 *p, const char *line)
 		{ "PIPELINING", POP3_CAP_PIPELINING },
 		{ "STLS", POP3_CAP_STLS },
 		{ "RESP-CODES", POP3_CAP_RESP_CODES },
+		{ "UTF8", POP3_CAP_UTF8 },
 	};
 	size_t wordlen = strcspn(line, " ");
 
@@ -296,6 +324,8 @@ parse_capability(struct pop3 *p, const char *line)
 		free(p->sasl);
 		p->sasl = xstrdup(line + wordlen);
 	}
+	if (wordlen == 11 && strncasecmp(line, "LOGIN-DELAY", 11) == 0)
+		parse_login_delay(p, line + wordlen);
 	if (wordlen == 14 && strncasecmp(line, "IMPLEMENTATION", 14) == 0 &&
 	    p->implementation == NULL)
 		p->implementation = xstrdup(line[wordlen] ? line + wordlen + 1 :
@@ -313,6 +343,8 @@ pop3_capa(struct pop3 *p, struct err *e)
 
 	p->caps = 0;
 	p->capa_answered = false;
+	p->login_delay = 0;
+	p->login_delay_per_user = false;
 	pop3_send(p, POP3_CAPA, 0, "CAPA", SIZE_MAX);
 	if (pop3_reply(p, &r, e) == -1)
 		return -1;

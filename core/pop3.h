@@ -27,6 +27,10 @@
 #define POP3_CAP_STLS		0x010
 #define POP3_CAP_RESP_CODES	0x020
 #define POP3_CAP_SASL		0x040
+#define POP3_CAP_UTF8		0x080	/* RFC 6856 */
+
+/* The longest LOGIN-DELAY (RFC 2449) taken at its word: a day. */
+#define POP3_LOGIN_DELAY_MAX	(24 * 3600)
 
 /* Longest reply line we accept (RFC 1939 allows 512; be generous). */
 #define POP3_LINE_MAX		8192
@@ -44,6 +48,7 @@ enum pop3_cmd {
 	POP3_PASS,
 	POP3_APOP,
 	POP3_AUTH,
+	POP3_UTF8,
 	POP3_STAT,
 	POP3_LIST,
 	POP3_UIDL,
@@ -74,6 +79,10 @@ struct pop3 {
 	char		*sasl;		/* mechanisms from "SASL ..." */
 	char		*apop_stamp;	/* "<...>" from the greeting */
 	char		*implementation;
+	/* LOGIN-DELAY: seconds the server wants between logins (0: none
+	 * announced); per_user: the value after login may differ. */
+	int		 login_delay;
+	bool		 login_delay_per_user;
 
 	struct pop3_pending *queue;	/* ring of commands sent */
 	size_t		 qhead, qlen, qcap;
@@ -82,8 +91,6 @@ struct pop3 {
 	enum pop3_cmd	 listing_cmd;
 	unsigned	 listing_lines;
 	uint64_t	 listing_bytes;
-
-	char		*decoded;	/* message decoding buffer */
 };
 
 struct pop3 *pop3_new(struct conn *c);

@@ -51,6 +51,58 @@ stls(struct pop3 *p, const struct account *a, struct err *e)
 	return pop3_capa(p, e);
 }
 
+/*
+ * RFC 6856: a server offering UTF8 may rewrite a message whose header is
+ * not ASCII (into a "cannot be displayed" wrapper, say) for a client that
+ * did not ask for UTF-8; asking keeps every message as it was sent.
+ */
+static int
+enable_utf8(struct pop3 *p, struct err *e)
+{
+	struct pop3_reply r;
+
+	pop3_send(p, POP3_UTF8, 0, "UTF8", SIZE_MAX);
+	if (pop3_reply(p, &r, e) == -1)
+		return -1;
+	if (!r.ok) {
+		char text[sizeof r.text + 8];
+
+		log_escape(text, sizeof text, r.text, strlen(r.text));
+		log_warn("%s: the server offers UTF8 but refused it (-ERR %s); "
+		    "messages with non-ASCII headers may arrive rewritten",
+		    p->conn->label, text);
+		return 0;
+	}
+	if (log_enabled(LOG_VERBOSE))
+		log_verbose("%s: UTF8 enabled: messages with UTF-8 headers "
+		    "arrive as they were sent", p->conn->label);
+	return 0;
+}
+
+/*
+ * CAPA again after login, where some servers first list UIDL or a
+ * LOGIN-DELAY of the user's own (RFC 2449); a server refusing CAPA now
+ * keeps what it said before.
+ */
+static int
+capabilities_after_login(struct pop3 *p, struct err *e)
+{
+	unsigned caps = p->caps;
+	int login_delay = p->login_delay;
+
+	if (p->capa_answered && (p->caps & POP3_CAP_UIDL) &&
+	    !p->login_delay_per_user)
+		return 0;
+	if (pop3_capa(p, e) == -1)
+		return -1;
+	if (!p->capa_answered && caps != 0) {
+		p->caps = caps;
+		p->login_delay = login_delay;
+		p->capa_answered = true;
+	}
+	return 0;
+}
+
 static char *
 get_secret(const struct config *cfg, const struct account *a, struct err *e)
 {
@@ -63,13 +115,25 @@ get_secret(const struct config *cfg, const struct account *a, struct err *e)
 	return command_first_line(a->password_command, cfg->timeout, what, e);
 }
 
+static int
+log_in(struct pop3 *p, const struct account *a, const char *secret,
+    struct err *e)
+{
+	if ((p->caps & POP3_CAP_UTF8) && enable_utf8(p, e) == -1)
+		return -1;
+	if (pop3_login(p, a, secret, p->conn->tls != NULL, e) == -1)
+		return -1;
+	return capabilities_after_login(p, e);
+}
+
 struct pop3 *
 session_open(const struct config *cfg, const struct account *a,
-    struct err *e)
+    int *login_delay, struct err *e)
 {
 	struct conn *c;
 	struct pop3 *p;
 	char *secret;
+	int rc = -1;
 
 	secret = get_secret(cfg, a, e);
 	if (secret == NULL)
@@ -80,26 +144,19 @@ session_open(const struct config *cfg, const struct account *a,
 		return NULL;
 	}
 	p = pop3_new(c);
-	if (a->tls == TLS_MODE_IMPLICIT && start_tls(p, a, e) == -1)
-		goto fail;
-	if (pop3_greeting(p, e) == -1 || pop3_capa(p, e) == -1)
-		goto fail;
-	if (a->tls == TLS_MODE_STARTTLS && stls(p, a, e) == -1)
-		goto fail;
-	if (pop3_login(p, a, secret, p->conn->tls != NULL, e) == -1)
-		goto fail;
+	if ((a->tls != TLS_MODE_IMPLICIT || start_tls(p, a, e) == 0) &&
+	    pop3_greeting(p, e) == 0 && pop3_capa(p, e) == 0 &&
+	    (a->tls != TLS_MODE_STARTTLS || stls(p, a, e) == 0))
+		rc = log_in(p, a, secret, e);
 	freezero_str(secret);
-	/* Some servers only reveal capabilities after login (RFC 2449). */
-	if (!p->capa_answered || !(p->caps & POP3_CAP_UIDL)) {
-		if (pop3_capa(p, e) == -1)
-			goto fail_no_secret;
+	/* Known even when the login was refused for coming too soon. */
+	if (login_delay != NULL)
+		*login_delay = p->login_delay;
+	if (rc == -1) {
+		session_abort(p);
+		return NULL;
 	}
 	return p;
-fail:
-	freezero_str(secret);
-fail_no_secret:
-	session_abort(p);
-	return NULL;
 }
 
 int

@@ -167,7 +167,7 @@ starttls(struct smtp *s, struct err *e)
 	const struct destination *d = s->d;
 	struct tls_options opt = { .host = d->host != NULL ? d->host :
 	    "localhost", .ca_file = d->tls_ca_file,
-	    .fingerprint = d->tls_fingerprint };
+	    .fingerprint = d->tls_fingerprint, .implicit_port = -1 };
 
 	if (!(s->ext.flags & SMTP_EXT_STARTTLS))
 		return err_set(e, ERR_UNAVAIL, "%s: the server does not offer "
@@ -280,7 +280,7 @@ smtp_open(const struct destination *d, bool lmtp, struct err *e)
 	if (d->tls == TLS_MODE_IMPLICIT) {
 		struct tls_options opt = { .host = d->host,
 		    .ca_file = d->tls_ca_file,
-		    .fingerprint = d->tls_fingerprint };
+		    .fingerprint = d->tls_fingerprint, .implicit_port = 465 };
 
 		if (conn_start_tls(s->c, &opt, e) == -1)
 			goto fail;
@@ -391,6 +391,73 @@ refused(struct smtp *s, const struct smtp_reply *r, const char *what,
 	return reply_error(s, r, what, e);
 }
 
+/* The RFC 3463 enhanced status code a reply's text starts with ("550
+ * 5.1.1 ..."): its subject and detail; false without one. */
+static bool
+enhanced_code(const struct smtp_reply *r, int *subject, int *detail)
+{
+	const char *t = r->text;
+	int v[2] = { 0, 0 };
+
+	if (strlen(t) < 9 || t[4] != '0' + r->code / 100 || t[5] != '.')
+		return false;
+	t += 6;
+	for (int i = 0; i < 2; i++) {
+		const char *start = t;
+
+		while (*t >= '0' && *t <= '9' && t - start < 3)
+			v[i] = v[i] * 10 + (*t++ - '0');
+		if (t == start || *t != (i == 0 ? '.' : ' '))
+			return false;
+		t++;
+	}
+	*subject = v[0];
+	*detail = v[1];
+	return true;
+}
+
+/* Are the recipients the configuration's own, the same for every
+ * message (no "%..." placeholder filled from the message)? */
+static bool
+recipients_fixed(const struct destination *d)
+{
+	for (size_t i = 0; i < d->nto; i++)
+		if (d->to[i][0] == '%')
+			return false;
+	return true;
+}
+
+/*
+ * Would every message meet this permanent refusal of MAIL or RCPT? Yes
+ * when it names what they all share: a recipient's address or mailbox
+ * (enhanced X.1.x but the sender's X.1.7 and X.1.8, X.2.1 disabled, X.2.2
+ * full; without an enhanced code, 550, 551 or 553 to RCPT) when the
+ * recipients are fixed, the sender when `from` fixes it, or a login the
+ * server requires (530). Refusals of the message's own sender or
+ * recipients, of its size, or after its data, are about that message.
+ */
+static bool
+blames_destination(const struct smtp *s, const struct smtp_reply *r,
+    bool to_mail)
+{
+	int subject = 0, detail = 0;
+	bool enhanced = enhanced_code(r, &subject, &detail);
+
+	if (r->code < 500)
+		return false;
+	if (r->code == 530)
+		return true;
+	if (to_mail)
+		return s->d->from != NULL && (enhanced ? subject == 1 :
+		    r->code == 550 || r->code == 553);
+	if (!recipients_fixed(s->d))
+		return false;
+	if (!enhanced)
+		return r->code == 550 || r->code == 551 || r->code == 553;
+	return (subject == 1 && detail != 0 && detail != 7 && detail != 8) ||
+	    (subject == 2 && (detail == 1 || detail == 2));
+}
+
 /* Read n replies; *worst is the highest refusal among them (code 0:
  * none). */
 static int
@@ -435,26 +502,34 @@ send_rcpt_to(struct smtp *s, const char *to)
  * MAIL FROM and RCPT TO. With PIPELINING they go in one packet and
  * their replies are read together; DATA waits for all of them, so a
  * refused recipient never gets a copy. Without it, one at a time,
- * stopping at the first refusal.
+ * stopping at the first refusal. *to_mail: the worst refusal answered
+ * MAIL.
  */
 static int
 envelope(struct smtp *s, const char *sender, int64_t size, char *const *to,
-    size_t nto, struct smtp_reply *worst, struct err *e)
+    size_t nto, struct smtp_reply *worst, bool *to_mail, struct err *e)
 {
+	bool pipelining = s->ext.flags & SMTP_EXT_PIPELINING;
+	int mail_code;
+
 	enter(s, SMTP_MAIL);
 	send_mail_from(s, sender, size);
-	if (s->ext.flags & SMTP_EXT_PIPELINING) {
-		for (size_t i = 0; i < nto; i++)
-			send_rcpt_to(s, to[i]);
-		return read_replies(s, nto + 1, worst, e);
-	}
+	for (size_t i = 0; pipelining && i < nto; i++)
+		send_rcpt_to(s, to[i]);
 	if (read_replies(s, 1, worst, e) == -1)
 		return -1;
-	for (size_t i = 0; i < nto && worst->code == 0; i++) {
-		send_rcpt_to(s, to[i]);
-		if (read_replies(s, 1, worst, e) == -1)
+	mail_code = worst->code;
+	if (pipelining) {
+		if (read_replies(s, nto, worst, e) == -1)
 			return -1;
-	}
+	} else
+		for (size_t i = 0; i < nto && worst->code == 0; i++) {
+			send_rcpt_to(s, to[i]);
+			if (read_replies(s, 1, worst, e) == -1)
+				return -1;
+		}
+	/* A RCPT refusal replaces MAIL's only when worse. */
+	*to_mail = mail_code != 0 && worst->code == mail_code;
 	return 0;
 }
 
@@ -485,17 +560,18 @@ data(struct smtp *s, const char *trace, size_t trace_len, struct msg *m,
 
 int
 smtp_send(struct smtp *s, const char *sender, char *const *to, size_t nto,
-    const char *trace, size_t trace_len, struct msg *m, bool *lost,
-    struct err *e)
+    const char *trace, size_t trace_len, struct msg *m,
+    enum smtp_failure *how, struct err *e)
 {
 	struct smtp_reply r, worst = { 0 };
 	int64_t size = (s->ext.flags & SMTP_EXT_SIZE) ?
 	    wire_size(trace, trace_len, m) : 0;
+	bool to_mail = false;
 	int rc;
 
-	*lost = false;
+	*how = SMTP_FAIL_MESSAGE;
 	if (s->state != SMTP_READY) {
-		*lost = true;
+		*how = SMTP_FAIL_LOST;
 		return err_set(e, ERR_TEMP, "%s: the session is not usable "
 		    "(%s)", s->c->label, smtp_state_names[s->state]);
 	}
@@ -503,12 +579,14 @@ smtp_send(struct smtp *s, const char *sender, char *const *to, size_t nto,
 		return err_set(e, ERR_UNAVAIL, "%s: the message (%jd bytes) is "
 		    "over the server's SIZE limit of %jd bytes", s->c->label,
 		    (intmax_t)size, (intmax_t)s->ext.max_size);
-	if (envelope(s, sender, size, to, nto, &worst, e) == -1 ||
+	if (envelope(s, sender, size, to, nto, &worst, &to_mail, e) == -1 ||
 	    (worst.code == 0 && data(s, trace, trace_len, m, &r, e) == -1))
 		goto lost;
-	if (worst.code != 0)
+	if (worst.code != 0) {
 		rc = refused(s, &worst, "the message was refused", e);
-	else if (r.code != 354)
+		if (blames_destination(s, &worst, to_mail))
+			*how = SMTP_FAIL_DESTINATION;
+	} else if (r.code != 354)
 		rc = refused(s, &r, "DATA refused", e);
 	/* LMTP answers once per recipient; SMTP once. */
 	else if (read_replies(s, s->lmtp ? nto : 1, &worst, e) == -1)
@@ -520,11 +598,12 @@ smtp_send(struct smtp *s, const char *sender, char *const *to, size_t nto,
 		enter(s, SMTP_READY);
 		rc = 0;
 	}
-	*lost = s->state == SMTP_LOST;
+	if (s->state == SMTP_LOST && *how == SMTP_FAIL_MESSAGE)
+		*how = SMTP_FAIL_LOST;
 	return rc;
 lost:
 	enter(s, SMTP_LOST);
-	*lost = true;
+	*how = SMTP_FAIL_LOST;
 	return -1;
 }
 

@@ -5,7 +5,10 @@
  * and RCPT (RFC 2920), SIZE (RFC 1870), 8BITMIME (RFC 6152).
  *
  * Replies map to error classes: 4xx is ERR_TEMP (try again next run),
- * 5xx ERR_UNAVAIL (permanent), a refused login ERR_AUTH.
+ * 5xx ERR_UNAVAIL (permanent), a refused login ERR_AUTH. A permanent
+ * refusal is about the destination, not the message, when RFC 3463
+ * enhanced status codes (or, lacking them, the reply code) name the
+ * recipient's address or mailbox, or a login the server requires.
  */
 #ifndef MF_SMTP_H
 #define MF_SMTP_H
@@ -21,15 +24,25 @@ struct smtp;
 /* Connect to the destination's server and get ready for transactions. */
 struct smtp *smtp_open(const struct destination *d, bool lmtp,
     struct err *e);
+/* What a failed smtp_send() means for the next message. */
+enum smtp_failure {
+	SMTP_FAIL_MESSAGE,	/* this message only; the session goes on */
+	SMTP_FAIL_LOST,		/* the session is gone; a new one may do */
+	/* Refused for good for what every message shares: a recipient
+	 * (they come from the configuration), or the sender when `from`
+	 * fixes it, or a login the server requires. */
+	SMTP_FAIL_DESTINATION,
+};
+
 /*
  * Send one message from `sender` ("" for the null sender) to every
  * recipient in `to`, with `trace` (a Received: field, or NULL) in front
- * of it. 0 when every recipient accepted it after the data. On -1,
- * *connection_lost says whether the session is gone.
+ * of it. 0 when every recipient accepted it after the data; on -1, *how
+ * says what the failure means.
  */
 int smtp_send(struct smtp *s, const char *sender, char *const *to,
     size_t nto, const char *trace, size_t trace_len, struct msg *m,
-    bool *connection_lost, struct err *e);
+    enum smtp_failure *how, struct err *e);
 /* QUIT (best effort) and close. */
 void smtp_close(struct smtp *s);
 

@@ -119,6 +119,32 @@ spool_append(struct spool *s, const void *data, size_t len, struct err *e)
 	return 0;
 }
 
+char *
+spool_reserve(struct spool *s, size_t want, size_t *room, struct err *e)
+{
+	if (want < 2 || want > SPOOL_MEMORY_MAX) {
+		err_set(e, ERR_INTERNAL, "spool: %zu bytes reserved", want);
+		return NULL;
+	}
+	*room = want;
+	if (s->memlen + want > SPOOL_MEMORY_MAX) {
+		/* Fill memory up before spilling, as spool_append does. */
+		if (SPOOL_MEMORY_MAX - s->memlen >= 2)
+			*room = SPOOL_MEMORY_MAX - s->memlen;
+		else if (spill(s, e) == -1)
+			return NULL;
+	}
+	/* At most up to SPOOL_MEMORY_MAX, as in spool_append. */
+	ARRAY_RESERVE(s->mem, s->memlen, s->memcap, *room);
+	return s->mem + s->memlen;
+}
+
+void
+spool_commit(struct spool *s, size_t len)
+{
+	s->memlen += len;
+}
+
 int
 spool_stream(struct spool *s, off_t off, spool_writer fn, void *arg,
     struct err *e)

@@ -27,6 +27,16 @@ void spool_free(struct spool *s);
 void spool_reset(struct spool *s);
 int spool_append(struct spool *s, const void *data, size_t len,
     struct err *e);
+/*
+ * Appending without a copy: room at the end of the spool, to be written
+ * in place, then added with spool_commit. *room is `want` (at most
+ * SPOOL_MEMORY_MAX), or less, but at least 2, when what is in memory
+ * would otherwise go to the spill file before it is full. NULL with e set
+ * when making room needed the spill file and that failed.
+ */
+char *spool_reserve(struct spool *s, size_t want, size_t *room,
+    struct err *e);
+void spool_commit(struct spool *s, size_t len);
 off_t spool_size(const struct spool *s);
 
 /*

@@ -92,7 +92,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct smtp *s;
 	struct msg m;
 	struct err e;
-	bool lost;
+	enum smtp_failure failure;
 	uint8_t how;
 
 	/* What fits in the socket buffer, so the server never blocks. */
@@ -119,7 +119,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	s = smtp_open(&d, how & 0x01, &e);
 	for (int i = 0; s != NULL && i < 3; i++)
 		if (smtp_send(s, i == 1 ? "" : "sender@example.org", d.to,
-		    d.nto, NULL, 0, &m, &lost, &e) == -1 && lost)
+		    d.nto, NULL, 0, &m, &failure, &e) == -1 &&
+		    failure == SMTP_FAIL_LOST)
 			break;
 	smtp_close(s);
 	pthread_join(server, NULL);

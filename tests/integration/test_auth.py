@@ -23,7 +23,7 @@ import certs
 import mailgen
 import mfconf
 from fakepop3 import FakePOP3, Fault, Message
-from harness import Result, run_mailferry, write_config
+from harness import Result, isolated_env, run_mailferry, write_config
 
 EX_OK, EX_UNAVAILABLE, EX_TEMPFAIL, EX_NOPERM, EX_CONFIG = 0, 69, 75, 77, 78
 
@@ -423,13 +423,14 @@ def test_hanging_password_command_is_bounded(tmp_path):
     ("printf '%s' 'my secret'", SPACE_PASSWORD),
     ('printf "%s" "my secret"', SPACE_PASSWORD),
     ("printf %s my\\ secret", SPACE_PASSWORD),
-    ('printf %s "$(id -u)"', LITERAL_PASSWORD),
+    ("printf %s '$(id -u)'", LITERAL_PASSWORD),
+    ('printf %s "$(id -u)"', str(os.getuid())),
     ("printf %s '$HOME'", "$HOME"),
-    ('printf %s "`id -u`;x"', "`id -u`;x"),
+    ('printf %s "`id -u`;x"', "%d;x" % os.getuid()),
+    ("printf 'first\\nsecond\\n' | tac", "second"),
 ])
-def test_password_command_is_split_not_run_by_a_shell(tmp_path, command,
-                                                       password):
-    msgs = messages(1, "pwsplit")
+def test_password_command_is_run_by_sh(tmp_path, command, password):
+    msgs = messages(1, "pwsh")
     with fake_server(msgs, users={USER: password}) as srv:
         w = World(tmp_path)
         w.write([w.fake_account(srv, password=None,
@@ -441,17 +442,33 @@ def test_password_command_is_split_not_run_by_a_shell(tmp_path, command,
         assert w.delivered() == [msgs[0].data]
 
 
-def test_password_command_substitution_is_not_executed(tmp_path):
-    marker = tmp_path / "marker"
-    command = 'printf %%s "$(touch %s)"' % marker
-    password = "$(touch %s)" % marker
-    with fake_server(messages(1, "pwmarker"), users={USER: password}) as srv:
+def test_password_command_with_tilde_and_pipe(tmp_path):
+    """mpop's and isync's habit: files under ~ through a pipe."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".mail-pw").write_text(FAKE_PASSWORD.swapcase() + "\nspare\n")
+    (home / ".old-pw").write_text("not this one\n")
+    command = "cat ~/.mail-pw ~/.old-pw | tr 'a-zA-Z' 'A-Za-z'  # sh's ~, |"
+    with fake_server(messages(1, "pwtilde")) as srv:
         w = World(tmp_path)
         w.write([w.fake_account(srv, password=None,
                                 password_command=command)])
-        res = w.run()
-        assert res.rc == EX_OK, explain(res, srv)
-        assert not marker.exists(), "password_command ran through a shell"
+        rc, out, err = run_mailferry(w.conf, env=isolated_env(home),
+                                     timeout=OUTER)
+        assert rc == EX_OK, (rc, out, err, srv.transcript())
+        assert srv.connections[0].auth[0][2] == FAKE_PASSWORD
+        # What it says on standard error, when it fails, is one line.
+        for name in (".mail-pw", ".old-pw"):
+            (home / name).unlink()
+        rc, out, err = run_mailferry(w.conf, env=isolated_env(home),
+                                     timeout=OUTER)
+        assert rc == EX_TEMPFAIL, (rc, out, err)
+        assert err.splitlines()[0] == (
+            'mailferry: alice: account "alice": password_command (cat) '
+            'printed '
+            'nothing: cat: {0}/.mail-pw: No such file or directory / '
+            'cat: {0}/.old-pw: No such file or directory'.format(home)), err
+        assert len(srv.connections) == 1
 
 
 # ---- (f) certificates -------------------------------------------------------

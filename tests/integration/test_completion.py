@@ -10,7 +10,7 @@ bash-completion package) and completion/_mailferry (zsh).
 - zsh: `_mailferry` loads under compinit without a word on stderr, and an
   interactive zsh on a pseudo-terminal completes the same things (the
   candidates are caught by wrapping compadd).
-- Both offer every option of core/main.c's table and of `mailferry
+- Both offer every option of core/options.c's table and of `mailferry
   --help`, and both read account names with the same program.
 
 Runs without servers or root; needs bash-completion and zsh.
@@ -83,10 +83,10 @@ def home(tmp_path):
 
 
 def every_option():
-    """The options core/main.c knows (long and short), and those --help
+    """The options core/options.c knows (long and short), and those --help
     shows."""
-    text = (REPO / "core" / "main.c").read_text()
-    block = re.search(r"longopts\[\] = \{(.*?)\n\t\};", text, re.S).group(1)
+    text = (REPO / "core" / "options.c").read_text()
+    block = re.search(r"longopts\[\] = \{(.*?)\n\t?\};", text, re.S).group(1)
     opts = set()
     for name, short in re.findall(r'\{ "([a-z-]+)", \w+, NULL, ([^ ]+) \}',
                                   block):

@@ -25,7 +25,9 @@ and only the mbox's last message may be partial (the next run cuts it).
 test_kill_at_chosen_point does the same with kills at exact steps of the
 delivery (strace injects SIGKILL at the Nth call of a syscall on a given
 file: before the journal, between journal and rename, mid-append, between
-delivery and record, ...), so the riskiest instants are always covered.
+delivery and record, ...), so the riskiest instants are always covered;
+test_kills_in_the_commit_path kills at randomly chosen calls of the
+commit of Maildir and mbox batches, where no kill may cost a duplicate.
 
 Knobs (environment):
   MAILFERRY_CRASH_KILLS     kills over the whole file (default 50), split
@@ -33,12 +35,15 @@ Knobs (environment):
   MAILFERRY_CRASH_MESSAGES  messages per round (default 200)
   MAILFERRY_CRASH_SEED      seed of the random delays and bursts (default
                             below); printed with every failure
+  MAILFERRY_CRASH_COMMIT_KILLS  kills in the commit path (default 20),
+                            half Maildir, half mbox
 
 Run with -s to see a summary line per destination kind.
 """
 
 import os
 import random
+import re
 import shutil
 import time
 
@@ -270,11 +275,13 @@ class Round:
 
     def path(self, name):
         """Paths to trace for kill points: "store" (the UID store),
-        "new" (Maildir/new), "mbox", "lock" (the mbox dotlock)."""
+        "new" (Maildir/new), "mbox", "lock" (the mbox dotlock), "mboxdir"
+        (the directory holding both)."""
         return {"store": self.w.state / "alice.uids",
                 "new": self.dir / "Maildir" / "new",
                 "mbox": self.dir / "mail.mbox",
-                "lock": self.dir / "mail.mbox.lock"}[name]
+                "lock": self.dir / "mail.mbox.lock",
+                "mboxdir": self.dir}[name]
 
     def describe_state(self):
         """What the destination and the UID store hold now, in words."""
@@ -419,25 +426,46 @@ def test_sigkill_loses_nothing(kind, dovecot, tmp_path, request):
 # (id, kind, messages, traced path, syscall, which call, what it tests).
 # strace SIGKILLs mailferry as it enters that call, before it runs.
 KILL_POINTS = [
+    # A batch's files are synced by syncfs (core/syncer.c): at the end of
+    # the batch, and in the background every 4 MB while it is written.
+    ("maildir-background-sync", "maildir", "many-large", None, "syncfs", 1,
+     "a background pass of the syncer, the batch still being written"),
+    ("maildir-batch-sync", "maildir", "small", None, "syncfs", 1,
+     "a whole batch staged in tmp/, the syncfs that makes it durable "
+     "about to run"),
     ("maildir-staged-not-journalled", "maildir", "small", "store", "write",
      1, "a batch staged in tmp/ and synced, its names not yet journalled"),
     ("maildir-journalled-not-moved", "maildir", "small", "new", "renameat2",
      1, "names journalled (P lines), nothing moved to new/ yet"),
     ("maildir-mid-commit", "maildir", "small", "new", "renameat2", 20,
      "19 of a batch moved to new/, the rest still in tmp/"),
+    ("maildir-moved-dir-not-synced", "maildir", "small", "new", "fsync", 1,
+     "a whole batch moved to new/, the directory not yet synced"),
     ("maildir-moved-not-recorded", "maildir", "small", "store", "write", 2,
      "a whole batch in new/, its + records not written"),
+    # mbox: a batch is appended under one lock, synced, journalled, then
+    # unlocked (the dotlock removed, its directory synced), then recorded.
     # The lock is made whole and linked into place (pid, offset -1);
     # the offset is then recorded by renaming a new record over it: the
     # run's first rename (strace's -P does not match rename's target, so
     # no path filter here).
     ("mbox-dotlock-without-record", "mbox", "small", None,
      "rename,renameat,renameat2", 1,
-     "the dotlock taken, the append's offset not yet recorded in it"),
+     "the dotlock taken, the batch's offset not yet recorded in it"),
     ("mbox-mid-append", "mbox", "large", "mbox", "write", 2,
-     "the first 256 KB of a 600 KB message appended"),
-    ("mbox-appended-not-recorded", "mbox", "small", "store", "write", 1,
-     "a message appended and synced, the dotlock gone, no + record"),
+     "the first 128 KB of a 600 KB message appended"),
+    # Each 600 KB message takes five writes of at most 128 KB.
+    ("mbox-mid-batch", "mbox", "large", "mbox", "write", 7,
+     "a batch's first message appended, its second partly, nothing "
+     "synced or journalled"),
+    ("mbox-synced-not-journalled", "mbox", "small", "store", "write", 1,
+     "a batch appended and synced, the dotlock still held, no P record"),
+    ("mbox-journalled-not-unlocked", "mbox", "small", "lock", "unlink", 1,
+     "a batch synced and journalled (P lines), the dotlock still held"),
+    ("mbox-unlocked-dir-not-synced", "mbox", "small", "mboxdir", "fsync", 1,
+     "a batch journalled, the dotlock removed, its directory not synced"),
+    ("mbox-unlocked-not-recorded", "mbox", "small", "store", "write", 2,
+     "a batch journalled and unlocked, no + record"),
     ("smtp-accepted-not-recorded", "smtp", "small", "store", "write", 1,
      "a message accepted with 250, no + record"),
 ]
@@ -460,8 +488,11 @@ def test_kill_at_chosen_point(point, dovecot, tmp_path, request):
         # No message over mbox's 256 KB write buffer: one write each.
         msgs = [m for m in mailgen.generate(100, seed="point-" + name)
                 if len(m) <= SMALL_LIMIT]
-    else:
+    elif size == "large":
         msgs = sized_messages(6, 600_000, "point-" + name)
+    else:
+        # Over 4 MB in one batch: the syncer starts a pass on its way.
+        msgs = sized_messages(12, 600_000, "point-" + name)
     r = world.new_round(0, msgs)
     res = r.run(prefix=strace_kill([r.path(traced)] if traced else [],
                                    syscall, when))
@@ -469,13 +500,115 @@ def test_kill_at_chosen_point(point, dovecot, tmp_path, request):
                         "reached: %s" % (syscall, when, traced,
                                          res.outcome()))
     state = r.describe_state()
-    if name == "mbox-mid-append":
+    if name in ("mbox-mid-append", "mbox-mid-batch"):
         assert "partial" in state, "no partial message after the kill: " \
             + state
+    if name == "mbox-mid-batch":
+        assert "1 complete and 1 partial" in state, "not one complete " \
+            "message and a partial one after the kill: " + state
     r.check_after_kill()
     res = r.run()
     t = r.check_final(res)
     assert not r.problems, "killed at %s (%s; then: %s):\n  %s" % (
         name, what, state, "\n  ".join(r.problems))
-    print("kill point %s: %d messages, %d duplicates" % (
-        name, len(msgs), t.duplicates))
+    print("kill point %s: %d messages, %d duplicates; after the kill: %s"
+          % (name, len(msgs), t.duplicates, state))
+
+
+# ---- kills anywhere in the commit path --------------------------------------
+
+# The system calls of a batch's commit, by kind: (syscall, traced path).
+# Durability (syncfs, the mbox's fsync), the journal and the records (the
+# UID store's writes and fsyncs), making the batch visible (renames into
+# new/ and its fsync; the dotlock's removal and its directory's fsync).
+COMMIT_CALLS = {
+    "maildir": [("syncfs", None), ("write", "store"), ("fsync", "store"),
+                ("renameat2", "new"), ("fsync", "new")],
+    "mbox": [("write", "mbox"), ("fsync", "mbox"), ("write", "store"),
+             ("fsync", "store"), ("unlink", "lock"), ("fsync", "mboxdir")],
+}
+COMMIT_KILLS = env_int("MAILFERRY_CRASH_COMMIT_KILLS", 20, minimum=2)
+
+
+def count_calls(r, trace_file):
+    """{(syscall, path name): calls} in an `strace -f -y` output of a
+    clean run of round R."""
+    with open(trace_file) as f:
+        lines = f.read().splitlines()
+    counts = {}
+    for call, traced in COMMIT_CALLS[r.w.kind]:
+        pat = re.compile(r"^(?:\d+ +)?%s\(" % call)
+        path = None if traced is None else str(r.path(traced))
+        n = 0
+        for line in lines:
+            if not pat.match(line):
+                continue
+            # A descriptor shows as FD<PATH>, a path as "PATH".
+            if path is None or "<%s>" % path in line or \
+                    '"%s"' % path in line:
+                n += 1
+        counts[(call, traced)] = n
+    return counts
+
+
+@pytest.mark.parametrize("kind", ["maildir", "mbox"])
+def test_kills_in_the_commit_path(kind, dovecot, tmp_path):
+    """SIGKILL at a random call of a batch's commit (one of
+    COMMIT_CALLS, then any one of its calls in a run), then a clean run:
+    nothing lost, nothing duplicated (a batch is journalled, so no kill
+    in it may cost a duplicate), nothing left behind. Rounds of 150 small
+    messages, three batches each; MAILFERRY_CRASH_COMMIT_KILLS kills
+    (default 20) split between the two kinds."""
+    why = strace_supported()
+    if why is not None:
+        pytest.skip(why)
+    kills = COMMIT_KILLS // 2
+    rng = random.Random("%s:commit:%s" % (SEED, kind))
+    world = World(kind, dovecot, tmp_path, None, timeout=5)
+
+    def small(tag):
+        return [m for m in mailgen.generate(170, seed=tag)
+                if len(m) <= SMALL_LIMIT][:150]
+
+    # A clean round under strace: which calls happen, how often.
+    r = world.new_round(0, small("commit-%s-0" % kind))
+    trace = tmp_path / "trace"
+    res = r.run(prefix=["strace", "-f", "-qq", "-y", "-o", str(trace), "-e",
+                        "trace=%s" % ",".join(sorted(
+                            {c for c, _ in COMMIT_CALLS[kind]}))])
+    t = r.check_final(res)
+    assert not r.problems and t.duplicates == 0, "\n".join(r.problems)
+    counts = count_calls(r, trace)
+    assert all(counts.values()), "a commit call never happened: %s" % counts
+    failures = []
+    for k in range(1, kills + 1):
+        # Each kind of call as likely as any other, whatever its count.
+        call, traced = rng.choice(sorted(counts, key=str))
+        when = rng.randint(1, counts[(call, traced)])
+        r = world.new_round(k, small("commit-%s-%d" % (kind, k)))
+        res = r.run(prefix=strace_kill([r.path(traced)] if traced else [],
+                                       call, when))
+        where = "%s call %d%s" % (call, when,
+                                  " on %s" % traced if traced else "")
+        if not res.killed:
+            failures.append("round %d: the kill at %s never happened: %s"
+                            % (k, where, res.outcome()))
+            continue
+        state = r.describe_state()
+        r.check_after_kill()
+        res = r.run()
+        t = r.check_final(res)
+        if t.duplicates:
+            r.problems.append("%d duplicates" % t.duplicates)
+        if r.problems:
+            failures.append("round %d, killed at %s (then: %s):\n  %s" % (
+                k, where, state, "\n  ".join(r.problems)))
+            if server_messages(dovecot):
+                empty_server(dovecot)
+        else:
+            shutil.rmtree(r.dir)
+    print("commit path %s: %d kills, at calls of a run of %s" % (
+        kind, kills, ", ".join(
+            "%s%s x%d" % (c, " " + p if p else "", n)
+            for (c, p), n in counts.items())))
+    assert not failures, "\n".join(failures[:10])

@@ -12,8 +12,8 @@ Semantics under test, beyond the manual pages' words:
 - Envelope sender: `from` if set, else the message's Return-Path, else
   Sender, else the From address; "" (null sender) when it is <>.
 - mbox: mboxrd; "From SENDER DATE" separators; dotlock PATH.lock holding
-  "mailferry PID HOST OFFSET" while appending, which lets the next run cut
-  off what a killed run left half-written.
+  the run's record (mailferry(1), FILES) while a batch is appended, which
+  lets the next run cut off what a killed run left uncommitted.
 - mda: %F and %T replace whole words only; exit 0 delivered, 75 deferred,
   anything else failed.
 
@@ -27,17 +27,21 @@ import email.policy
 import json
 import mailbox
 import os
+import pwd
 import re
+import shutil
 import signal
 import socket
 import stat
 import subprocess
+import tempfile
 import time
 
 import pytest
 
 import mailgen
 import mfconf
+from crashkit import strace_kill
 from harness import mailferry_path, run_mailferry, write_config
 from msgcheck import digest
 from postfix import Postfix, split_added_headers
@@ -745,6 +749,62 @@ def test_mbox_mboxrd_readback(dovecot, tmp_path):
     assert w.mbox.read_bytes() == raw, "a run with nothing new changed it"
 
 
+def test_mbox_without_dotlock_records_each_message(dovecot):
+    """An mbox in a directory where the user may not create files (as
+    /var/mail often is): no dot lock, the fcntl lock alone, which a crash
+    releases without a record of what to cut. So each message is synced,
+    unlocked and recorded before the next. Killed just before the second
+    message's sync, the next run delivers the rest and duplicates only
+    that one message."""
+    msgs = mailgen.generate(4, seed="spool")
+    load(dovecot, msgs)
+    stored = dovecot.stored_messages("alice")
+    nobody = pwd.getpwnam("nobody")
+    top = tempfile.mkdtemp(prefix="mf-spool-")
+    try:
+        os.chmod(top, 0o755)
+        home = os.path.join(top, "home")
+        spool = os.path.join(top, "spool")
+        os.mkdir(home, 0o700)
+        os.mkdir(spool, 0o755)          # root's: no dot lock in it
+        mbox = os.path.join(spool, "nobody")
+        with open(mbox, "wb"):
+            pass
+        os.chown(mbox, nobody.pw_uid, nobody.pw_gid)
+        os.chmod(mbox, 0o600)
+        conf = os.path.join(home, "mailferry.conf")
+        write_config(conf, mfconf.config(
+            os.path.join(home, "state"),
+            {"box": {"type": "mbox", "path": mbox}},
+            [mfconf.account("alice", dovecot, deliver="box", keep=False)]))
+        for root, dirs, files in os.walk(home):
+            for n in [root] + [os.path.join(root, f) for f in files]:
+                os.chown(n, nobody.pw_uid, nobody.pw_gid)
+        as_nobody = ["setpriv", "--reuid=%d" % nobody.pw_uid,
+                     "--regid=%d" % nobody.pw_gid, "--clear-groups", "--"]
+        env = {"HOME": home, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+        cmd = [mailferry_path(), "-f", conf]
+        p = subprocess.run(strace_kill([mbox], "fsync", 2) + as_nobody + cmd,
+                           env=env, capture_output=True, text=True,
+                           timeout=120)
+        assert p.returncode == -signal.SIGKILL, outcome(p.returncode,
+                                                        p.stdout, p.stderr)
+        assert "using fcntl locking only" in p.stderr, p.stderr
+        # The first message was recorded before the second was appended.
+        with open(os.path.join(home, "state", "alice.uids")) as f:
+            assert sum(l.startswith("+ ") for l in f) == 1
+        assert not os.path.exists(mbox + ".lock")
+        p = subprocess.run(as_nobody + cmd, env=env, capture_output=True,
+                           text=True, timeout=120)
+        assert p.returncode == EX_OK, outcome(p.returncode, p.stdout,
+                                              p.stderr)
+        got = [b for _, b in read_mbox(mbox)]
+        assert_same(got, stored + [stored[1]], "the mbox")
+        assert dovecot.count("alice") == 0
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
 # ---- 5. kill -9 in the middle of an mbox append ---------------------------
 
 def big_message(mb):
@@ -791,13 +851,16 @@ def test_mbox_sigkill_mid_append(dovecot, tmp_path):
     assert os.path.exists(lock), "no dotlock left by the killed run"
     with open(lock) as f:
         rec = f.read().split()
-    # mailferry-dotlock 1 PID HOST DEV INO OFFSET LENGTH (mailferry(1))
+    # mailferry-dotlock 2 PID HOST DEV INO OFFSET LENGTH LAST
+    # (mailferry(1)): the batch began at OFFSET, its appends are LENGTH
+    # bytes long with the one in progress, which began at LAST.
     st = os.stat(w.mbox)
-    assert len(rec) == 8 and rec[:2] == ["mailferry-dotlock", "1"], rec
+    assert len(rec) == 9 and rec[:2] == ["mailferry-dotlock", "2"], rec
     assert rec[2] == str(proc.pid) and rec[6] == str(len(good)), (
         "lock record %r, expected pid %d and offset %d"
         % (rec, proc.pid, len(good)))
     assert rec[4:6] == [str(st.st_dev), str(st.st_ino)], rec
+    assert rec[8] == rec[6], "the big message is the batch's first"
     partial = w.mbox.read_bytes()
     assert partial.startswith(good) and len(partial) > len(good)
     assert len(good) + int(rec[7]) > len(partial), (
@@ -901,6 +964,53 @@ def test_mda(dovecot, tmp_path):
     assert calls[3][0][:2] == ["--from", "two@example.org"]
     run_expect(w, EX_OK, 0, 0, 0)
     assert len(mda_calls(out_dir)) == 4
+
+
+# ---- 6b. Maildir: a batch made durable together ----------------------------
+
+def traced_calls(trace, name):
+    """How many calls of NAME an `strace -f -o TRACE` output holds."""
+    with open(trace) as f:
+        return len(re.findall(r"(?m)^(?:\d+ +)?%s\(" % name, f.read()))
+
+
+@pytest.mark.parametrize("fs", ["disk", "ramfs"])
+def test_maildir_batch_durable_together(dovecot, tmp_path, fs):
+    """On a local disk file system a batch's files are made durable by
+    one syncfs, not an fdatasync each; on any other (ramfs here, standing
+    for NFS or FUSE, whose syncfs promises nothing) each file gets its
+    fdatasync. Either way everything arrives, once, and tmp/ is empty."""
+    msgs = mailgen.generate(30, seed="batch-" + fs)
+    load(dovecot, msgs)
+    stored = dovecot.stored_messages("alice")
+    w = World(tmp_path, dovecot)
+    mnt = tmp_path / "ramfs"
+    if fs == "ramfs":
+        mnt.mkdir()
+        subprocess.run(["mount", "-t", "ramfs", "-o", "mode=0700", "ramfs",
+                        str(mnt)], check=True)
+        w.maildir = mnt / "Maildir"
+    try:
+        w.write({"inbox": mfconf.maildir(w.maildir)}, "inbox")
+        trace = tmp_path / "strace.out"
+        cmd = ["strace", "-f", "-qq", "-o", str(trace), "-e",
+               "trace=syncfs,fdatasync", mailferry_path(), "-f", str(w.conf)]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        assert p.returncode == EX_OK, outcome(p.returncode, p.stdout,
+                                              p.stderr)
+        assert counts(p.stdout) == (30, 30, 0)
+        if fs == "disk":
+            assert traced_calls(trace, "fdatasync") == 0
+            assert traced_calls(trace, "syncfs") >= 1
+        else:
+            assert traced_calls(trace, "fdatasync") == 30
+            assert traced_calls(trace, "syncfs") == 0
+        assert_same(w.maildir_messages(), stored, "the Maildir")
+        assert os.listdir(w.maildir / "tmp") == []
+        run_expect(w, EX_OK, 0, 0, 0)
+    finally:
+        if fs == "ramfs":
+            subprocess.run(["umount", str(mnt)], check=True)
 
 
 # ---- 7. several destinations ------------------------------------------------

@@ -12,6 +12,7 @@ import time
 import pytest
 
 import certs
+import imapkit
 import mailgen
 from dovecot import Dovecot
 from harness import lc_str, retr, write_config
@@ -246,3 +247,31 @@ def test_500_generated_messages_round_trip(dovecot):
     for i, m in enumerate(msgs, 1):
         assert retr(pop, i) == m, "message %d differs after RETR" % i
     pop.quit()
+
+
+def test_imap_mixed_folders_flags_and_recreate(dovecot):
+    by_folder = imapkit.fill_folders(dovecot, n=40, seed="harness-imap",
+                                     big=False)
+    assert set(by_folder) == set(imapkit.FOLDERS)
+    for folder, msgs in by_folder.items():
+        assert len(msgs) == 20
+        # Read back byte for byte, in delivery (= UID) order.
+        assert dovecot.folder_bytes(folder) == msgs
+        assert all(f == set() for f in dovecot.folder_flags(folder).values())
+    # Another client's flags are seen, and survive a recreated folder.
+    uids = sorted(dovecot.folder_flags("Lists/dev"))
+    dovecot.add_flags(uids[:2], r"\Seen", "Lists/dev")
+    for folder in imapkit.FOLDERS:
+        old = dovecot.folder_info(folder)["UIDVALIDITY"]
+        new = dovecot.recreate_folder(folder)
+        assert new != old
+        assert dovecot.folder_info(folder)["UIDVALIDITY"] == new
+        assert dovecot.folder_bytes(folder) == by_folder[folder]
+    flags = dovecot.folder_flags("Lists/dev")
+    assert [r"\Seen" in flags[u] for u in sorted(flags)] == \
+        [True, True] + [False] * 18
+    acct = imapkit.account("alice", dovecot, tls="starttls",
+                           folders=imapkit.FOLDERS)
+    assert (acct["protocol"], acct["port"], acct["folders"]) == (
+        "imap", dovecot.imap_port, list(imapkit.FOLDERS))
+    assert imapkit.account("alice", dovecot)["port"] == dovecot.imaps_port

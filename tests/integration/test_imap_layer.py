@@ -140,6 +140,24 @@ def test_login_refusals(dc, probe):
           EX_UNAVAILABLE, "certificate")
 
 
+def test_tls_mode_that_does_not_fit_the_port(dc, probe):
+    """Implicit TLS against the plain port names port 993; STARTTLS or
+    plain text against the TLS port, which greets no one, is recognised
+    in seconds (a probe connection), not after the 60 s timeout."""
+    check(probe(dc.imap_port, "implicit", "caps", timeout=60),
+          EX_UNAVAILABLE, r"the server answered in plain text \(wrong "
+          r"version number\), so this port does not speak TLS at once: use "
+          r'tls = "starttls" \(or "none"\) with it, or tls = "implicit" '
+          r"with port 993$")
+    for tls in ("starttls", "none"):
+        r = probe(dc.imaps_port, tls, "caps", timeout=60, plaintext=True,
+                  limit=50)
+        check(r, EX_UNAVAILABLE, r"127\.0\.0\.1:%d: the server sends no "
+              r"greeting, but answers a TLS handshake: this port speaks TLS "
+              r'at once, so use tls = "implicit" with it \(port 143 is the '
+              r'one for tls = "starttls" and "none"\)' % dc.imaps_port)
+
+
 def fill_two_folders(dc, n=500, seed="imap-layer"):
     msgs = mailgen.generate(n, seed=seed)
     dc.create_folder("Lists/dev")

@@ -180,7 +180,10 @@ def test_install_puts_everything_in_place_and_uninstall_removes_it(
     # The installed binary runs.
     r = run([destdir / "usr/local/bin/mailferry", "--version"])
     assert r.returncode == 0, outcome(r)
-    assert re.fullmatch(r"mailferry \S+\n", r.stdout), r.stdout
+    assert re.match(r"mailferry \S+\n", r.stdout), r.stdout
+    # Its plugin directory is the installed one.
+    assert "\nplugin directory: %s/lib/mailferry (the default of " \
+        "plugin_dir)\n" % PREFIX in r.stdout, r.stdout
     r = run([destdir / "usr/local/bin/mailferry", "--help"])
     assert r.returncode == 0 and "usage:" in r.stdout, outcome(r)
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import isolated_env, write_config
+from harness import isolated_env, with_stand_ins, write_config
 
 REPO = Path(__file__).resolve().parents[2]
 MAN = REPO / "man"
@@ -177,7 +177,7 @@ def test_example_plugin_compiles_loads_and_works(page, name, source,
     conf_dir = home / ".config" / "mailferry"
     conf_dir.mkdir(parents=True)
     conf = write_config(conf_dir / "mailferry.conf", config)
-    env = isolated_env(home)
+    env = with_stand_ins(isolated_env(home), tmp_path / "bin")
 
     r = run([binary, "-f", conf, "--check-config"], env=env)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -233,7 +233,8 @@ def test_example_configuration_passes_check_config(page, name, text, binary,
                         '"%s"' % build_plugin_dir())
     text = text.replace(INSTALLED_RULES_DIR, str(REPO / "rules"))
     conf = write_config(tmp_path / ("%s.conf" % name), text)
-    r = run([binary, "-f", conf, "--check-config"], env=isolated_env(home))
+    r = run([binary, "-f", conf, "--check-config"],
+            env=with_stand_ins(isolated_env(home), tmp_path / "bin"))
     assert r.returncode == 0, "%s example %s:\n%s%s" % (page, name, r.stdout,
                                                          r.stderr)
     assert ": OK: " in r.stdout
@@ -249,22 +250,27 @@ def readme_configurations():
         "README.md: expected the configuration and the destinations blocks"
     main, more = blocks[0], blocks[1]
     extra = more.split("destinations = {\n", 1)[1].rsplit("};", 1)[0]
+    imap = [b for b in blocks if 'protocol = "imap"' in b]
+    assert imap, "README.md: expected an IMAP account's configuration"
     return {"consolidate": main,
             "destinations": main.replace("destinations = {\n",
-                                         "destinations = {\n" + extra, 1)}
+                                         "destinations = {\n" + extra, 1),
+            "imap": imap[0]}
 
 
-@pytest.mark.parametrize("name", ["consolidate", "destinations"])
+@pytest.mark.parametrize("name", ["consolidate", "destinations", "imap"])
 def test_readme_configuration_passes_check_config(name, binary, tmp_path):
     home = tmp_path / "home"
     home.mkdir()
     text = readme_configurations()[name].replace(INSTALLED_RULES_DIR,
                                                  str(REPO / "rules"))
     conf = write_config(tmp_path / "readme.conf", text)
-    r = run([binary, "-f", conf, "--check-config"], env=isolated_env(home))
+    r = run([binary, "-f", conf, "--check-config"],
+            env=with_stand_ins(isolated_env(home), tmp_path / "bin"))
     assert r.returncode == 0, "README.md %s:\n%s%s" % (name, r.stdout,
                                                        r.stderr)
-    assert ": OK: 2 accounts" in r.stdout, r.stdout
+    assert (": OK: 1 account," if name == "imap" else ": OK: 2 accounts") \
+        in r.stdout, r.stdout
     assert "warning" not in r.stderr, r.stderr
 
 
@@ -275,15 +281,15 @@ def source(path):
 
 
 def long_options():
-    text = source("core/main.c")
-    block = re.search(r"longopts\[\] = \{(.*?)\n\t\};", text, re.S).group(1)
+    text = source("core/options.c")
+    block = re.search(r"longopts\[\] = \{(.*?)\n\t?\};", text, re.S).group(1)
     return re.findall(r'\{ "([a-z-]+)", \w+, NULL, ([^ ]+) \}', block)
 
 
 def test_every_option_is_documented():
     page = (MAN / "mailferry.1").read_text()
     options = long_options()
-    assert options, "no options found in core/main.c"
+    assert options, "no options found in core/options.c"
     for name, short in options:
         assert re.search(r"Fl -%s\b" % re.escape(name), page), \
             "--%s is not documented in mailferry.1" % name

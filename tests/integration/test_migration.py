@@ -23,7 +23,8 @@ import pytest
 
 import mailgen
 import mfconf
-from harness import isolated_env, mailferry_path, run_mailferry, write_config
+from harness import (isolated_env, mailferry_path, run_mailferry,
+                     with_stand_ins, write_config)
 from msgcheck import assert_same_messages, digest
 from postfix import Postfix, split_added_headers
 
@@ -290,7 +291,7 @@ def test_converted_rcfile_passes_check_config(name, tmp_path):
         assert pw not in out, "a password was copied into the output"
     home = tmp_path / "home"
     home.mkdir()
-    env = isolated_env(home)
+    env = with_stand_ins(isolated_env(home), tmp_path / "bin")
     conf = write_config(tmp_path / "converted.conf", fill_in_passwords(out))
     r = subprocess.run([mailferry_path(), "-f", str(conf),
                         "--check-config"], env=env, capture_output=True,

@@ -290,6 +290,43 @@ test_first_line(void **state)
 	assert_string_equal(e.msg, "pw (sh) did not finish within 1 s");
 }
 
+/* The line goes to /bin/sh -c whole: pipes, ~, variables and quotes are
+ * the shell's; messages name only the first word. */
+static void
+test_first_line_is_a_shell_line(void **state)
+{
+	const char *prefix = "pw (no-such-helper-xyz) failed with status 127: "
+	    "/bin/sh: ";
+	char *home = getenv("HOME"), *s, want[4096];
+	struct err e;
+
+	(void)state;
+	s = command_first_line("printf 'b\\na\\n' | sort | tr a-z A-Z", 5,
+	    "pw", &e);
+	assert_non_null(s);
+	assert_string_equal(s, "A");
+	free(s);
+	assert_non_null(home);
+	snprintf(want, sizeof want, "%s/x %s", home, home);
+	s = command_first_line("echo ~/x \"$HOME\"", 5, "pw", &e);
+	assert_non_null(s);
+	assert_string_equal(s, want);
+	free(s);
+	s = command_first_line("  no-such-helper-xyz show mail/work | head -1; "
+	    "exit 127", 5, "pw", &e);
+	assert_null(s);
+	assert_int_equal(e.cls, ERR_TEMP);
+	/* The rest is the shell's wording. */
+	assert_int_equal(strncmp(e.msg, prefix, strlen(prefix)), 0);
+	assert_non_null(strstr(e.msg, "no-such-helper-xyz: not found"));
+	s = command_first_line("echo a >&2; echo b >&2; false", 5, "pw", &e);
+	assert_null(s);
+	assert_string_equal(e.msg, "pw (echo) failed with status 1: a / b");
+	s = command_first_line("true", 5, "pw", &e);
+	assert_null(s);
+	assert_string_equal(e.msg, "pw (true) printed nothing");
+}
+
 int
 main(void)
 {
@@ -306,6 +343,7 @@ main(void)
 		cmocka_unit_test(test_not_found_is_127),
 		cmocka_unit_test(test_output_callback_failure),
 		cmocka_unit_test(test_first_line),
+		cmocka_unit_test(test_first_line_is_a_shell_line),
 	};
 
 	return cmocka_run_group_tests_name("command", tests, NULL, NULL);

@@ -243,7 +243,7 @@ test_wrong_types_and_ranges(void **state)
 		"3: \"parallel\" must be a whole number",
 		"12: \"tls\" must be one of: implicit, starttls, none",
 		"15: \"auth\" must be one of: auto, user, apop, plain, login, "
-		    "xoauth2",
+		    "xoauth2, oauthbearer",
 		"8: \"server\" must be a string in quotes",
 		"10: \"port\" must be a whole number",
 		"11: \"keep\" must be true or false",
@@ -341,7 +341,60 @@ test_syntax_error(void **state)
 {
 	(void)state;
 	refused(DESTS "accounts = ( { name = \"a\" } ;\n", (const char *[]){
-		"6: syntax error",
+		"6: syntax error\n"
+		"  accounts = ( { name = \"a\" } ;\n"
+		"                              ^",
+		NULL });
+}
+
+/* libconfig names a line only: the line is shown, with a caret under
+ * the first token it cannot take; at the end of the text, under what
+ * was opened and never closed; a password as stars. */
+static void
+test_syntax_error_shown_with_a_caret(void **state)
+{
+	(void)state;
+	/* The body starts on line 2. */
+	refused("timeout = 60;\n\tparallel = 2 3;\n", (const char *[]){
+		"3: syntax error\n"
+		"  \\x09parallel = 2 3;\n"
+		"                   ^",
+		NULL });
+	refused("timeout = 60;\naccounts = ( {\n  name = \"a\";\n",
+	    (const char *[]){
+		"3: syntax error (met at the end): this bracket is never "
+		    "closed\n"
+		"  accounts = ( {\n"
+		"               ^",
+		NULL });
+	refused("accounts = ();\n  password = \"s3cr\\\"et;\nx = 1;\n",
+	    (const char *[]){
+		"3: syntax error (met at the end): this quote is never "
+		    "closed\n"
+		"    password = \"*********\n"
+		"               ^",
+		NULL });
+	assert_null(strstr(out, "s3cr"));
+	/* A quote closed lines later: libconfig stumbles there. */
+	refused("accounts = ();\ntimeout = \"60;\nparallel = 2;\n"
+	    "rules_cpu_limit = \"3\";\n", (const char *[]){
+		"3: syntax error (met at line 5): this quote is not closed on "
+		    "its line\n"
+		"  timeout = \"60;\n"
+		"            ^",
+		NULL });
+	refused("accounts = ();\ntimeout =\n\n# the end\n", (const char *[]){
+		"3: syntax error (met at the end): something is missing "
+		    "after this\n"
+		"  timeout =\n"
+		"          ^",
+		NULL });
+	/* A string is whole only at the next token (libconfig joins
+	 * adjacent strings): the caret is there. */
+	refused("timeout = [ 1, \"two\" ];\n", (const char *[]){
+		"2: mismatched element type in array\n"
+		"  timeout = [ 1, \"two\" ];\n"
+		"                       ^",
 		NULL });
 }
 
@@ -364,7 +417,9 @@ test_included_file_named(void **state)
 	/* A syntax error in it, too. */
 	free(unit_write(dir, "part.conf", "inbox = { type = ; };\n"));
 	assert_null(load("destinations = {\n@include \"part.conf\"\n};\n"));
-	snprintf(expect, sizeof expect, "%s:1: syntax error\n", part);
+	snprintf(expect, sizeof expect, "%s:1: syntax error\n"
+	    "  inbox = { type = ; };\n"
+	    "                   ^\n", part);
 	assert_string_equal(out, expect);
 	free(part);
 }
@@ -408,14 +463,13 @@ test_password_rules(void **state)
 	    "user = \"u\"; deliver = \"inbox\";\n"
 	    "  password = \"p\"; password_command = \"pass show x\"; },\n"
 	    "  { name = \"b\"; server = \"s\"; user = \"u\"; deliver = \"inbox\";\n"
-	    "  password_command = \"pass \\\"x\"; },\n"
+	    "  password_command = \" \"; },\n"
 	    "  { name = \"c\"; server = \"s\"; user = \"u\"; deliver = \"inbox\";\n"
 	    "  password = \"p\"; tls = \"none\";\n"
 	    "  tls_fingerprint = \"sha256:00\"; } );\n", (const char *[]){
 		"7: account \"a\" has both \"password\" and \"password_command\"; "
 		    "keep one",
-		"9: account \"b\": password_command \"pass \"x\": unbalanced "
-		    "quotes",
+		"9: account \"b\": password_command is empty",
 		"12: account \"c\": tls_fingerprint must be \"sha256:\" and 32 "
 		    "hex bytes",
 		"12: account \"c\": tls_fingerprint is set but tls = \"none\"",
@@ -567,6 +621,7 @@ main(void)
 		T(test_destinations_checked),
 		T(test_duplicate_accounts),
 		T(test_syntax_error),
+		T(test_syntax_error_shown_with_a_caret),
 		T(test_included_file_named),
 		T(test_password_file_mode),
 		T(test_password_rules),

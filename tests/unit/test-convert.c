@@ -213,7 +213,8 @@ test_fetchmail_notes_and_disabled(void **state)
 	    "poll d.example auth password user u pass p fetchall flush "
 	    "no sslcertck sslfingerprint \"00:11\" folder INBOX idle "
 	    "plugin \"ssh x\"\n");
-	assert_true(c.accounts[0].disabled);
+	assert_false(c.accounts[0].disabled);
+	assert_true(c.accounts[0].imap);
 	assert_true(c.accounts[1].disabled);
 	assert_non_null(strstr(c.accounts[1].why_disabled, "skip"));
 	assert_true(c.accounts[2].disabled);
@@ -223,9 +224,53 @@ test_fetchmail_notes_and_disabled(void **state)
 	assert_true(has_note(&c.accounts[3], "no sslcertck"));
 	assert_true(has_note(&c.accounts[3], "not a SHA-256"));
 	assert_true(has_note(&c.accounts[3], "folder INBOX"));
-	assert_true(has_note(&c.accounts[3], "\"idle\""));
+	assert_true(has_note(&c.accounts[3], "idle: IDLE is an IMAP"));
 	assert_true(has_note(&c.accounts[3], "\"plugin\""));
 	assert_false(has_note(&c.accounts[3], "auth"));
+}
+
+/* IMAP entries: protocol, folders, ports, idle, and \Seen carried over
+ * as mark_seen when fetchmail kept the mail. */
+static void
+test_fetchmail_imap(void **state)
+{
+	config_t lc;
+	char *out;
+
+	(void)state;
+	fetchmail("poll imap.example proto imap user u pass p is me here ssl "
+	    "folder INBOX,\"Lists/dev\" keep idle\n"
+	    "poll plain.example proto IMAP service imap user u pass p "
+	    "sslproto '' mda \"/bin/cat\"\n"
+	    "poll odd.example proto imap port 10993 user u pass p ssl "
+	    "auth cram-md5\n");
+	assert_int_equal(c.naccounts, 3);
+	for (size_t i = 0; i < 3; i++) {
+		assert_true(c.accounts[i].imap);
+		assert_false(c.accounts[i].disabled);
+	}
+	assert_int_equal(c.accounts[0].nfolders, 2);
+	assert_string_equal(c.accounts[0].folders[0], "INBOX");
+	assert_string_equal(c.accounts[0].folders[1], "Lists/dev");
+	assert_true(c.accounts[0].mark_seen);
+	assert_true(c.accounts[0].idle);
+	assert_true(has_note(&c.accounts[0], "first run fetches every"));
+	assert_int_equal(c.accounts[1].port, 143);
+	assert_int_equal(c.accounts[1].nfolders, 0);
+	assert_false(c.accounts[1].mark_seen);
+	assert_false(c.accounts[1].idle);
+	assert_true(has_note(&c.accounts[2], "auth cram-md5: mailferry logs in "
+	    "to IMAP"));
+	out = emitted(&lc);
+	assert_non_null(strstr(out, "protocol = \"imap\";\n    server = "
+	    "\"imap.example\";\n    tls = \"implicit\";"));
+	assert_non_null(strstr(out, "folders = [ \"INBOX\", \"Lists/dev\" ];\n"
+	    "    mark_seen = true;\n    idle = true;"));
+	/* The default ports of IMAP are left out, others kept. */
+	assert_null(strstr(out, "port = 143;"));
+	assert_non_null(strstr(out, "port = 10993;"));
+	config_destroy(&lc);
+	free(out);
 }
 
 /* fetchmail's one-word negations, and auth types that are keywords. */
@@ -446,6 +491,7 @@ main(void)
 		cmocka_unit_test_teardown(test_fetchmail_multidrop, teardown),
 		cmocka_unit_test_teardown(test_fetchmail_notes_and_disabled,
 		    teardown),
+		cmocka_unit_test_teardown(test_fetchmail_imap, teardown),
 		cmocka_unit_test_teardown(test_fetchmail_negations, teardown),
 		cmocka_unit_test_teardown(test_fetchmail_rejects, teardown),
 		cmocka_unit_test_teardown(test_mpop_inherit, teardown),

@@ -105,32 +105,50 @@ static void
 test_record_round_trip(void **state)
 {
 	struct dotlock_record r = { .pid = 4711, .host = "mail.example",
-	    .dev = 2049, .ino = 1234567, .offset = 0, .length = 99 }, back;
+	    .dev = 2049, .ino = 1234567, .offset = 0, .length = 99,
+	    .last = 40 }, back;
 	char buf[DOTLOCK_RECORD_MAX];
 	size_t n;
 
 	(void)state;
 	n = dotlock_format(&r, buf, sizeof buf);
 	assert_string_equal(buf,
-	    "mailferry-dotlock 1 4711 mail.example 2049 1234567 0 99\n");
+	    "mailferry-dotlock 2 4711 mail.example 2049 1234567 0 99 40\n");
 	assert_int_equal(dotlock_parse(buf, n, &back), 0);
+	assert_int_equal(back.version, 2);
 	assert_int_equal(back.pid, 4711);
 	assert_string_equal(back.host, "mail.example");
 	assert_int_equal(back.dev, 2049);
 	assert_int_equal(back.ino, 1234567);
 	assert_int_equal(back.offset, 0);
 	assert_int_equal(back.length, 99);
-	r.offset = r.length = -1;
+	assert_int_equal(back.last, 40);
+	r.offset = r.length = r.last = -1;
 	n = dotlock_format(&r, buf, sizeof buf);
 	assert_string_equal(buf,
-	    "mailferry-dotlock 1 4711 mail.example 2049 1234567 - -\n");
+	    "mailferry-dotlock 2 4711 mail.example 2049 1234567 - - -\n");
 	assert_int_equal(dotlock_parse(buf, n, &back), 0);
 	assert_int_equal(back.offset, -1);
 	assert_int_equal(back.length, -1);
+	assert_int_equal(back.last, -1);
+	/* Version 1, as earlier releases wrote it: one append, at OFFSET. */
+	assert_int_equal(dotlock_parse("mailferry-dotlock 1 4711 h 1 2 30 9\n",
+	    36, &back), 0);
+	assert_int_equal(back.version, 1);
+	assert_int_equal(back.offset, 30);
+	assert_int_equal(back.length, 9);
+	assert_int_equal(back.last, 30);
+	n = dotlock_format(&back, buf, sizeof buf);
+	assert_string_equal(buf, "mailferry-dotlock 1 4711 h 1 2 30 9\n");
 	/* Nothing that cannot be read back is written. */
 	r.offset = 5;
 	assert_int_equal(dotlock_format(&r, buf, sizeof buf), 0);
-	r.offset = -1;
+	r.length = 10;
+	r.last = 4;
+	assert_int_equal(dotlock_format(&r, buf, sizeof buf), 0);
+	r.last = 16;
+	assert_int_equal(dotlock_format(&r, buf, sizeof buf), 0);
+	r.offset = r.length = r.last = -1;
 	strcpy(r.host, "two words");
 	assert_int_equal(dotlock_format(&r, buf, sizeof buf), 0);
 }
@@ -146,7 +164,15 @@ test_record_rejects(void **state)
 		"mailferry-dotlock 1 4711 h 1 2 0 9\nx",
 		"mailferry-dotlock 1 4711 h 1 2 0 9 \n",
 		"mailferry-dotlock 1  4711 h 1 2 0 9\n",
-		"mailferry-dotlock 2 4711 h 1 2 0 9\n",
+		"mailferry-dotlock 2 4711 h 1 2 0 9\n",	/* no LAST */
+		"mailferry-dotlock 1 4711 h 1 2 0 9 0\n",	/* v1 has none */
+		"mailferry-dotlock 2 4711 h 1 2 5 9 4\n",	/* LAST < OFFSET */
+		"mailferry-dotlock 2 4711 h 1 2 5 9 15\n",	/* past the end */
+		"mailferry-dotlock 2 4711 h 1 2 - - 5\n",
+		"mailferry-dotlock 2 4711 h 1 2 5 9 -\n",
+		"mailferry-dotlock 2 4711 h 1 2 5 9 05\n",
+		"mailferry-dotlock 3 4711 h 1 2 5 9 5\n",
+		"mailferry-dotlock 22 4711 h 1 2 5 9 5\n",
 		"mailferry-dotlocks 1 4711 h 1 2 0 9\n",
 		"mailferry-dotlock 1 0 h 1 2 0 9\n",
 		"mailferry-dotlock 1 -4711 h 1 2 0 9\n",
@@ -196,11 +222,20 @@ test_take_and_release(void **state)
 	assert_int_equal(r.ino, (uint64_t)st.st_ino);
 	assert_int_equal(r.offset, -1);
 	assert_int_equal(dotlock_note_append(&f->dl, st.st_dev, st.st_ino,
-	    st.st_size, 77, &e), 0);
+	    st.st_size, 77, st.st_size, true, &e), 0);
 	n = get(f->lock, buf, sizeof buf);
 	assert_int_equal(dotlock_parse(buf, n, &r), 0);
 	assert_int_equal(r.offset, st.st_size);
 	assert_int_equal(r.length, 77);
+	assert_int_equal(r.last, st.st_size);
+	/* The next append of the batch: the same start, a longer length. */
+	assert_int_equal(dotlock_note_append(&f->dl, st.st_dev, st.st_ino,
+	    st.st_size, 100, st.st_size + 77, false, &e), 0);
+	n = get(f->lock, buf, sizeof buf);
+	assert_int_equal(dotlock_parse(buf, n, &r), 0);
+	assert_int_equal(r.offset, st.st_size);
+	assert_int_equal(r.length, 100);
+	assert_int_equal(r.last, st.st_size + 77);
 	dotlock_release(&f->dl);
 	assert_int_equal(access(f->lock, F_OK), -1);
 	/* No temporary file is left beside it. */
@@ -209,13 +244,13 @@ test_take_and_release(void **state)
 	free(cmd);
 }
 
-/* A lock left by a dead run of ours, with an append that began at
- * `offset` and was to be `length` bytes long. */
+/* A lock left by a dead run of ours, with appends that began at
+ * `offset` and were to be `length` bytes long, the last at `last`. */
 static void
-plant_ours(struct fixture *f, int64_t offset, int64_t length)
+plant_batch(struct fixture *f, int64_t offset, int64_t length, int64_t last)
 {
 	struct dotlock_record r = { .pid = dead_pid(), .offset = offset,
-	    .length = length };
+	    .length = length, .last = last };
 	char buf[DOTLOCK_RECORD_MAX];
 	struct stat st;
 	size_t n;
@@ -227,6 +262,28 @@ plant_ours(struct fixture *f, int64_t offset, int64_t length)
 	n = dotlock_format(&r, buf, sizeof buf);
 	assert_true(n > 0);
 	put(f->lock, buf, n);
+}
+
+static void
+plant_ours(struct fixture *f, int64_t offset, int64_t length)
+{
+	plant_batch(f, offset, length, offset);
+}
+
+static void
+take_after_batch(struct fixture *f, const char *mbox, int64_t offset,
+    int64_t length, int64_t last, const char *expect)
+{
+	char buf[4096];
+	struct err e;
+
+	put(f->mbox, mbox, strlen(mbox));
+	plant_batch(f, offset, length, last);
+	err_clear(&e);
+	assert_int_equal(dotlock_take(&f->dl, &e), 0);
+	dotlock_release(&f->dl);
+	get(f->mbox, buf, sizeof buf);
+	assert_string_equal(buf, expect);
 }
 
 static void
@@ -283,6 +340,90 @@ test_repair_leaves_what_is_not_ours(void **state)
 	take_after_crash(f, OLD_MAIL, strlen(OLD_MAIL), 3, 1000, OLD_MAIL);
 	/* A forged offset of 0 with a record for the whole file. */
 	take_after_crash(f, followed, strlen(followed), 0, 10000, followed);
+}
+
+#define NEW_1	"From me@x Tue Jan  2 00:00:00 2024\nSubject: one\n\n1\n\n"
+#define NEW_2	"From me@x Tue Jan  2 00:00:00 2024\nSubject: two\n\n2\n\n"
+#define NEW_3	"From me@x Tue Jan  2 00:00:00 2024\nSubject: three\n\nthr"
+
+static void
+test_repair_cuts_a_whole_batch(void **state)
+{
+	struct fixture *f = *state;
+	const int64_t o = strlen(OLD_MAIL), l1 = strlen(NEW_1),
+	    l2 = strlen(NEW_2);
+
+	log_setup(LOG_QUIET, false);
+	/* Killed in the third append of a batch: the two complete ones go
+	 * too (never recorded, so still on the server). */
+	take_after_batch(f, OLD_MAIL NEW_1 NEW_2 NEW_3, o, l1 + l2 + 100,
+	    o + l1 + l2, OLD_MAIL);
+	/* Killed between appends, or after the last one. */
+	take_after_batch(f, OLD_MAIL NEW_1 NEW_2, o, l1 + l2, o + l1, OLD_MAIL);
+	take_after_batch(f, OLD_MAIL NEW_1 NEW_2, o, l1 + l2 + 50, o + l1 + l2,
+	    OLD_MAIL);
+	/* A record of version 1 (an earlier release) still repairs. */
+	put(f->mbox, OLD_MAIL NEW_3, strlen(OLD_MAIL NEW_3));
+	put(f->lock, "", 0);
+	{
+		char rec[400];
+		struct stat st;
+		struct err e;
+		char buf[4096];
+
+		assert_int_equal(stat(f->mbox, &st), 0);
+		snprintf(rec, sizeof rec, "mailferry-dotlock 1 %ld %s %ju %ju "
+		    "%jd 100\n", dead_pid(), f->dl.host, (uintmax_t)st.st_dev,
+		    (uintmax_t)st.st_ino, (intmax_t)o);
+		put(f->lock, rec, strlen(rec));
+		err_clear(&e);
+		assert_int_equal(dotlock_take(&f->dl, &e), 0);
+		dotlock_release(&f->dl);
+		get(f->mbox, buf, sizeof buf);
+		assert_string_equal(buf, OLD_MAIL);
+	}
+}
+
+static void
+test_repair_leaves_a_batch_it_cannot_prove(void **state)
+{
+	struct fixture *f = *state;
+	const int64_t o = strlen(OLD_MAIL), l1 = strlen(NEW_1),
+	    l2 = strlen(NEW_2);
+	const char *theirs = OLD_MAIL NEW_1 NEW_2 NEW_3;
+
+	log_setup(LOG_QUIET, false);
+	/* Another program's message after our last one (LAST). */
+	take_after_batch(f, theirs, o, 10000, o + l1, theirs);
+	/* Shorter than LAST: the file changed since. */
+	take_after_batch(f, OLD_MAIL NEW_1, o, l1 + l2 + 10, o + l1 + l2,
+	    OLD_MAIL NEW_1);
+	/* No "From " at OFFSET. */
+	take_after_batch(f, OLD_MAIL NEW_1 NEW_2, o + 1, l1 + l2 - 1, o + l1,
+	    OLD_MAIL NEW_1 NEW_2);
+	/* Grown past OFFSET + LENGTH. */
+	take_after_batch(f, OLD_MAIL NEW_1 NEW_2, o, l1 + l2 - 1, o + l1,
+	    OLD_MAIL NEW_1 NEW_2);
+}
+
+static void
+test_abandoned_lock_stays(void **state)
+{
+	struct fixture *f = *state;
+	struct stat st;
+	struct err e;
+
+	put(f->mbox, OLD_MAIL, strlen(OLD_MAIL));
+	assert_int_equal(stat(f->mbox, &st), 0);
+	err_clear(&e);
+	assert_int_equal(dotlock_take(&f->dl, &e), 0);
+	assert_int_equal(dotlock_note_append(&f->dl, st.st_dev, st.st_ino,
+	    st.st_size, 10, st.st_size, true, &e), 0);
+	/* An append that could not be cut back: the record stays for the
+	 * next run, even when the lock is freed. */
+	dotlock_abandon(&f->dl);
+	dotlock_release(&f->dl);
+	assert_int_equal(access(f->lock, F_OK), 0);
 }
 
 static void
@@ -383,6 +524,12 @@ main(void)
 		    test_repair_leaves_what_is_not_ours, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_repair_needs_the_same_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_repair_cuts_a_whole_batch,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_repair_leaves_a_batch_it_cannot_prove, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_abandoned_lock_stays,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_live_lock_times_out, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(

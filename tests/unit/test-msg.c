@@ -31,14 +31,32 @@ teardown(void **state)
 	return 0;
 }
 
+/* Feed data in chunks of `step`, every other one written in place
+ * (msg_reserve, msg_commit) as the POP3 decoder does, the others copied
+ * (msg_append): both must see the same message. */
 static void
 feed(struct msg *m, const char *data, size_t len, size_t step)
 {
 	struct err e;
+	size_t k = 0;
 
-	for (size_t i = 0; i < len; i += step)
-		assert_int_equal(msg_append(m, data + i, len - i < step ?
-		    len - i : step, &e), 0);
+	for (size_t i = 0; i < len; k++) {
+		size_t n = len - i < step ? len - i : step, room;
+		char *out;
+
+		if (k % 2 == 0) {
+			assert_int_equal(msg_append(m, data + i, n, &e), 0);
+			i += n;
+			continue;
+		}
+		out = msg_reserve(m, n + 1, &room, &e);
+		assert_non_null(out);
+		if (n > room)
+			n = room;
+		memcpy(out, data + i, n);
+		msg_commit(m, n);
+		i += n;
+	}
 	msg_finish(m);
 }
 

@@ -473,6 +473,7 @@ static int
 session(struct server *sv, const struct destination *d, bool lmtp,
     bool *lost, struct err *e)
 {
+	enum smtp_failure how = SMTP_FAIL_MESSAGE;
 	struct smtp *s;
 	struct msg m;
 	int rc = -2;
@@ -484,8 +485,9 @@ session(struct server *sv, const struct destination *d, bool lmtp,
 	*lost = false;
 	s = smtp_open(d, lmtp, e);
 	if (s != NULL)
-		rc = smtp_send(s, "sender@example.org", d->to, d->nto, NULL, 0, &m, lost,
-		    e);
+		rc = smtp_send(s, "sender@example.org", d->to, d->nto, NULL, 0,
+		    &m, &how, e);
+	*lost = rc == -1 && how == SMTP_FAIL_LOST;
 	smtp_close(s);
 	msg_free(&m);
 	(void)sv;

@@ -128,6 +128,66 @@ test_large_spills_to_disk(void **state)
 	free(dir);
 }
 
+/* Append len pattern bytes written in place, asking for `step` bytes of
+ * room at a time. */
+static void
+fill_in_place(struct spool *s, size_t len, size_t step)
+{
+	char *p = pattern(len);
+	struct err e;
+
+	for (size_t i = 0; i < len;) {
+		size_t room, n;
+		char *out = spool_reserve(s, step, &room, &e);
+
+		assert_non_null(out);
+		assert_true(room >= 2 && room <= step);
+		/* Room only ever shrinks to fill memory before spilling. */
+		if (room < step)
+			assert_int_equal(s->memlen + room, SPOOL_MEMORY_MAX);
+		n = len - i < room ? len - i : room;
+		memcpy(out, p + i, n);
+		spool_commit(s, n);
+		i += n;
+	}
+	free(p);
+}
+
+static void
+test_reserve_and_commit(void **state)
+{
+	size_t sizes[] = { 10, SPOOL_MEMORY_MAX - 1, SPOOL_MEMORY_MAX,
+	    SPOOL_MEMORY_MAX + 1, 3 * SPOOL_MEMORY_MAX + 777 };
+	size_t steps[] = { 2, 4096 + 1, 128 * 1024 + 1, SPOOL_MEMORY_MAX };
+	char *dir = unit_tmpdir();
+	struct spool s;
+	struct err e;
+	size_t room;
+
+	(void)state;
+	spool_init(&s, dir);
+	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+		for (size_t j = 0; j < sizeof steps / sizeof steps[0]; j++) {
+			if (sizes[i] / steps[j] > 100000)
+				continue;
+			spool_reset(&s);
+			fill_in_place(&s, sizes[i], steps[j]);
+			assert_true(s.memcap <= SPOOL_MEMORY_MAX);
+			/* What fits in memory stays there, as with
+			 * spool_append. */
+			assert_int_equal(s.fd == -1,
+			    sizes[i] <= SPOOL_MEMORY_MAX);
+			check_content(&s, sizes[i]);
+		}
+	/* Less than two bytes, or more than memory holds: a bug. */
+	err_clear(&e);
+	assert_null(spool_reserve(&s, SPOOL_MEMORY_MAX + 1, &room, &e));
+	assert_int_equal(e.cls, ERR_INTERNAL);
+	assert_null(spool_reserve(&s, 1, &room, &e));
+	spool_free(&s);
+	unit_rmtree(dir);
+}
+
 static void
 test_pread_across_file_and_memory(void **state)
 {
@@ -266,6 +326,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_small_in_memory),
 		cmocka_unit_test(test_large_spills_to_disk),
+		cmocka_unit_test(test_reserve_and_commit),
 		cmocka_unit_test(test_pread_across_file_and_memory),
 		cmocka_unit_test(test_stream_from_offset),
 		cmocka_unit_test(test_writer_failure_passed_on),

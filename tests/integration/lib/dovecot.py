@@ -13,6 +13,9 @@ ports picked at run time. Mail lives in per-user Maildirs owned by the
         dc.create_folder("Lists/dev"); uid = dc.append(msg, "Lists/dev")
         dc.add_flags([uid], r"\\Deleted", "Lists/dev")   # another client
         dc.folder_messages("Lists/dev")   # {uid: (flags, bytes)}
+        dc.folder_flags("Lists/dev")      # {uid: flags}
+        dc.folder_bytes("Lists/dev")      # [bytes], in UID order
+        dc.recreate_folder("Lists/dev")   # same mail, new UIDVALIDITY
 
 Folders are Maildir++ under the user's Maildir, "/" their hierarchy
 separator; the IMAP helpers log in as a separate client (imaplib over
@@ -651,6 +654,60 @@ service lmtp {{
                 flags = re.search(rb"FLAGS \(([^)]*)\)", head).group(1)
                 out[uid] = (set(flags.decode().split()), _crlf_to_lf(body))
         return out
+
+    def folder_flags(self, folder="INBOX", user="alice"):
+        """{uid: set of flags} of every message in FOLDER (nothing read,
+        nothing changed)."""
+        out = {}
+        with self.imap(user) as c:
+            self._select(c, folder)
+            typ, data = c.uid("FETCH", "1:*", "(UID FLAGS)")
+            _imap_check("FETCH", typ, data)
+            for item in data:
+                if not isinstance(item, bytes):
+                    continue
+                m = re.search(rb"UID (\d+)", item)
+                f = re.search(rb"FLAGS \(([^)]*)\)", item)
+                if m and f:
+                    out[int(m.group(1))] = set(f.group(1).decode().split())
+        return out
+
+    def folder_bytes(self, folder="INBOX", user="alice"):
+        """The messages of FOLDER as bytes with LF line ends, in UID
+        order (read with BODY.PEEK[]: nothing changes)."""
+        msgs = self.folder_messages(folder, user)
+        return [msgs[uid][1] for uid in sorted(msgs)]
+
+    def recreate_folder(self, folder="INBOX", user="alice"):
+        """Give FOLDER a new UIDVALIDITY with the same messages and flags,
+        as a server does when it rebuilds a folder: another folder is
+        deleted, created again and refilled by APPEND; the INBOX (which
+        IMAP cannot delete) loses Dovecot's UID list and indexes, so
+        Dovecot numbers it afresh. Needs no other session open on the
+        folder. Returns the new UIDVALIDITY."""
+        old = self.folder_info(folder, user)["UIDVALIDITY"]
+        if folder == "INBOX":
+            self._forget_uids(self.folder_dir(user, folder))
+        else:
+            msgs = self.folder_messages(folder, user)
+            self.delete_folder(folder, user)
+            self.create_folder(folder, user)
+            for uid in sorted(msgs):
+                flags, data = msgs[uid]
+                self.append(data, folder, user, sorted(
+                    f for f in flags if f != "\\Recent"))
+        new = self.folder_info(folder, user)["UIDVALIDITY"]
+        if new == old:
+            raise DovecotError("UIDVALIDITY of %s stayed %d" % (folder, old))
+        return new
+
+    @staticmethod
+    def _forget_uids(maildir):
+        # Dovecot then gives the folder a UIDVALIDITY above any it gave
+        # before (it keeps the last one in dovecot-uidvalidity).
+        for name in os.listdir(maildir):
+            if name == "dovecot-uidlist" or name.startswith("dovecot.index"):
+                os.unlink(os.path.join(maildir, name))
 
     def doveadm_save(self, message, folder="INBOX", user="alice"):
         """Deliver MESSAGE into FOLDER with `doveadm save`, outside any

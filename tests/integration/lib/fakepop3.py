@@ -31,6 +31,9 @@ Options (constructor keywords; most can be changed between runs):
                  "XOAUTH2"; secret is the password (str), for APOP the
                  hex digest, for XOAUTH2 the whole decoded payload (bytes)
     apop         put an APOP timestamp in the greeting and accept APOP
+    apop_refused put an APOP timestamp in the greeting but refuse every
+                 APOP with "-ERR [AUTH]" (a server that has no APOP secrets
+                 set up, as GNU Mailutils' pop3d by default)
     capa         list of CAPA lines (without "CAPA"/"."), None: CAPA is
                  answered -ERR. Default: built from the flags pipelining,
                  uidl, top, user, sasl (a list of mechanisms), stls (None:
@@ -46,6 +49,26 @@ Options (constructor keywords; most can be changed between runs):
     bare_lf      end every line sent with a bare LF instead of CRLF
     bare_lf_terminator  end multi-line replies with ".\\n" only
     greeting     the greeting text after "+OK "
+    utf8         offer UTF8 (RFC 6856) in CAPA and take the UTF8 command
+                 (before login only); a session that did not send it gets
+                 every message whose header holds 8-bit bytes as a
+                 generated "cannot be displayed" wrapper with the original
+                 attached in base64 (utf8_wrapper()), from RETR and TOP
+                 alike, while LIST keeps announcing the original's size
+    split_writes send the status line of RETR and TOP replies and the data
+                 after it in two separate writes, with Nagle's algorithm on
+                 (as GNU Mailutils' pop3d does; with pipelining=False a
+                 client that does not acknowledge at once waits for its
+                 delayed ACK on every message)
+    login_delay  seconds: CAPA says "LOGIN-DELAY n", and a login of a user
+                 sooner than n seconds after that user's last successful
+                 one is refused "-ERR [LOGIN-DELAY] ..." (RFC 2449)
+    login_delay_user  seconds: before login CAPA says "LOGIN-DELAY n USER"
+                 (n from login_delay), after login "LOGIN-DELAY m" with this
+                 value, which is the one enforced
+    on_command   callable(conn, verb, args) called as each command line
+                 arrives, before it is answered (to synchronise a test on
+                 what the client sent)
     faults       list of Fault (see below); srv.faults can be replaced
 
 Faults. Fault(cmd, action, arg=None, nth=1, times=1, conn=None, **params):
@@ -111,7 +134,9 @@ Conn.sent_lines() give the lines; Conn.auth
 records every login attempt as (mech, user, secret) where secret is the
 password, the APOP digest or the decoded XOAUTH2 payload. Read them
 after the client is done (srv.close() or the with block joins the
-handler threads).
+handler threads). srv.logins lists (time.monotonic(), user) of every
+successful login, srv.login_delay_refusals counts the logins refused for
+coming too soon, and Conn.utf8 says whether the session enabled UTF8.
 """
 
 import base64
@@ -125,7 +150,8 @@ import time
 from dataclasses import dataclass, field
 
 __all__ = ["FakePOP3", "Message", "Fault", "Conn", "TEN_MB",
-           "server_context", "crlf_size", "encode_multiline"]
+           "server_context", "crlf_size", "encode_multiline",
+           "utf8_wrapper", "has_8bit_header"]
 
 TEN_MB = 10 * 1024 * 1024
 POLL = 0.1                      # how often blocked threads check for stop
@@ -199,6 +225,7 @@ class Conn:
     early: list = field(default_factory=list)
     closed: bool = False
     error: str = None           # an unexpected exception in the handler
+    utf8: bool = False          # the UTF8 command was accepted
 
     def received(self):
         """Every line received from the client, in order (bytes), SASL
@@ -246,6 +273,41 @@ def encode_multiline(data, eol=b"\r\n", terminator=None, sep=b"\n"):
     return b"".join(out)
 
 
+def has_8bit_header(data):
+    """Does the header of DATA (up to the first empty line) hold a byte
+    over 127?"""
+    head = data.split(b"\n\n", 1)[0]
+    return any(b > 0x7f for b in head)
+
+
+UTF8_BOUNDARY = b"fakepop3-utf8-wrapper"
+
+
+def utf8_wrapper(data):
+    """What a UTF8-capable server hands a client that did not enable UTF8
+    instead of a message with 8-bit header bytes (RFC 6856 section 7.1
+    lets it): an ASCII notice with the original attached."""
+    encoded = base64.encodebytes(data)
+    b = UTF8_BOUNDARY
+    return (b"From: Mail System <mailer-daemon@fakepop3.test>\n"
+            b"Subject: A message that cannot be displayed\n"
+            b"MIME-Version: 1.0\n"
+            b'Content-Type: multipart/mixed; boundary="' + b + b'"\n'
+            b"\n"
+            b"--" + b + b"\n"
+            b"Content-Type: text/plain; charset=us-ascii\n"
+            b"\n"
+            b"This message has internationalized header fields, which your\n"
+            b"mail client did not ask for (RFC 6856 UTF8 command). The\n"
+            b"original message is attached.\n"
+            b"\n"
+            b"--" + b + b"\n"
+            b"Content-Type: application/octet-stream; name=original.eml\n"
+            b"Content-Transfer-Encoding: base64\n"
+            b"\n" + encoded +
+            b"--" + b + b"--\n")
+
+
 def server_context(cert, key, max_version=None):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)
@@ -267,7 +329,9 @@ class FakePOP3:
                  key=None, tls_max_version=None, handshake_alert=False,
                  bare_lf=False, bare_lf_terminator=False,
                  greeting="fakepop3 ready", faults=(),
-                 auth_fail_code="AUTH"):
+                 auth_fail_code="AUTH", apop_refused=False, utf8=False,
+                 split_writes=False, login_delay=None,
+                 login_delay_user=None, on_command=None):
         if tls not in ("none", "starttls", "implicit"):
             raise ValueError("tls must be none, starttls or implicit")
         if tls != "none" and (cert is None or key is None):
@@ -293,6 +357,14 @@ class FakePOP3:
         self.greeting = greeting
         self.faults = list(faults)
         self.auth_fail_code = auth_fail_code
+        self.apop_refused = apop_refused
+        self.utf8 = utf8
+        self.split_writes = split_writes
+        self.login_delay = login_delay
+        self.login_delay_user = login_delay_user
+        self.on_command = on_command
+        self.logins = []
+        self.login_delay_refusals = 0
         self.connections = []
         self.lock = threading.RLock()
         self._stop = threading.Event()
@@ -407,7 +479,7 @@ class FakePOP3:
         """(cmd, action) of every fault that fired, in fault order."""
         return [(f.cmd, f.action) for f in self.faults if f.fired]
 
-    def capabilities(self, under_tls=False):
+    def capabilities(self, under_tls=False, logged_in=False):
         if self._capa is None:
             return None
         if self._capa != "default":
@@ -426,6 +498,14 @@ class FakePOP3:
                 caps.append("RESP-CODES")
             if self.sasl:
                 caps.append("SASL " + " ".join(self.sasl))
+            if self.utf8:
+                caps.append("UTF8")
+            if self.login_delay_user is not None and logged_in:
+                caps.append("LOGIN-DELAY %d" % self.login_delay_user)
+            elif self.login_delay_user is not None:
+                caps.append("LOGIN-DELAY %d USER" % (self.login_delay or 0))
+            elif self.login_delay is not None:
+                caps.append("LOGIN-DELAY %d" % self.login_delay)
             stls = self.stls
             if stls is None:
                 stls = self.tls == "starttls" and self.context is not None
@@ -507,6 +587,7 @@ class _Session:
         self.stamp = None
         self.pending_user = None
         self.force_lf = False
+        self.utf8 = False             # UTF8 enabled in this session
 
     # ---- low-level I/O ------------------------------------------------------
 
@@ -712,7 +793,7 @@ class _Session:
     def run(self):
         if self.srv.tls == "implicit":
             self.start_tls()
-        if self.srv.apop:
+        if self.srv.apop or self.srv.apop_refused:
             self.stamp = "<%d.%d.%d@fakepop3.test>" % (
                 os.getpid(), next(_stamps), int(time.time()))
         greet = "+OK %s%s" % (self.srv.greeting,
@@ -723,8 +804,10 @@ class _Session:
             parts = line.split(b" ")
             verb = parts[0].decode("latin-1").upper()
             args = [p.decode("latin-1") for p in parts[1:]]
+            if self.srv.on_command is not None:
+                self.srv.on_command(self.conn, verb, args)
             handler = getattr(self, "cmd_" + verb, None)
-            if handler is None or not verb.isalpha():
+            if handler is None or not verb.isalnum():
                 self.respond(verb, "", lambda: (self.err("unknown command"),
                                                 None))
                 continue
@@ -742,7 +825,14 @@ class _Session:
     def send_whole(self, verb, reply, after):
         if verb == "QUIT":
             self.quit_update()
-        self.send(reply)
+        if (self.srv.split_writes and verb in ("RETR", "TOP")
+                and reply.startswith(b"+OK")):
+            # Status line and data in two writes: two TCP segments.
+            status, sep, rest = reply.partition(b"\n")
+            self.send(status + sep)
+            self.send(rest)
+        else:
+            self.send(reply)
         if after:
             after()
 
@@ -886,13 +976,22 @@ class _Session:
         return None
 
     def cmd_CAPA(self, args):
-        caps = self.srv.capabilities(under_tls=self.conn.tls)
+        caps = self.srv.capabilities(under_tls=self.conn.tls,
+                                     logged_in=self.state == "TRANS")
         if caps is None:
             return self.err("CAPA not supported"), None
         return self.multiline("Capability list follows", caps), None
 
     def cmd_NOOP(self, args):
         return self.ok(), None
+
+    def cmd_UTF8(self, args):
+        if not self.srv.utf8:
+            return self.err("unknown command"), None
+        if self.state != "AUTH":
+            return self.err("UTF8 only before login"), None
+        self.utf8 = self.conn.utf8 = True
+        return self.ok("UTF8 enabled"), None
 
     def cmd_STLS(self, args):
         if self.conn.tls or self.state != "AUTH":
@@ -910,6 +1009,8 @@ class _Session:
             token = self.srv.tokens.get(user)
             good = token is not None and secret == (
                 "user=%s\x01auth=Bearer %s\x01\x01" % (user, token)).encode()
+        elif mech == "APOP" and self.srv.apop_refused:
+            good = False
         elif mech == "APOP":
             pw = self.srv.users.get(user)
             good = (pw is not None and self.stamp is not None and
@@ -920,12 +1021,36 @@ class _Session:
         if not good:
             self.note("login of %r (%s) refused" % (user, mech))
             return self.err("Authentication failed.", self.srv.auth_fail_code)
+        if self.too_soon(user):
+            self.note("login of %r (%s) refused: LOGIN-DELAY" % (user, mech))
+            return self.err("minimum time between logins not reached",
+                            "LOGIN-DELAY")
         self.state = "TRANS"
         self.conn.logged_in = user
         with self.srv.lock:
             self.maildrop = list(self.srv.messages)
         self.note("logged in as %r (%s)" % (user, mech))
         return self.ok("Logged in.")
+
+    def too_soon(self, user):
+        """LOGIN-DELAY: is this login too soon after USER's last one?
+        Records the login when it is not."""
+        delay = (self.srv.login_delay_user if self.srv.login_delay_user
+                 is not None else self.srv.login_delay)
+        now = time.monotonic()
+        with self.srv.lock:
+            last = [t for t, u in self.srv.logins if u == user]
+            if delay and last and now - last[-1] < delay:
+                self.srv.login_delay_refusals += 1
+                return True
+            self.srv.logins.append((now, user))
+        return False
+
+    def served(self, m):
+        """The bytes RETR and TOP serve for message M (see utf8)."""
+        if self.srv.utf8 and not self.utf8 and has_8bit_header(m.data):
+            return utf8_wrapper(m.data)
+        return m.data
 
     def cmd_USER(self, args):
         if self.state != "AUTH" or not args:
@@ -1079,8 +1204,11 @@ class _Session:
         if e:
             return e, None
         m = self.maildrop[n - 1]
+        data = self.served(m)
+        # A UTF8 wrapper is generated with LF line ends.
+        crlf = m.crlf and data is m.data
         return (self.ok("%d octets" % m.size())
-                + self.message_body(m.data, m.crlf)), None
+                + self.message_body(data, crlf)), None
 
     def cmd_TOP(self, args):
         bad = self.need_trans()
@@ -1092,13 +1220,15 @@ class _Session:
         if len(args) < 2 or not args[1].isdigit():
             return self.err("TOP needs a line count"), None
         m = self.maildrop[n - 1]
-        nl = b"\r\n" if m.crlf else b"\n"
-        head, sep, body = m.data.partition(nl + nl)
+        data = self.served(m)
+        crlf = m.crlf and data is m.data
+        nl = b"\r\n" if crlf else b"\n"
+        head, sep, body = data.partition(nl + nl)
         body_lines = body.split(nl)[:int(args[1])] if sep else []
         part = head + (nl + nl + nl.join(body_lines) if sep else b"")
         if not part.endswith(nl):
             part += nl
-        return self.ok() + self.message_body(part, m.crlf), None
+        return self.ok() + self.message_body(part, crlf), None
 
     def cmd_DELE(self, args):
         bad = self.need_trans()

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 __all__ = ["REPO", "mailferry_path", "write_config", "lc_str",
-           "run_mailferry", "retr"]
+           "run_mailferry", "retr", "EXAMPLE_PROGRAMS", "with_stand_ins"]
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -38,6 +38,27 @@ def isolated_env(home, **extra):
     env = {k: v for k, v in os.environ.items() if not k.startswith("XDG_")}
     env["HOME"] = str(home)
     env.update(extra)
+    return env
+
+
+# Programs the documented examples and the converted rc files name that
+# a test machine may lack.
+EXAMPLE_PROGRAMS = ("pass", "secret-tool", "spamc", "oauth2-token")
+
+
+def with_stand_ins(env, directory, names=EXAMPLE_PROGRAMS):
+    """ENV with DIRECTORY first in PATH, holding an executable stand-in
+    for each of NAMES (one that fails if run), so that --check-config,
+    which looks programs up in PATH, passes configurations written for a
+    machine that has them."""
+    os.makedirs(directory, exist_ok=True)
+    for name in names:
+        path = os.path.join(directory, name)
+        with open(path, "w") as f:
+            f.write("#!/bin/sh\necho \"$0: a stand-in\" >&2\nexit 1\n")
+        os.chmod(path, 0o755)
+    env = dict(env)
+    env["PATH"] = "%s:%s" % (directory, env.get("PATH", "/usr/bin:/bin"))
     return env
 
 

@@ -1,3 +1,0 @@
-build-merge/core/header.o: core/header.c core/header.h core/xmalloc.h
-core/header.h:
-core/xmalloc.h:

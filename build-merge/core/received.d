@@ -1,4 +1,0 @@
-build-merge/core/received.o: core/received.c core/received.h \
- core/xmalloc.h
-core/received.h:
-core/xmalloc.h:

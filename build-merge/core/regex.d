@@ -1,5 +1,0 @@
-build-merge/core/regex.o: core/regex.c core/regex.h core/err.h \
- core/xmalloc.h
-core/regex.h:
-core/err.h:
-core/xmalloc.h:

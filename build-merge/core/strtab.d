@@ -1,3 +1,0 @@
-build-merge/core/strtab.o: core/strtab.c core/strtab.h core/xmalloc.h
-core/strtab.h:
-core/xmalloc.h:

@@ -1,2 +1,0 @@
-build-merge/plugins/pipe.so: plugins/pipe.c plugins/mailferry/plugin.h
-plugins/mailferry/plugin.h:

@@ -1,1 +1,0 @@
-build-merge/tests/replay-command: tests/fuzz/replay.c

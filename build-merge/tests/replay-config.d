@@ -1,1 +1,0 @@
-build-merge/tests/replay-config: tests/fuzz/replay.c

@@ -1,1 +1,0 @@
-build-merge/tests/replay-dedup: tests/fuzz/replay.c

@@ -1,1 +1,0 @@
-build-merge/tests/replay-dotlock: tests/fuzz/replay.c

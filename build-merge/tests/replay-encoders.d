@@ -1,1 +1,0 @@
-build-merge/tests/replay-encoders: tests/fuzz/replay.c

@@ -1,1 +1,0 @@
-build-merge/tests/replay-fetchmailrc: tests/fuzz/replay.c

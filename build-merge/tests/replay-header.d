@@ -1,1 +1,0 @@
-build-merge/tests/replay-header: tests/fuzz/replay.c

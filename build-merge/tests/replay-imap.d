@@ -1,1 +1,0 @@
-build-merge/tests/replay-imap: tests/fuzz/replay.c

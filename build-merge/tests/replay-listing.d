@@ -1,1 +1,0 @@
-build-merge/tests/replay-listing: tests/fuzz/replay.c

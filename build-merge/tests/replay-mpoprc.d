@@ -1,1 +1,0 @@
-build-merge/tests/replay-mpoprc: tests/fuzz/replay.c

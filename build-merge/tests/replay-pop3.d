@@ -1,1 +1,0 @@
-build-merge/tests/replay-pop3: tests/fuzz/replay.c

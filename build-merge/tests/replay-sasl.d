@@ -1,1 +1,0 @@
-build-merge/tests/replay-sasl: tests/fuzz/replay.c

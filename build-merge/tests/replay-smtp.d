@@ -1,1 +1,0 @@
-build-merge/tests/replay-smtp: tests/fuzz/replay.c

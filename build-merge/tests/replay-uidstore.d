@@ -1,1 +1,0 @@
-build-merge/tests/replay-uidstore: tests/fuzz/replay.c

@@ -1,3 +1,0 @@
-build-merge/tests/test-dotstuff: tests/unit/test-dotstuff.c \
- core/dotstuff.h
-core/dotstuff.h:

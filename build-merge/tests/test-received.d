@@ -1,3 +1,0 @@
-build-merge/tests/test-received: tests/unit/test-received.c \
- core/received.h
-core/received.h:

@@ -1,5 +1,0 @@
-build-merge/tests/test-tls: tests/unit/test-tls.c core/tls.h core/err.h \
- tests/unit/unit.h
-core/tls.h:
-core/err.h:
-tests/unit/unit.h:

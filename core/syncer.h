@@ -1,0 +1,40 @@
+/*
+ * Making a batch of new files durable together: one syncfs(2) of their
+ * file system instead of an fdatasync(2) per file, and passes of it
+ * started in the background while the batch is still being written, so
+ * that the disk works while the network does.
+ *
+ * A pass is a syncfs of the whole file system, run by a thread of the
+ * syncer's own; every write that completed before a pass began is durable
+ * once that pass has ended without error. syncer_wait() asks for a pass
+ * and waits for it: what was written before the call is then durable.
+ *
+ * Only file systems whose syncfs is known to write back every file and
+ * its metadata and to report writeback errors get a syncer; for any other
+ * (NFS, FUSE, ...), syncer_new() says so and the caller syncs each file.
+ */
+#ifndef MF_SYNCER_H
+#define MF_SYNCER_H
+
+#include <stdbool.h>
+
+#include "err.h"
+
+struct syncer;
+
+/*
+ * A syncer for the file system holding directory `dir`. NULL with
+ * *usable false when that file system is not one syncfs can be trusted
+ * on (e unset); NULL with *usable true when the directory cannot be
+ * opened (e set).
+ */
+struct syncer *syncer_new(const char *dir, bool *usable, struct err *e);
+/* Start a pass in the background, unless one not yet begun is pending. */
+void syncer_kick(struct syncer *s);
+/* Make everything written before this call durable. -1 (e set) when a
+ * pass failed, this one or an earlier one: writeback errors are kept. */
+int syncer_wait(struct syncer *s, struct err *e);
+/* Wait for a pass in progress, then end the thread. */
+void syncer_free(struct syncer *s);
+
+#endif
