@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "clock.h"
 #include "fetch-internal.h"
 #include "log.h"
 #include "source.h"
@@ -200,6 +201,11 @@ window_run(struct fetch *f, struct err *e)
 	int rc;
 
 	for (;;) {
+		/* A batch waiting on a slow server or a slow disk is
+		 * committed by time before the next reply is waited for. */
+		if (batch_due(&f->batch, clock_ms()) &&
+		    batch_commit(f, e) == -1)
+			return -1;
 		fill_window(f);
 		if (f->ss->backend->in_flight(f->ss) == 0) {
 			/* Deletions queue up at commits: one more round. */
