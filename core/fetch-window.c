@@ -3,7 +3,8 @@
  * flight (deletions first, then whole messages within a byte budget,
  * then headers), read each reply in order, and hand what arrived to
  * fetch-message.c. Committed batches queue their deletions, so the loop
- * ends only when nothing is in flight, queued or staged.
+ * ends only when nothing is in flight, queued or staged; a batch due by
+ * time is committed before the next reply is waited for.
  *
  * When a destination failed, the loop is run again "draining": what is
  * in flight is read and dropped, and the deletions of what was recorded
