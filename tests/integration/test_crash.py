@@ -54,7 +54,7 @@ import mfconf
 from crashkit import (EX_OK, describe, digest, env_int, read_maildir,
                       read_mbox, server_messages, sink_messages,
                       sized_messages, start, store_records, strace_kill,
-                      strace_supported, tally)
+                      strace_supported, tally, without_leak_check)
 from harness import write_config
 from smtpsink import SmtpSink
 
@@ -574,9 +574,9 @@ def test_kills_in_the_commit_path(kind, dovecot, tmp_path):
     # A clean round under strace: which calls happen, how often.
     r = world.new_round(0, small("commit-%s-0" % kind))
     trace = tmp_path / "trace"
-    res = r.run(prefix=["strace", "-f", "-qq", "-y", "-o", str(trace), "-e",
-                        "trace=%s" % ",".join(sorted(
-                            {c for c, _ in COMMIT_CALLS[kind]}))])
+    res = r.run(prefix=without_leak_check() + [
+        "strace", "-f", "-qq", "-y", "-o", str(trace), "-e",
+        "trace=%s" % ",".join(sorted({c for c, _ in COMMIT_CALLS[kind]}))])
     t = r.check_final(res)
     assert not r.problems and t.duplicates == 0, "\n".join(r.problems)
     counts = count_calls(r, trace)
