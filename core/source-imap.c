@@ -337,6 +337,15 @@ imap_src_push(struct source_session *ss)
 	(void)imap_flush(imap_source(ss)->im, &ignored);
 }
 
+static bool
+imap_src_ready(struct source_session *ss, int wait_ms)
+{
+	struct imap_source *is = imap_source(ss);
+
+	imap_src_push(ss);
+	return conn_readable(is->im->conn, wait_ms);
+}
+
 /* The request in flight whose command carries this cookie. */
 static struct imap_request *
 by_cookie(struct imap_source *is, uint64_t cookie)
@@ -583,6 +592,7 @@ const struct source_backend source_imap = {
 	.in_flight = imap_src_in_flight,
 	.push = imap_src_push,
 	.reply = imap_src_reply,
+	.ready = imap_src_ready,
 	.expunge = imap_src_expunge,
 	.idle = imap_src_idle,
 };

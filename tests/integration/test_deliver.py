@@ -41,7 +41,7 @@ import pytest
 
 import mailgen
 import mfconf
-from crashkit import strace_kill
+from crashkit import strace_kill, without_leak_check
 from harness import mailferry_path, run_mailferry, write_config
 from msgcheck import digest
 from postfix import Postfix, split_added_headers
@@ -995,7 +995,8 @@ def test_maildir_batch_durable_together(dovecot, tmp_path, fs):
         trace = tmp_path / "strace.out"
         cmd = ["strace", "-f", "-qq", "-o", str(trace), "-e",
                "trace=syncfs,fdatasync", mailferry_path(), "-f", str(w.conf)]
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        p = subprocess.run(without_leak_check() + cmd, capture_output=True,
+                           text=True, timeout=120)
         assert p.returncode == EX_OK, outcome(p.returncode, p.stdout,
                                               p.stderr)
         assert counts(p.stdout) == (30, 30, 0)

@@ -223,13 +223,21 @@ def start(config_path, args=(), log_dir=None, prefix=()):
     return Run(config_path, args, log_dir, prefix)
 
 
+def without_leak_check():
+    """A command prefix for a run under strace: LeakSanitizer cannot work
+    under ptrace, so a SANITIZE=1 build is told not to try."""
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    return ["env", "ASAN_OPTIONS=%s" % ((asan + ":" if asan else "")
+                                        + "detect_leaks=0")]
+
+
 def strace_kill(paths, syscall, when):
     """A command prefix that SIGKILLs mailferry as it enters its WHEN-th
     SYSCALL (e.g. "write", "openat", "renameat2") touching one of PATHS
     (file names, or directories for *at() calls relative to them), before
     that call does anything: a kill at an exact point. strace(1) signals
     the tracee, then dies of the same signal, so the run ends with -9."""
-    cmd = ["strace", "-f", "-qq", "-o", "/dev/null"]
+    cmd = without_leak_check() + ["strace", "-f", "-qq", "-o", "/dev/null"]
     for p in paths:
         cmd += ["-P", str(p)]
     return cmd + ["-e", "trace=%s" % syscall,
