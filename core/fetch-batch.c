@@ -13,36 +13,31 @@
 #include <time.h>
 
 #include "deliver.h"
+#include "fetch-batch.h"
 #include "fetch-internal.h"
 #include "xmalloc.h"
 
-void
-fetch_queue_push(uint32_t *queue, size_t *n, size_t cap, size_t idx)
-{
-	if (*n >= cap || idx >= UINT32_MAX) {
-		fprintf(stderr, "mailferry: internal error: a message queue "
-		    "overflowed\n");
-		abort();
-	}
-	queue[(*n)++] = (uint32_t)idx;
-}
-
-void
-fetch_queue_delete(struct fetch *f, size_t idx)
-{
-	fetch_queue_push(f->delete_queue, &f->ndelete, f->cap_delete, idx);
-}
-
 static void
-clear_batch(struct fetch *f)
+clear_batch(struct batch *b)
 {
-	for (size_t i = 0; i < f->nbatch; i++)
-		plugin_notes_free(f->batch[i].notes, f->batch[i].nnotes);
-	for (size_t i = 0; i < f->nnames; i++)
-		free(f->names[i].name);
-	f->nnames = 0;
-	f->nbatch = 0;
-	f->batch_bytes = 0;
+	for (size_t i = 0; i < b->n; i++)
+		plugin_notes_free(b->v[i].notes, b->v[i].nnotes);
+	for (size_t i = 0; i < b->nnames; i++)
+		free(b->names[i].name);
+	b->nnames = 0;
+	b->n = 0;
+	b->bytes = 0;
+}
+
+void
+batch_free(struct batch *b)
+{
+	clear_batch(b);
+	free(b->v);
+	free(b->names);
+	b->v = NULL;
+	b->names = NULL;
+	b->cap = b->capnames = 0;
 }
 
 /* Undo every staged delivery: those messages stay on the server,
@@ -56,122 +51,160 @@ batch_rollback(struct fetch *f)
 		if (d->state != NULL && d->backend->batching)
 			d->backend->rollback(d);
 	}
-	for (size_t i = 0; i < f->nbatch; i++) {
-		if (f->batch[i].counted_delivered) {
-			f->st.delivered--;
-			f->st.failed++;
-		}
+	for (size_t i = 0; i < f->batch.n; i++) {
+		if (f->batch.v[i].counted_delivered)
+			stats_delivery_undone(&f->st);
 	}
-	clear_batch(f);
+	clear_batch(&f->batch);
 }
 
-/*
- * Make the staged messages delivered and recorded: sync their files,
- * journal their names, make them visible, record their UIDs, and only
- * then queue their deletion.
- */
-int
-batch_commit(struct fetch *f, struct err *e)
+/* The batching destinations in use, each taking `step` (sync or commit);
+ * -1 at the first that fails. */
+static int
+each_batching(struct fetch *f, int (*step)(struct destination *,
+    struct err *), struct err *e)
 {
-	struct config *cfg = f->cfg;
-	bool journal = false;
-
-	if (f->nbatch == 0)
-		return 0;
-	for (size_t i = 0; i < cfg->ndests; i++) {
-		struct destination *d = &cfg->dests[i];
+	for (size_t i = 0; i < f->cfg->ndests; i++) {
+		struct destination *d = &f->cfg->dests[i];
 
 		if (d->state != NULL && d->backend->batching &&
-		    d->backend->sync(d, e) == -1)
-			goto rollback;
+		    step(d, e) == -1)
+			return -1;
 	}
-	for (size_t i = 0; i < f->nbatch; i++) {
-		struct staged_msg *sm = &f->batch[i];
-		const char *uid = fetch_uid(f, &f->msgs[sm->idx]);
+	return 0;
+}
+
+static int
+backend_sync(struct destination *d, struct err *e)
+{
+	return d->backend->sync(d, e);
+}
+
+static int
+backend_commit(struct destination *d, struct err *e)
+{
+	return d->backend->commit(d, e);
+}
+
+/* "P" records: the names the staged messages will have once visible. */
+static int
+journal_staged(struct fetch *f, struct err *e)
+{
+	bool journal = false;
+
+	for (size_t i = 0; i < f->batch.n; i++) {
+		const struct staged_msg *sm = &f->batch.v[i];
+		const char *uid = fetch_uid(f, &f->list.msgs[sm->idx]);
 
 		for (size_t j = 0; j < sm->nnames && uid != NULL; j++) {
-			struct staged_name *sn = &f->names[sm->first_name + j];
+			const struct staged_name *sn =
+			    &f->batch.names[sm->first_name + j];
 
 			uidstore_journal(f->store, uid, f->now, sn->dest->name,
 			    sn->name);
 			journal = true;
 		}
 	}
-	if (journal && uidstore_sync(f->store, e) == -1)
-		goto rollback;
-	for (size_t i = 0; i < cfg->ndests; i++) {
-		struct destination *d = &cfg->dests[i];
+	return journal ? uidstore_sync(f->store, e) : 0;
+}
 
-		if (d->state != NULL && d->backend->batching &&
-		    d->backend->commit(d, e) == -1) {
-			/* Some may be visible already: the journal decides
-			 * at the next run, so keep it. */
-			f->journal_unresolved = true;
-			goto rollback;
-		}
-	}
-	for (size_t i = 0; i < f->nbatch; i++) {
-		struct staged_msg *sm = &f->batch[i];
-		struct server_msg *msg = &f->msgs[sm->idx];
+/* "+" (or "S") records: the batch's messages are done with. */
+static int
+record_batch(struct fetch *f, struct err *e)
+{
+	for (size_t i = 0; i < f->batch.n; i++) {
+		const struct staged_msg *sm = &f->batch.v[i];
+		const struct server_msg *msg = &f->list.msgs[sm->idx];
 
 		if (msg->uid != STRTAB_NONE)
 			uidstore_add(f->store, fetch_uid(f, msg), f->now,
 			    sm->skipped);
 	}
-	if (uidstore_sync(f->store, e) == -1) {
-		f->journal_unresolved = true;
-		goto clear;
+	return uidstore_sync(f->store, e);
+}
+
+/*
+ * Make the staged messages delivered and recorded, in this order: sync
+ * their files, journal their names, make them visible, record their
+ * UIDs; and only then tell the plugins and queue their deletion.
+ */
+int
+batch_commit(struct fetch *f, struct err *e)
+{
+	if (f->batch.n == 0)
+		return 0;
+	if (each_batching(f, backend_sync, e) == -1 ||
+	    journal_staged(f, e) == -1) {
+		batch_rollback(f);
+		return -1;
 	}
-	for (size_t i = 0; i < f->nbatch; i++)
-		plugin_notes_delivered(f->batch[i].notes, f->batch[i].nnotes,
-		    f->a->name);
-	for (size_t i = 0; i < f->nbatch; i++)
-		if (f->batch[i].delete_after)
-			fetch_queue_delete(f, f->batch[i].idx);
-	goto clear;
-rollback:
-	batch_rollback(f);
-	return -1;
-clear:
-	clear_batch(f);
-	return e->cls == ERR_NONE ? 0 : -1;
+	if (each_batching(f, backend_commit, e) == -1) {
+		/* Some may be visible already: the journal decides at the
+		 * next run, so keep it. */
+		f->batch.journal_unresolved = true;
+		batch_rollback(f);
+		return -1;
+	}
+	if (record_batch(f, e) == -1) {
+		/* Visible but not recorded: the journal settles it. */
+		f->batch.journal_unresolved = true;
+		clear_batch(&f->batch);
+		return -1;
+	}
+	for (size_t i = 0; i < f->batch.n; i++)
+		plugin_notes_delivered(f->batch.v[i].notes,
+		    f->batch.v[i].nnotes, f->a->name);
+	for (size_t i = 0; i < f->batch.n; i++)
+		if (f->batch.v[i].delete_after)
+			plan_delete(f, f->batch.v[i].idx);
+	clear_batch(&f->batch);
+	return 0;
 }
 
 struct staged_msg *
-batch_add(struct fetch *f, size_t idx)
+batch_add(struct batch *b, size_t idx)
 {
-	struct staged_msg *sm;
-
-	if (f->nbatch == f->capbatch) {
-		f->capbatch = f->capbatch ? f->capbatch * 2 : BATCH_MESSAGES;
-		f->batch = xreallocarray(f->batch, f->capbatch,
-		    sizeof *f->batch);
+	if (b->n == b->cap) {
+		b->cap = b->cap ? b->cap * 2 : BATCH_MESSAGES;
+		b->v = xreallocarray(b->v, b->cap, sizeof *b->v);
 	}
-	sm = &f->batch[f->nbatch++];
-	sm->idx = idx;
-	sm->first_name = f->nnames;
-	sm->nnames = 0;
-	sm->delete_after = false;
-	sm->counted_delivered = false;
-	sm->skipped = false;
-	sm->notes = NULL;
-	sm->nnotes = 0;
-	return sm;
+	b->v[b->n] = (struct staged_msg){ .idx = idx,
+	    .first_name = b->nnames };
+	return &b->v[b->n++];
 }
 
 void
-batch_add_name(struct fetch *f, struct staged_msg *sm, struct destination *d,
+batch_add_name(struct batch *b, struct staged_msg *sm, struct destination *d,
     const char *name)
 {
-	if (f->nnames == f->capnames) {
-		f->capnames = f->capnames ? f->capnames * 2 : BATCH_MESSAGES;
-		f->names = xreallocarray(f->names, f->capnames,
-		    sizeof *f->names);
+	if (b->nnames == b->capnames) {
+		b->capnames = b->capnames ? b->capnames * 2 : BATCH_MESSAGES;
+		b->names = xreallocarray(b->names, b->capnames,
+		    sizeof *b->names);
 	}
-	f->names[f->nnames].dest = d;
-	f->names[f->nnames].name = xstrdup(name);
-	f->nnames++;
+	b->names[b->nnames].dest = d;
+	b->names[b->nnames].name = xstrdup(name);
+	b->nnames++;
 	sm->nnames++;
+}
+
+void
+batch_delivered(struct batch *b, struct staged_msg *sm, off_t m_size,
+    bool delete_after, struct mf_message *pm)
+{
+	sm->delete_after = delete_after;
+	sm->counted_delivered = true;
+	sm->notes = pm->notes;
+	sm->nnotes = pm->nnotes;
+	pm->notes = NULL;
+	pm->nnotes = 0;
+	b->bytes += m_size;
+}
+
+bool
+batch_full(const struct batch *b)
+{
+	return b->n >= BATCH_MESSAGES || b->bytes >= BATCH_BYTES;
 }
 
 /*
@@ -212,18 +245,4 @@ batch_recover_journal(struct fetch *f, struct err *e)
 done:
 	free(delivered);
 	return rc;
-}
-
-/* After QUIT: forget the UIDs of messages no longer on the server. */
-int
-fetch_compact_store(struct fetch *f, bool quit_ok, struct err *e)
-{
-	if (!f->listed || f->journal_unresolved)
-		return uidstore_sync(f->store, e);
-	if (quit_ok)
-		for (size_t i = 0; i < f->nmsgs; i++)
-			if (f->msgs[i].deleted && f->msgs[i].uid != STRTAB_NONE)
-				uidstore_forget(f->store,
-				    fetch_uid(f, &f->msgs[i]));
-	return uidstore_compact(f->store, e);
 }

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "multidrop.h"
 #include "received.h"
+#include "source.h"
 #include "xmalloc.h"
 
 void
@@ -58,10 +59,18 @@ already_there(struct fetch *f, const struct server_msg *sm,
 static struct refusal *
 find_refusal(struct fetch *f, const struct destination *d)
 {
-	for (size_t i = 0; i < f->nrefused; i++)
-		if (f->refused[i].dest == d)
-			return &f->refused[i];
+	for (size_t i = 0; i < f->refusals.n; i++)
+		if (f->refusals.v[i].dest == d)
+			return &f->refusals.v[i];
 	return NULL;
+}
+
+void
+refusals_free(struct refusals *rs)
+{
+	free(rs->v);
+	rs->v = NULL;
+	rs->n = 0;
 }
 
 static bool
@@ -89,12 +98,12 @@ refused(struct fetch *f, const struct server_msg *sm, struct destination *d,
 	struct refusal *r = find_refusal(f, d);
 
 	if (r == NULL) {
-		f->refused = xreallocarray(f->refused, f->nrefused + 1,
-		    sizeof *f->refused);
-		r = &f->refused[f->nrefused++];
+		f->refusals.v = xreallocarray(f->refusals.v, f->refusals.n + 1,
+		    sizeof *f->refusals.v);
+		r = &f->refusals.v[f->refusals.n++];
 		*r = (struct refusal){ .dest = d };
 	}
-	fetch_note_failure(f, de->cls);
+	stats_failure(&f->st, de->cls);
 	if (++r->in_a_row < REFUSALS_TO_STOP) {
 		log_error("%s: message %u (UID %s): delivery to \"%s\" failed, "
 		    "left on the server: %s", f->a->name, sm->num,
@@ -152,7 +161,7 @@ deliver_immediate(struct fetch *f, struct server_msg *sm,
 			log_error("%s: message %u (UID %s): delivery to \"%s\" "
 			    "failed, left on the server: %s", f->a->name,
 			    sm->num, fetch_uid_shown(f, sm), d->name, de.msg);
-			fetch_note_failure(f, de.cls);
+			stats_failure(&f->st, de.cls);
 			return 1;
 		}
 		refusals_clear(f, d);
@@ -182,7 +191,7 @@ stage_batching(struct fetch *f, struct staged_msg *staged,
 			    fetch_uid_shown(f, sm), d->name);
 			return -1;
 		}
-		batch_add_name(f, staged, d, name);
+		batch_add_name(&f->batch, staged, d, name);
 		if (d->backend->unbatched != NULL && d->backend->unbatched(d))
 			*commit_now = true;
 	}
@@ -224,7 +233,7 @@ envelope_extras(struct fetch *f, const struct server_msg *sm,
 	if (trace) {
 		struct received_info ri = { .account = f->a->name,
 		    .server = f->a->server, .uid = fetch_uid(f, sm),
-		    .protocol = received_protocol("POP3",
+		    .protocol = received_protocol(f->backend->name,
 		    f->a->tls != TLS_MODE_NONE), .when = f->now };
 
 		env->trace = received_field(&ri, &env->trace_len);
@@ -247,7 +256,7 @@ int
 fetch_deliver(struct fetch *f, size_t idx, const struct verdict *v,
     struct mf_message *pm, struct err *e)
 {
-	struct server_msg *sm = &f->msgs[idx];
+	struct server_msg *sm = &f->list.msgs[idx];
 	char *sender = envelope_sender(&f->m);
 	struct envelope env = { .sender = sender, .received = f->now,
 	    .account = f->a->name };
@@ -261,7 +270,7 @@ fetch_deliver(struct fetch *f, size_t idx, const struct verdict *v,
 	envelope_extras(f, sm, v, &env, &rcpt);
 	rc = deliver_immediate(f, sm, v, &env, done, &ndone, e);
 	if (rc == 0) {
-		staged = batch_add(f, idx);
+		staged = batch_add(&f->batch, idx);
 		rc = stage_batching(f, staged, sm, v, &env, &commit_now, e);
 		/* Staged files of this batch may sit on the failed disk. */
 		if (rc == -1)
@@ -273,22 +282,15 @@ fetch_deliver(struct fetch *f, size_t idx, const struct verdict *v,
 	if (rc != 0) {
 		record_partial(f, sm, done, ndone);
 		free(done);
-		f->st.failed++;
+		stats_count(&f->st, STAT_FAILED);
 		return rc == -1 ? -1 : 0;
 	}
 	free(done);
-	staged->delete_after = !f->a->keep;
-	staged->counted_delivered = true;
-	staged->notes = pm->notes;
-	staged->nnotes = pm->nnotes;
-	pm->notes = NULL;
-	pm->nnotes = 0;
-	f->st.delivered++;
-	f->batch_bytes += msg_size(&f->m);
+	batch_delivered(&f->batch, staged, msg_size(&f->m), !f->a->keep, pm);
+	stats_count(&f->st, STAT_DELIVERED);
 	/* Immediate deliveries are durable now: record them now too, so a
 	 * crash cannot turn them into duplicates. */
-	if (ndone > 0 || commit_now || f->nbatch >= BATCH_MESSAGES ||
-	    f->batch_bytes >= BATCH_BYTES)
+	if (ndone > 0 || commit_now || batch_full(&f->batch))
 		return batch_commit(f, e);
 	return 0;
 }

@@ -143,16 +143,6 @@ parse_status(struct pop3 *p, char *line, size_t len, struct pop3_reply *r,
 	return 0;
 }
 
-bool
-pop3_oldest(const struct pop3 *p, enum pop3_cmd *cmd, unsigned *num)
-{
-	if (p->qlen == 0)
-		return false;
-	*cmd = p->queue[p->qhead].cmd;
-	*num = p->queue[p->qhead].num;
-	return true;
-}
-
 int
 pop3_reply(struct pop3 *p, struct pop3_reply *r, struct err *e)
 {

@@ -110,9 +110,6 @@ pop3_in_flight(const struct pop3 *p)
 	return p->qlen;
 }
 
-/* The oldest command in flight (the one the next reply answers); false
- * when there is none. */
-bool pop3_oldest(const struct pop3 *p, enum pop3_cmd *cmd, unsigned *num);
 /* Read the status line answering the oldest command in flight (sending
  * anything queued first). A -ERR is not an error here: r->ok says. */
 int pop3_reply(struct pop3 *p, struct pop3_reply *r, struct err *e);

@@ -2,7 +2,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "command.h"
 #include "log.h"
 #include "pop3-auth.h"
 #include "session.h"
@@ -103,18 +102,6 @@ capabilities_after_login(struct pop3 *p, struct err *e)
 	return 0;
 }
 
-static char *
-get_secret(const struct config *cfg, const struct account *a, struct err *e)
-{
-	char what[300];
-
-	if (a->password != NULL)
-		return xstrdup(a->password);
-	snprintf(what, sizeof what, "account \"%s\": password_command",
-	    a->name);
-	return command_first_line(a->password_command, cfg->timeout, what, e);
-}
-
 static int
 log_in(struct pop3 *p, const struct account *a, const char *secret,
     struct err *e)
@@ -128,27 +115,20 @@ log_in(struct pop3 *p, const struct account *a, const char *secret,
 
 struct pop3 *
 session_open(const struct config *cfg, const struct account *a,
-    int *login_delay, struct err *e)
+    const char *secret, int *login_delay, struct err *e)
 {
 	struct conn *c;
 	struct pop3 *p;
-	char *secret;
 	int rc = -1;
 
-	secret = get_secret(cfg, a, e);
-	if (secret == NULL)
-		return NULL;
 	c = conn_connect(a->server, a->port, cfg->timeout, e);
-	if (c == NULL) {
-		freezero_str(secret);
+	if (c == NULL)
 		return NULL;
-	}
 	p = pop3_new(c);
 	if ((a->tls != TLS_MODE_IMPLICIT || start_tls(p, a, e) == 0) &&
 	    pop3_greeting(p, e) == 0 && pop3_capa(p, e) == 0 &&
 	    (a->tls != TLS_MODE_STARTTLS || stls(p, a, e) == 0))
 		rc = log_in(p, a, secret, e);
-	freezero_str(secret);
 	/* Known even when the login was refused for coming too soon. */
 	if (login_delay != NULL)
 		*login_delay = p->login_delay;

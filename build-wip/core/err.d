@@ -1,0 +1,2 @@
+build-wip/core/err.o: core/err.c core/err.h
+core/err.h:

@@ -1,0 +1,30 @@
+build-wip/core/fetch-batch.o: core/fetch-batch.c core/deliver.h \
+ core/config.h core/config-include.h core/tls.h core/err.h core/msg.h \
+ core/header.h core/spool.h core/fetch-batch.h core/plugin.h \
+ core/uidstore.h plugins/mailferry/plugin.h core/fetch-internal.h \
+ core/fetch-carry.h core/fetch-list.h core/strtab.h core/fetch-plan.h \
+ core/fetch-stats.h core/fetch.h core/rules.h core/regex.h core/source.h \
+ core/xmalloc.h
+core/deliver.h:
+core/config.h:
+core/config-include.h:
+core/tls.h:
+core/err.h:
+core/msg.h:
+core/header.h:
+core/spool.h:
+core/fetch-batch.h:
+core/plugin.h:
+core/uidstore.h:
+plugins/mailferry/plugin.h:
+core/fetch-internal.h:
+core/fetch-carry.h:
+core/fetch-list.h:
+core/strtab.h:
+core/fetch-plan.h:
+core/fetch-stats.h:
+core/fetch.h:
+core/rules.h:
+core/regex.h:
+core/source.h:
+core/xmalloc.h:

@@ -1,0 +1,33 @@
+build-wip/core/fetch.o: core/fetch.c core/clock.h core/deliver.h \
+ core/config.h core/config-include.h core/tls.h core/err.h core/msg.h \
+ core/header.h core/spool.h core/fetch-internal.h core/fetch-batch.h \
+ core/plugin.h core/uidstore.h plugins/mailferry/plugin.h \
+ core/fetch-carry.h core/fetch-list.h core/strtab.h core/fetch-plan.h \
+ core/fetch-stats.h core/fetch.h core/rules.h core/regex.h core/source.h \
+ core/lock.h core/log.h core/progress.h
+core/clock.h:
+core/deliver.h:
+core/config.h:
+core/config-include.h:
+core/tls.h:
+core/err.h:
+core/msg.h:
+core/header.h:
+core/spool.h:
+core/fetch-internal.h:
+core/fetch-batch.h:
+core/plugin.h:
+core/uidstore.h:
+plugins/mailferry/plugin.h:
+core/fetch-carry.h:
+core/fetch-list.h:
+core/strtab.h:
+core/fetch-plan.h:
+core/fetch-stats.h:
+core/fetch.h:
+core/rules.h:
+core/regex.h:
+core/source.h:
+core/lock.h:
+core/log.h:
+core/progress.h:

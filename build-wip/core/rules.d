@@ -1,0 +1,17 @@
+build-wip/core/rules.o: core/rules.c core/log.h core/plugin.h \
+ core/config.h core/config-include.h core/tls.h core/err.h core/msg.h \
+ core/header.h core/spool.h core/uidstore.h plugins/mailferry/plugin.h \
+ core/rules.h core/regex.h
+core/log.h:
+core/plugin.h:
+core/config.h:
+core/config-include.h:
+core/tls.h:
+core/err.h:
+core/msg.h:
+core/header.h:
+core/spool.h:
+core/uidstore.h:
+plugins/mailferry/plugin.h:
+core/rules.h:
+core/regex.h:

@@ -1,0 +1,2 @@
+build-wip/plugins/pipe.so: plugins/pipe.c plugins/mailferry/plugin.h
+plugins/mailferry/plugin.h:

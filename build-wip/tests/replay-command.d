@@ -1,0 +1,1 @@
+build-wip/tests/replay-command: tests/fuzz/replay.c

@@ -1,0 +1,1 @@
+build-wip/tests/replay-config: tests/fuzz/replay.c

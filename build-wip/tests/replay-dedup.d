@@ -1,0 +1,1 @@
+build-wip/tests/replay-dedup: tests/fuzz/replay.c

@@ -1,0 +1,1 @@
+build-wip/tests/replay-dotlock: tests/fuzz/replay.c

@@ -1,0 +1,1 @@
+build-wip/tests/replay-encoders: tests/fuzz/replay.c

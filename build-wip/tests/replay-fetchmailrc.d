@@ -1,0 +1,1 @@
+build-wip/tests/replay-fetchmailrc: tests/fuzz/replay.c

@@ -1,0 +1,1 @@
+build-wip/tests/replay-header: tests/fuzz/replay.c

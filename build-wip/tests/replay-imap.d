@@ -1,0 +1,1 @@
+build-wip/tests/replay-imap: tests/fuzz/replay.c

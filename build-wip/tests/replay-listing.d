@@ -1,0 +1,1 @@
+build-wip/tests/replay-listing: tests/fuzz/replay.c

@@ -1,0 +1,1 @@
+build-wip/tests/replay-mpoprc: tests/fuzz/replay.c

@@ -1,0 +1,1 @@
+build-wip/tests/replay-pop3: tests/fuzz/replay.c

@@ -1,0 +1,1 @@
+build-wip/tests/replay-sasl: tests/fuzz/replay.c

@@ -1,0 +1,1 @@
+build-wip/tests/replay-smtp: tests/fuzz/replay.c

@@ -1,0 +1,1 @@
+build-wip/tests/replay-uidstore: tests/fuzz/replay.c

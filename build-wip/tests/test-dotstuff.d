@@ -1,0 +1,2 @@
+build-wip/tests/test-dotstuff: tests/unit/test-dotstuff.c core/dotstuff.h
+core/dotstuff.h:

@@ -1,0 +1,2 @@
+build-wip/tests/test-header: tests/unit/test-header.c core/header.h
+core/header.h:

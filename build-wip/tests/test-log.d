@@ -1,0 +1,2 @@
+build-wip/tests/test-log: tests/unit/test-log.c core/log.h
+core/log.h:

@@ -1,0 +1,2 @@
+build-wip/tests/test-mboxrd: tests/unit/test-mboxrd.c core/mboxrd.h
+core/mboxrd.h:

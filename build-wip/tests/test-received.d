@@ -1,0 +1,2 @@
+build-wip/tests/test-received: tests/unit/test-received.c core/received.h
+core/received.h:

@@ -1,0 +1,72 @@
+/*
+ * The batch: messages delivered (or skipped) since the last commit, and
+ * the names batching destinations (Maildir) staged them under. A commit
+ * syncs the staged files, journals their names in the UID store ("P"
+ * records), makes them visible, records the UIDs, and only then queues
+ * the deletions from the server; a rollback undoes every staged file.
+ * After a crash, the journal says which staged messages made it.
+ */
+#ifndef MF_FETCH_BATCH_H
+#define MF_FETCH_BATCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "err.h"
+#include "plugin.h"
+
+/* Committed at the latest after this many messages or bytes. */
+#define BATCH_MESSAGES		64
+#define BATCH_BYTES		(16 * 1024 * 1024)
+
+/* A message in the batch, and where its staged names are. */
+struct staged_msg {
+	size_t		 idx;		/* into the listing */
+	size_t		 first_name, nnames;
+	bool		 delete_after;	/* delete once committed */
+	bool		 counted_delivered;
+	bool		 skipped;	/* recorded as skipped, not delivered */
+	struct plugin_note *notes;	/* for the plugins, once delivered */
+	size_t		 nnotes;
+};
+
+struct staged_name {
+	struct destination *dest;
+	char		   *name;
+};
+
+struct batch {
+	struct staged_msg *v;
+	size_t		 n, cap;
+	struct staged_name *names;
+	size_t		 nnames, capnames;
+	off_t		 bytes;		/* of the messages delivered */
+	/* A commit failed after its journal was written: the next run
+	 * settles it, so the store is not compacted now. */
+	bool		 journal_unresolved;
+};
+
+struct fetch;
+
+/* Listed message idx joins the batch (not delivered yet). */
+struct staged_msg *batch_add(struct batch *b, size_t idx);
+void batch_add_name(struct batch *b, struct staged_msg *sm,
+    struct destination *d, const char *name);
+/* sm was delivered, m_size bytes: counted, its plugin notes taken from
+ * pm, deleted from the server after the commit when delete_after. */
+void batch_delivered(struct batch *b, struct staged_msg *sm, off_t m_size,
+    bool delete_after, struct mf_message *pm);
+/* Time to commit. */
+bool batch_full(const struct batch *b);
+
+/* Make the staged messages durable, visible and recorded; then queue
+ * their deletion. -1 (e set) when that failed and they were undone. */
+int batch_commit(struct fetch *f, struct err *e);
+void batch_rollback(struct fetch *f);
+void batch_free(struct batch *b);
+/* Settle deliveries a crash interrupted, from the journal. */
+int batch_recover_journal(struct fetch *f, struct err *e);
+
+#endif
