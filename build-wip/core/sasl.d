@@ -1,3 +1,0 @@
-build-wip/core/sasl.o: core/sasl.c core/sasl.h core/xmalloc.h
-core/sasl.h:
-core/xmalloc.h:

@@ -1,2 +1,0 @@
-build-wip/core/xmalloc.o: core/xmalloc.c core/xmalloc.h
-core/xmalloc.h:

@@ -1,2 +1,0 @@
-build-wip/plugins/pipe.so: plugins/pipe.c plugins/mailferry/plugin.h
-plugins/mailferry/plugin.h:

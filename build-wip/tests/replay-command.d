@@ -1,1 +1,0 @@
-build-wip/tests/replay-command: tests/fuzz/replay.c

@@ -1,1 +1,0 @@
-build-wip/tests/replay-config: tests/fuzz/replay.c

@@ -1,1 +1,0 @@
-build-wip/tests/replay-dedup: tests/fuzz/replay.c

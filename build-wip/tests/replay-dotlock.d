@@ -1,1 +1,0 @@
-build-wip/tests/replay-dotlock: tests/fuzz/replay.c

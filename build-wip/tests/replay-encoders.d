@@ -1,1 +1,0 @@
-build-wip/tests/replay-encoders: tests/fuzz/replay.c

@@ -1,1 +1,0 @@
-build-wip/tests/replay-fetchmailrc: tests/fuzz/replay.c

@@ -1,1 +1,0 @@
-build-wip/tests/replay-header: tests/fuzz/replay.c

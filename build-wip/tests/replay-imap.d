@@ -1,1 +1,0 @@
-build-wip/tests/replay-imap: tests/fuzz/replay.c

@@ -1,1 +1,0 @@
-build-wip/tests/replay-listing: tests/fuzz/replay.c

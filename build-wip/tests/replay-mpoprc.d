@@ -1,1 +1,0 @@
-build-wip/tests/replay-mpoprc: tests/fuzz/replay.c

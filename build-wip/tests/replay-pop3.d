@@ -1,1 +1,0 @@
-build-wip/tests/replay-pop3: tests/fuzz/replay.c

@@ -1,1 +1,0 @@
-build-wip/tests/replay-sasl: tests/fuzz/replay.c

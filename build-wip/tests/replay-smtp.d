@@ -1,1 +1,0 @@
-build-wip/tests/replay-smtp: tests/fuzz/replay.c

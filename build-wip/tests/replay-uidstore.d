@@ -1,1 +1,0 @@
-build-wip/tests/replay-uidstore: tests/fuzz/replay.c

@@ -1,2 +1,0 @@
-build-wip/tests/test-dotstuff: tests/unit/test-dotstuff.c core/dotstuff.h
-core/dotstuff.h:

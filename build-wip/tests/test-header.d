@@ -1,2 +1,0 @@
-build-wip/tests/test-header: tests/unit/test-header.c core/header.h
-core/header.h:

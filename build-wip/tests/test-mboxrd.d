@@ -1,2 +1,0 @@
-build-wip/tests/test-mboxrd: tests/unit/test-mboxrd.c core/mboxrd.h
-core/mboxrd.h:

@@ -1,4 +1,0 @@
-build-wip/tests/test-strtab: tests/unit/test-strtab.c core/strtab.h \
- tests/unit/unit.h
-core/strtab.h:
-tests/unit/unit.h:

@@ -1,4 +1,0 @@
-build-wip/tests/test-xmalloc: tests/unit/test-xmalloc.c core/xmalloc.h \
- tests/unit/unit.h
-core/xmalloc.h:
-tests/unit/unit.h:
