@@ -130,6 +130,29 @@ def error_lines(stderr):
 
 # ---- 1. the destination fills up --------------------------------------------
 
+SUMMARY = re.compile(r"^alice: (\d+) new, (\d+) delivered, 0 deleted by "
+                     r"rules, (\d+) failed, [^,]*(?:, (\d+) left for the "
+                     r"next run)?", re.M)
+
+
+def kept_what_fitted(res, count, size, delivered, on_server):
+    """The messages complete at the destination before the disk filled
+    are kept (not rolled back with the batch they were in), and the run
+    says how many wait for the next one: its summary adds up."""
+    # 2 MB of room: all but the last message or two of those that fit.
+    assert delivered >= 2_000_000 // size // 2, (
+        "only %d of %d messages kept when the disk filled: the batch "
+        "complete before it was rolled back?\n%s"
+        % (delivered, count, res.outcome()))
+    m = SUMMARY.search(res.stdout)
+    assert m, "no summary line: " + res.outcome()
+    new, done, failed, left = (int(g or 0) for g in m.groups())
+    assert (new, done, failed + left) == (count, delivered, on_server), (
+        "summary against what happened (%d delivered, %d on the "
+        "server): %s" % (delivered, on_server, m.group(0)))
+    assert ("alice: %d new messages wait on the server for the next run"
+            % on_server) in res.stderr, res.outcome()
+
 @pytest.mark.parametrize("kind,count,size", [
     ("maildir", 40, 100_000),
     # Small messages: whole batches are committed before the disk fills.
@@ -165,6 +188,7 @@ def test_destination_disk_fills_mid_run(kind, count, size, dovecot,
         "%d of %d messages at the destination, %d on the server"
         % (len(got), count, len(on_server)), "\n  ".join(problems),
         res.outcome())
+    kept_what_fitted(res, count, size, first, len(on_server))
 
     # Room again: the next run delivers the rest, each message once.
     fs.resize("64m")
