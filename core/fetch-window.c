@@ -7,7 +7,7 @@
  *
  * When a destination failed, the loop is run again "draining": what is
  * in flight is read and dropped, and the deletions of what was recorded
- * still go out.
+ * still go out. A stop (SIGINT, SIGTERM) drains the same way.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -186,7 +186,9 @@ answered(struct fetch *f, const struct source_reply *r, struct err *e)
 		delete_answered(f, r);
 		return 0;
 	}
-	if (f->draining)
+	/* Stopping: the message in hand was finished; what comes after it
+	 * is read and dropped, and left for the next run. */
+	if (f->draining || fetch_stopping(f))
 		return 0;
 	if (r->req == SOURCE_FETCH_HEADER)
 		return header_answered(f, r, e);
