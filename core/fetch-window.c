@@ -7,7 +7,9 @@
  *
  * When a destination failed, the loop is run again "draining": what is
  * in flight is read and dropped, and the deletions of what was recorded
- * still go out. A stop (SIGINT, SIGTERM) drains the same way.
+ * still go out. A stop (SIGINT, SIGTERM) only ends the sending of
+ * fetches: what was requested is still read, delivered and recorded
+ * (its bytes come anyway), then the deletions go.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -186,9 +188,7 @@ answered(struct fetch *f, const struct source_reply *r, struct err *e)
 		delete_answered(f, r);
 		return 0;
 	}
-	/* Stopping: the message in hand was finished; what comes after it
-	 * is read and dropped, and left for the next run. */
-	if (f->draining || fetch_stopping(f))
+	if (f->draining)
 		return 0;
 	if (r->req == SOURCE_FETCH_HEADER)
 		return header_answered(f, r, e);
