@@ -59,7 +59,7 @@ escape_of(uint32_t c, char *buf, size_t size)
 	 * choked on. */
 	if (c < 0x20 || (c >= 0x7f && c <= 0x9f) || c == 0x2028 ||
 	    c == 0x2029) {
-		snprintf(buf, size, "\\u%04x", (unsigned)c);
+		snprintf(buf, size, "\\u%04x", (unsigned)(c & 0xffff));
 		return buf;
 	}
 	return NULL;
@@ -70,7 +70,7 @@ json_escape(char *dst, size_t dstsize, const char *src, size_t srclen)
 {
 	const unsigned char *s = (const unsigned char *)src;
 	size_t o = 0, i = 0;
-	char ebuf[8];
+	char ebuf[16];
 
 	if (dstsize == 0)
 		return 0;
