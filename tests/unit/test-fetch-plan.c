@@ -71,7 +71,7 @@ store(struct fixture *fx, const char *records)
 	struct err e;
 
 	assert_true(asprintf(&text, "mailferry-uids 1\n%s", records) > 0);
-	unit_write(fx->dir, "work.uids", text);
+	free(unit_write(fx->dir, "work.uids", text));
 	free(text);
 	err_clear(&e);
 	fx->f.store = uidstore_open(fx->dir, "work", false, &e);
