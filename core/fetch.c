@@ -337,9 +337,8 @@ static void
 run_account(struct fetch *f, int *lock_fd, struct err *e)
 {
 	const struct config *cfg = f->cfg;
-	struct err se;
-
 	bool readonly = f->opt->dry_run || f->opt->check;
+	struct err se;
 
 	*lock_fd = lock_account(cfg->state_dir, f->a->name, cfg->timeout, e);
 	if (*lock_fd == -1 ||
@@ -371,15 +370,36 @@ report(struct fetch *f, const struct err *e, const char *first_error,
 	    .seconds = (double)(clock_ms() - started) / 1000,
 	    .status = err_exitcode(f->st.worst) };
 
-	/* The error that ended the run, else the first one shown. */
+	size_t len = strlen(f->a->name);
+
+	/* The error that ended the run, else the first one shown, without
+	 * the account's name in front. */
 	if (e->cls != ERR_NONE)
 		r.error = e->msg;
-	else if (f->st.worst != ERR_NONE && first_error[0] != '\0')
+	else if (f->st.worst != ERR_NONE && first_error[0] != '\0') {
 		r.error = first_error;
+		if (strncmp(first_error, f->a->name, len) == 0 &&
+		    strncmp(first_error + len, ": ", 2) == 0)
+			r.error += len + 2;
+	}
 	if (f->opt->json)
 		report_json(&r);
 	else
 		report_text(&r);
+}
+
+/* A failure ended the run: say it, and how much it left for the next. */
+static void
+note_failure(struct fetch *f, const struct err *e)
+{
+	unsigned remain = stats_get(&f->st, STAT_FAILED) + stats_left(&f->st);
+
+	log_error("%s: %s", f->a->name, e->msg);
+	stats_failure(&f->st, e->cls);
+	if (remain > 0 && !f->opt->check)
+		log_info("%s: %u new message%s wait%s on the server for the "
+		    "next run", f->a->name, remain, remain == 1 ? "" : "s",
+		    remain == 1 ? "s" : "");
 }
 
 /* A signal stopped the run: what is left waits for the next one, which
@@ -411,17 +431,8 @@ fetch_account(struct config *cfg, struct account *a,
 	msg_init(&f.m, cfg->state_dir);
 	run_account(&f, &lock_fd, &e);
 	progress_end();
-	if (e.cls != ERR_NONE) {
-		unsigned remain = stats_get(&f.st, STAT_FAILED) +
-		    stats_left(&f.st);
-
-		log_error("%s: %s", a->name, e.msg);
-		stats_failure(&f.st, e.cls);
-		if (remain > 0 && !opt->check)
-			log_info("%s: %u new message%s wait%s on the server "
-			    "for the next run", a->name, remain, remain == 1 ?
-			    "" : "s", remain == 1 ? "s" : "");
-	}
+	if (e.cls != ERR_NONE)
+		note_failure(&f, &e);
 	note_stop(&f);
 	finish_destinations(&f);
 	log_keep_first_error(NULL, 0);
