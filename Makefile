@@ -108,8 +108,8 @@ PATHS_NOW = $(VERSION) $(PREFIX) $(BINDIR) $(PLUGINDIR) $(INCLUDEDIR) \
 $(BUILD)/paths.stamp: FORCE
 	@mkdir -p $(BUILD)
 	@echo '$(PATHS_NOW)' | cmp -s - $@ || echo '$(PATHS_NOW)' > $@
-$(BUILD)/core/config.o $(BUILD)/core/main.o $(BUILD)/core/received.o: \
-    $(BUILD)/paths.stamp
+$(BUILD)/core/config.o $(BUILD)/core/main.o $(BUILD)/core/received.o \
+    $(BUILD)/core/version.o: $(BUILD)/paths.stamp
 .PHONY: FORCE
 FORCE:
 

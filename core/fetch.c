@@ -340,6 +340,11 @@ run_account(struct fetch *f, int *lock_fd, struct err *e)
 	bool readonly = f->opt->dry_run || f->opt->check;
 	struct err se;
 
+	if (f->backend == NULL) {
+		err_set(e, ERR_CONFIG, "this build cannot fetch with protocol "
+		    "\"%s\"", protocol_name(f->a->protocol));
+		return;
+	}
 	*lock_fd = lock_account(cfg->state_dir, f->a->name, cfg->timeout, e);
 	if (*lock_fd == -1 ||
 	    (!f->opt->check && prepare_destinations(f, e) == -1))

@@ -22,9 +22,7 @@ source_backend(const char *protocol)
 const struct source_backend *
 source_for(const struct account *a)
 {
-	/* Until accounts name a protocol, every one is POP3. */
-	(void)a;
-	return &source_pop3;
+	return source_backend(protocol_name(a->protocol));
 }
 
 static char *

@@ -199,7 +199,8 @@ struct source_backend {
 
 /* The backend of a protocol name, or NULL. */
 const struct source_backend *source_backend(const char *protocol);
-/* The backend an account fetches with. */
+/* The backend an account fetches with, or NULL when this build has none
+ * for its protocol. */
 const struct source_backend *source_for(const struct account *a);
 
 /* Obtain the account's secret (password, or the first line of its

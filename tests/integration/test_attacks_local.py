@@ -122,7 +122,8 @@ class Case:
         self.conf = root / "mailferry.conf"
 
     def config(self, srv, keep=True, state_dir=None, destinations=None,
-               deliver="inbox", mode=0o600, conf=None, **globals_):
+               deliver="inbox", mode=0o600, conf=None, timeout=5,
+               **globals_):
         """Write the victim's configuration for fake server SRV."""
         acct = mfconf.account("victim", None, user="victim",
                               password=PASSWORD, server="127.0.0.1",
@@ -130,7 +131,7 @@ class Case:
         text = mfconf.config(state_dir or self.state,
                              destinations or {
                                  "inbox": mfconf.maildir(self.maildir)},
-                             [acct], timeout=5, **globals_)
+                             [acct], timeout=timeout, **globals_)
         return self.victim.write(conf or self.conf, text, mode)
 
     def run(self, *args, conf=None, cwd=None, timeout=60, preexec_fn=None):
@@ -614,7 +615,10 @@ def test_no_core_dump_while_holding_the_password(case):
     pattern = Path("/proc/sys/kernel/core_pattern").read_text().strip()
     with server(messages(1, "core"), sasl=(),
                 faults=[Fault("PASS", "stall")]) as srv:
-        acct_conf = case.config(srv)
+        # A timeout far beyond the test's own steps: the stalled PASS
+        # must still be pending when the signal comes, however loaded
+        # the machine.
+        acct_conf = case.config(srv, timeout=300)
         text = acct_conf.read_text().replace('deliver = "inbox";',
                                              'deliver = "inbox";\n'
                                              '    auth = "user";')

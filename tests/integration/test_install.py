@@ -326,7 +326,7 @@ def check_example(binary, text, tmp_path):
     conf = write_config(tmp_path / "mailferry.conf", text)
     r = run([binary, "-f", conf, "--check-config"], env=isolated_env(home))
     assert r.returncode == 0, outcome(r)
-    assert re.search(r"^%s: OK: 2 accounts, 6 destinations, [12] plugins?$"
+    assert re.search(r"^%s: OK: 3 accounts, 6 destinations, [12] plugins?$"
                      % re.escape(str(conf)), r.stdout, re.M), r.stdout
     assert "warning" not in r.stderr, r.stderr
     # ~ is the HOME given; destinations are checked, not created
@@ -353,7 +353,7 @@ def test_example_in_the_tree_passes_check_config_as_it_stands(tmp_path):
         r = run([binary, "--check-config", "-f", conf],
                 env=isolated_env(home), cwd=cwd)
         assert r.returncode == 0, outcome(r)
-        assert re.search(r"^%s: OK: 2 accounts, 6 destinations, 2 plugins$"
+        assert re.search(r"^%s: OK: 3 accounts, 6 destinations, 2 plugins$"
                          % re.escape(str(conf)), r.stdout, re.M), r.stdout
         assert r.stderr == "", r.stderr
     assert not (home / "Mail").exists()

@@ -201,7 +201,7 @@ def test_installed_program_and_example_configuration(installed, tmp_path):
     r = run(["/usr/bin/mailferry", "--check-config", "-f", EXAMPLE],
             env=isolated_env(home))
     assert r.returncode == 0, outcome(r)
-    assert re.search(r"^%s: OK: 2 accounts, 6 destinations, 2 plugins$"
+    assert re.search(r"^%s: OK: 3 accounts, 6 destinations, 2 plugins$"
                      % re.escape(EXAMPLE), r.stdout, re.M), r.stdout
     assert r.stderr == "", r.stderr
 
@@ -215,12 +215,14 @@ def test_autopkgtest_demo_passes_against_the_installed_package(installed):
     # demo's configuration names none, and the headers plugin tagged
     # every delivered message.
     assert "$ /usr/bin/mailferry -f " in out, out
-    assert "plugin_dir" not in out, out
+    assert not re.search(r"^\s*plugin_dir\s*=", out, re.M), out
+    assert "plugin directory: /usr/lib/%s/mailferry (the default of " \
+        "plugin_dir)" % multiarch() in out, out
     assert "/usr/share/mailferry/rules/drop-test-messages.rules" in out, out
     assert "Mail/INBOX/new: 2 message(s)" in out, out
     assert "Mail/lists/new: 2 message(s)" in out, out
     assert out.count("[X-Original-Account: demo]") == 4, out
-    assert re.search(r"^%s: OK: 2 accounts" % re.escape(EXAMPLE), out,
+    assert re.search(r"^%s: OK: 3 accounts" % re.escape(EXAMPLE), out,
                      re.M), out
 
 
