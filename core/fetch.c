@@ -370,7 +370,7 @@ report(struct fetch *f, const struct err *e, const char *first_error,
     int64_t started)
 {
 	struct report r = { .account = f->a->name,
-	    .protocol = f->backend->protocol, .server = f->a->server,
+	    .protocol = protocol_name(f->a->protocol), .server = f->a->server,
 	    .st = &f->st, .dry_run = f->opt->dry_run, .check = f->opt->check,
 	    .seconds = (double)(clock_ms() - started) / 1000,
 	    .status = err_exitcode(f->st.worst) };
