@@ -155,14 +155,18 @@ last_token_end(const char *text)
 	while (*p != '\0') {
 		if (*p == '#' || (p[0] == '/' && p[1] == '/'))
 			p += strcspn(p, "\n");
-		else if (p[0] == '/' && p[1] == '*')
-			p = strstr(p + 2, "*/") + 2;	/* closed: unclosed() */
-		else if (*p == '"') {
-			/* Closed: unclosed() said so. */
-			for (p++; *p != '"'; p++)
-				if (*p == '\\')
+		else if (p[0] == '/' && p[1] == '*') {
+			/* An unclosed comment runs to the end, as in
+			 * libconfig. */
+			if ((p = strstr(p + 2, "*/")) == NULL)
+				break;
+			p += 2;
+		} else if (*p == '"') {
+			/* Not trusting unclosed(): a string may end the text. */
+			for (p++; *p != '"' && *p != '\0'; p++)
+				if (*p == '\\' && p[1] != '\0')
 					p++;
-			last = ++p;
+			last = *p == '\0' ? p : ++p;
 		} else if (strchr(" \t\r\n", *p) != NULL)
 			p++;
 		else
