@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "clock.h"
 #include "command.h"
 #include "log.h"
@@ -26,7 +27,7 @@ char **
 command_split(const char *line, const char **why)
 {
 	char **argv = NULL, *word = xmalloc(strlen(line) + 1);
-	size_t argc = 0, w = 0;
+	size_t argc = 0, cap = 0, w = 0;
 	bool in_word = false;
 	char quote = 0;
 
@@ -67,7 +68,7 @@ command_split(const char *line, const char **why)
 		}
 		/* Whitespace or the end: close the word. */
 		if (in_word) {
-			argv = xreallocarray(argv, argc + 2, sizeof *argv);
+			ARRAY_RESERVE(argv, argc, cap, 2);
 			argv[argc++] = xstrndup(word, w);
 			argv[argc] = NULL;
 			w = 0;

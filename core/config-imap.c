@@ -111,7 +111,7 @@ parse_folders(struct cfg_ctx *cx, config_setting_t *s, struct account *a,
 				    "twice", where, a->folders[i]);
 	}
 	if (a->nfolders == 0) {
-		/* A list of no string at all still got its array. */
+		/* A list holding no string left an empty array behind. */
 		free(a->folders);
 		a->folders = xcalloc(1, sizeof *a->folders);
 		a->folders[0] = xstrdup("INBOX");

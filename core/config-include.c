@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "config-include.h"
 #include "fsutil.h"
 #include "log.h"
@@ -31,23 +32,8 @@ struct include_chain {
 static void
 put(struct config_text *ct, const char *s, size_t n)
 {
-	if (ct->len + n + 1 > ct->cap) {
-		char *bigger;
-
-		while (ct->len + n + 1 > ct->cap)
-			ct->cap = ct->cap ? ct->cap * 2 : 4096;
-		/* Moved by hand: the old copy may hold passwords. */
-		bigger = xmalloc(ct->cap);
-		if (ct->text != NULL) {
-			memcpy(bigger, ct->text, ct->len + 1);
-			explicit_bzero(ct->text, ct->len);
-			free(ct->text);
-		}
-		ct->text = bigger;
-	}
-	memcpy(ct->text + ct->len, s, n);
-	ct->len += n;
-	ct->text[ct->len] = '\0';
+	/* The text may hold passwords. */
+	array_append_text(&ct->text, &ct->len, &ct->cap, s, n, true);
 }
 
 /* Start a new line of text, written at file:line. */
@@ -58,17 +44,17 @@ new_line(struct config_text *ct, const char *file, int line)
 		put(ct, "\n", 1);
 	else
 		ct->nmap = 1;		/* lines count from 1 */
-	ct->map = xreallocarray(ct->map, ct->nmap + 1, sizeof *ct->map);
-	ct->map[ct->nmap++] = (struct source){ file, line };
+	*ARRAY_ADD(ct->map, ct->nmap, ct->capmap) =
+	    (struct source){ file, line };
 }
 
 static const char *
 intern(struct config_text *ct, const char *name)
 {
-	ct->files = xreallocarray(ct->files, ct->nfiles + 1,
-	    sizeof *ct->files);
-	ct->files[ct->nfiles] = xstrdup(name);
-	return ct->files[ct->nfiles++];
+	char *copy = xstrdup(name);
+
+	*ARRAY_ADD(ct->files, ct->nfiles, ct->capfiles) = copy;
+	return copy;
 }
 
 /*
@@ -273,11 +259,53 @@ read_include(struct config_text *ct, const char *path, const char *from,
 }
 
 /* Copy one file's text, inlining its includes; returns the errors. */
+/* Where libconfig will see strings and comments: "@include" and numbers
+ * count only outside them. */
+enum lex { LEX_NORMAL, LEX_STRING, LEX_LINE_COMMENT, LEX_BLOCK_COMMENT };
+
+/* The state after text[*i], which is copied already; the second
+ * character of a two-character token is copied too, and *i moved past
+ * it. */
+static enum lex
+lex_after(struct config_text *ct, const char *text, size_t len, size_t *i,
+    enum lex st)
+{
+	char c = text[*i], next = *i + 1 < len ? text[*i + 1] : '\0';
+
+	switch (st) {
+	case LEX_NORMAL:
+		if (c == '"')
+			return LEX_STRING;
+		if (c == '#' || (c == '/' && next == '/'))
+			return LEX_LINE_COMMENT;
+		if (c == '/' && next == '*') {
+			put(ct, &text[++*i], 1);
+			return LEX_BLOCK_COMMENT;
+		}
+		return LEX_NORMAL;
+	case LEX_STRING:
+		if (c == '\\' && *i + 1 < len && next != '\n')
+			put(ct, &text[++*i], 1);
+		else if (c == '"')
+			return LEX_NORMAL;
+		return LEX_STRING;
+	case LEX_LINE_COMMENT:
+		return LEX_LINE_COMMENT;
+	case LEX_BLOCK_COMMENT:
+		if (c == '*' && next == '/') {
+			put(ct, &text[++*i], 1);
+			return LEX_NORMAL;
+		}
+		return LEX_BLOCK_COMMENT;
+	}
+	return st;
+}
+
 static int
 add_file(struct config_text *ct, const char *path, const char *from,
     int from_line, const struct include_chain *up, int depth)
 {
-	enum { NORMAL, STRING, LINE_COMMENT, BLOCK_COMMENT } st = NORMAL;
+	enum lex st = LEX_NORMAL;
 	struct include_chain chain = { .up = up };
 	const char *file;
 	struct stat sb;
@@ -296,8 +324,8 @@ add_file(struct config_text *ct, const char *path, const char *from,
 		char c = text[i];
 		size_t used;
 
-		if (st == NORMAL && c == '@' && strncmp(text + i, "@include",
-		    8) == 0) {
+		if (st == LEX_NORMAL && c == '@' &&
+		    strncmp(text + i, "@include", 8) == 0) {
 			new_line(ct, file, line);
 			used = include(ct, text, len, i, file, line, &chain,
 			    depth, &errors);
@@ -306,45 +334,19 @@ add_file(struct config_text *ct, const char *path, const char *from,
 				continue;
 			}
 		}
-		if (st == NORMAL && c >= '0' && c <= '9' &&
+		if (st == LEX_NORMAL && c >= '0' && c <= '9' &&
 		    (used = put_integer(ct, text, len, i)) > 0) {
 			i += used - 1;
 			continue;
 		}
 		if (c == '\n') {
-			if (st == LINE_COMMENT)
-				st = NORMAL;
+			if (st == LEX_LINE_COMMENT)
+				st = LEX_NORMAL;
 			new_line(ct, file, ++line);
 			continue;
 		}
 		put(ct, &c, 1);
-		switch (st) {
-		case NORMAL:
-			if (c == '"')
-				st = STRING;
-			else if (c == '#' || (c == '/' && i + 1 < len &&
-			    text[i + 1] == '/'))
-				st = LINE_COMMENT;
-			else if (c == '/' && i + 1 < len && text[i + 1] == '*') {
-				put(ct, &text[++i], 1);
-				st = BLOCK_COMMENT;
-			}
-			break;
-		case STRING:
-			if (c == '\\' && i + 1 < len && text[i + 1] != '\n')
-				put(ct, &text[++i], 1);
-			else if (c == '"')
-				st = NORMAL;
-			break;
-		case LINE_COMMENT:
-			break;
-		case BLOCK_COMMENT:
-			if (c == '*' && i + 1 < len && text[i + 1] == '/') {
-				put(ct, &text[++i], 1);
-				st = NORMAL;
-			}
-			break;
-		}
+		st = lex_after(ct, text, len, &i, st);
 	}
 	/* It may hold passwords. */
 	explicit_bzero(text, len);

@@ -3,9 +3,9 @@
  * from each line of that text back to the file and line it was written
  * on. libconfig 1.5 handles @include itself only at the start of a line
  * and puts its include directory in front of absolute paths too; doing it
- * here lets `rules = ( @include "x.rules" );` work as SPEC writes it,
- * resolves each include relative to the file that names it (with ~ and
- * $HOME expanded), and names a missing file in the error.
+ * here lets `rules = ( @include "x.rules" );` work as mailferry.conf(5)
+ * shows it, resolves each include relative to the file that names it
+ * (with ~ and $HOME expanded), and names a missing file in the error.
  */
 #ifndef MF_CONFIG_INCLUDE_H
 #define MF_CONFIG_INCLUDE_H
@@ -22,9 +22,9 @@ struct config_text {
 	char		*text;
 	size_t		 len, cap;
 	struct source	*map;		/* map[n]: where text line n came from */
-	size_t		 nmap;
+	size_t		 nmap, capmap;
 	char		**files;	/* the names map entries point to */
-	size_t		 nfiles;
+	size_t		 nfiles, capfiles;
 };
 
 /* Read `path` and everything it includes. Problems are reported as

@@ -62,18 +62,30 @@ cfg_member(const config_setting_t *group, const char *key)
 	return config_setting_get_member(group, key);
 }
 
+/* The member `key` if it is there and of this type; a member of
+ * another type is reported ("KEY" must be `must`). */
+static config_setting_t *
+typed_member(struct cfg_ctx *cx, const config_setting_t *group,
+    const char *key, int type, const char *must)
+{
+	config_setting_t *s = cfg_member(group, key);
+
+	if (s != NULL && config_setting_type(s) != type) {
+		cfg_report(cx, s, "\"%s\" must be %s", key, must);
+		return NULL;
+	}
+	return s;
+}
+
 void
 cfg_get_string(struct cfg_ctx *cx, const config_setting_t *group, const char *key,
     char **out)
 {
-	config_setting_t *s = cfg_member(group, key);
+	config_setting_t *s = typed_member(cx, group, key, CONFIG_TYPE_STRING,
+	    "a string in quotes");
 
 	if (s == NULL)
 		return;
-	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
-		cfg_report(cx, s, "\"%s\" must be a string in quotes", key);
-		return;
-	}
 	free(*out);
 	*out = xstrdup(config_setting_get_string(s));
 }
@@ -136,15 +148,11 @@ void
 cfg_get_bool(struct cfg_ctx *cx, const config_setting_t *group, const char *key,
     bool *out)
 {
-	config_setting_t *s = cfg_member(group, key);
+	config_setting_t *s = typed_member(cx, group, key, CONFIG_TYPE_BOOL,
+	    "true or false");
 
-	if (s == NULL)
-		return;
-	if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
-		cfg_report(cx, s, "\"%s\" must be true or false", key);
-		return;
-	}
-	*out = config_setting_get_bool(s);
+	if (s != NULL)
+		*out = config_setting_get_bool(s);
 }
 
 /* An enumeration written as a string: index into names, or -1. */
@@ -223,3 +231,31 @@ cfg_free_string_list(char **list, size_t n)
 	free(list);
 }
 
+void
+cfg_get_destinations(struct cfg_ctx *cx, const config_setting_t *group,
+    const char *key, const char *where, struct destination ***out,
+    size_t *n)
+{
+	char **names;
+	size_t nnames;
+
+	*out = NULL;
+	*n = 0;
+	cfg_get_string_list(cx, group, key, &names, &nnames);
+	if (nnames > 0)
+		*out = xcalloc(nnames, sizeof **out);
+	for (size_t i = 0; i < nnames; i++) {
+		struct destination *d = config_destination(cx->cfg, names[i]);
+		bool repeated = false;
+
+		for (size_t j = 0; j < *n; j++)
+			repeated |= (*out)[j] == d;
+		if (d == NULL)
+			cfg_report(cx, cfg_member(group, key), "%s: "
+			    "destination \"%s\" is not defined in "
+			    "\"destinations\"", where, names[i]);
+		else if (!repeated)
+			(*out)[(*n)++] = d;
+	}
+	cfg_free_string_list(names, nnames);
+}

@@ -50,5 +50,10 @@ int cfg_get_choice(struct cfg_ctx *cx, const config_setting_t *group,
 void cfg_get_string_list(struct cfg_ctx *cx, const config_setting_t *group,
     const char *key, char ***out, size_t *n);
 void cfg_free_string_list(char **list, size_t n);
+/* The destinations a `deliver` key names, each once (NULL, 0 when it is
+ * absent); a name not in `destinations` is reported. */
+void cfg_get_destinations(struct cfg_ctx *cx, const config_setting_t *group,
+    const char *key, const char *where, struct destination ***out,
+    size_t *n);
 
 #endif

@@ -1,7 +1,7 @@
 /*
- * The `rules` of an account (SPEC section 4): conditions compiled once,
- * destinations and plugins resolved, every mistake reported with its
- * FILE:LINE before anything connects.
+ * The `rules` of an account: conditions compiled once, destinations
+ * resolved, plugins named, every mistake reported with its FILE:LINE
+ * before anything connects. Plugins are loaded later, by setup.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,9 +9,7 @@
 
 #include "config-parse.h"
 #include "config-rules.h"
-#include "plugin.h"
 #include "regex.h"
-#include "rules.h"
 #include "xmalloc.h"
 
 /* A rule is named by a 16-bit index while a message waits for its
@@ -32,6 +30,18 @@ static const char *const action_names[] = {
 	[ACTION_DELETE] = "delete",
 	[ACTION_SKIP] = "skip",
 };
+
+bool
+plugin_name_valid(const char *name)
+{
+	if (*name == '\0' || strlen(name) > 64)
+		return false;
+	for (const char *p = name; *p != '\0'; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'))
+			return false;
+	return true;
+}
 
 static void parse_cond(struct cfg_ctx *cx, config_setting_t *s,
     struct cond *c, const char *where, int depth);
@@ -142,65 +152,22 @@ parse_cond(struct cfg_ctx *cx, config_setting_t *s, struct cond *c,
 	}
 }
 
-static void
-resolve_destinations(struct cfg_ctx *cx, config_setting_t *s,
-    struct rule *r, const char *where)
-{
-	char **names;
-	size_t n;
-
-	cfg_get_string_list(cx, s, "deliver", &names, &n);
-	if (n == 0)
-		return;
-	r->deliver = xcalloc(n, sizeof *r->deliver);
-	for (size_t i = 0; i < n; i++) {
-		struct destination *d = config_destination(cx->cfg, names[i]);
-
-		bool repeated = false;
-
-		for (size_t j = 0; j < r->ndeliver; j++)
-			repeated |= r->deliver[j] == d;
-		if (d == NULL)
-			cfg_report(cx, cfg_member(s, "deliver"), "%s: "
-			    "destination \"%s\" is not defined in "
-			    "\"destinations\"", where, names[i]);
-		else if (!repeated)
-			r->deliver[r->ndeliver++] = d;
-	}
-	cfg_free_string_list(names, n);
-}
-
-/* The `options` of a plugin from the global `plugins` list, if any. */
-static const config_setting_t *
-plugin_options(struct cfg_ctx *cx, const char *name)
-{
-	config_setting_t *list = config_lookup(&cx->cfg->lc, "plugins");
-
-	for (int i = 0; list != NULL && i < config_setting_length(list); i++) {
-		config_setting_t *p = config_setting_get_elem(list, (unsigned)i);
-		const char *pname = NULL;
-
-		if (config_setting_lookup_string(p, "name", &pname) &&
-		    strcmp(pname, name) == 0)
-			return config_setting_get_member(p, "options");
-	}
-	return NULL;
-}
-
+/* A rule's plugin is only named here: setup.c loads it, runs its init()
+ * and checks the rule's args with it. */
 static void
 parse_plugin(struct cfg_ctx *cx, config_setting_t *s, struct rule *r,
     const char *where)
 {
-	char *name = NULL;
-	struct err e;
+	config_setting_t *p = cfg_member(s, "plugin");
 
-	cfg_get_string(cx, s, "plugin", &name);
-	if (name == NULL)
-		return;
-	r->plugin = plugin_load(cx->cfg, name, plugin_options(cx, name), &e);
-	if (r->plugin == NULL)
-		cfg_report(cx, cfg_member(s, "plugin"), "%s: %s", where, e.msg);
-	free(name);
+	cfg_get_string(cx, s, "plugin", &r->plugin_name);
+	if (r->plugin_name != NULL) {
+		r->plugin_src = cfg_source(cx->cfg, p);
+		if (!plugin_name_valid(r->plugin_name))
+			cfg_report(cx, p, "%s: \"%s\" is not a plugin name "
+			    "(letters, digits, - and _)", where,
+			    r->plugin_name);
+	}
 	r->args = cfg_member(s, "args");
 	if (r->args != NULL && config_setting_type(r->args) !=
 	    CONFIG_TYPE_GROUP) {
@@ -208,10 +175,6 @@ parse_plugin(struct cfg_ctx *cx, config_setting_t *s, struct rule *r,
 		    "{ key = value; ... }", where);
 		r->args = NULL;
 	}
-	if (r->plugin != NULL && plugin_check_args(r->plugin, r->args,
-	    &e) == -1)
-		cfg_report(cx, r->args != NULL ? r->args : s, "%s: %s", where,
-		    e.msg);
 }
 
 static void
@@ -240,7 +203,8 @@ parse_rule(struct cfg_ctx *cx, config_setting_t *s, struct rule *r,
 	}
 	r->action = (enum rule_action)cfg_get_choice(cx, s, "action",
 	    action_names + 1, 3, -1) + 1;
-	resolve_destinations(cx, s, r, where);
+	cfg_get_destinations(cx, s, "deliver", where, &r->deliver,
+	    &r->ndeliver);
 	parse_plugin(cx, s, r, where);
 	cfg_get_bool(cx, s, "stop", &r->stop);
 
@@ -289,17 +253,19 @@ void
 cfg_parse_plugins(struct cfg_ctx *cx, config_setting_t *s)
 {
 	static const char *const plugin_keys[] = { "name", "options", NULL };
+	struct config *cfg = cx->cfg;
 
 	if (config_setting_type(s) != CONFIG_TYPE_LIST) {
 		cfg_report(cx, s, "\"plugins\" must be a list: plugins = "
 		    "( { name = \"...\"; options = { ... }; } );");
 		return;
 	}
+	cfg->plugins = xcalloc((size_t)config_setting_length(s) + 1,
+	    sizeof *cfg->plugins);
 	for (int i = 0; i < config_setting_length(s); i++) {
 		config_setting_t *p = config_setting_get_elem(s, (unsigned)i);
+		struct plugin_conf *pc = &cfg->plugins[cfg->nplugins];
 		config_setting_t *opts;
-		char *name = NULL;
-		struct err e;
 
 		if (config_setting_type(p) != CONFIG_TYPE_GROUP) {
 			cfg_report(cx, p, "each plugin must be a group "
@@ -307,18 +273,64 @@ cfg_parse_plugins(struct cfg_ctx *cx, config_setting_t *s)
 			continue;
 		}
 		cfg_check_members(cx, p, plugin_keys, "a plugin");
-		cfg_get_string(cx, p, "name", &name);
-		if (name == NULL) {
+		cfg_get_string(cx, p, "name", &pc->name);
+		if (pc->name == NULL) {
 			cfg_report(cx, p, "plugin without a \"name\"");
 			continue;
 		}
+		pc->src = cfg_source(cfg, p);
+		cfg->nplugins++;
+		if (!plugin_name_valid(pc->name))
+			cfg_report(cx, p, "\"%s\" is not a plugin name "
+			    "(letters, digits, - and _)", pc->name);
 		opts = cfg_member(p, "options");
 		if (opts != NULL && config_setting_type(opts) !=
 		    CONFIG_TYPE_GROUP)
 			cfg_report(cx, opts, "plugin \"%s\": \"options\" must be "
-			    "a group", name);
-		else if (plugin_load(cx->cfg, name, opts, &e) == NULL)
-			cfg_report(cx, p, "%s", e.msg);
-		free(name);
+			    "a group", pc->name);
+		else
+			pc->options = opts;
 	}
+}
+
+void
+cfg_free_plugins(struct plugin_conf *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(p[i].name);
+	free(p);
+}
+
+const config_setting_t *
+config_plugin_options(const struct config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->nplugins; i++)
+		if (strcmp(cfg->plugins[i].name, name) == 0)
+			return cfg->plugins[i].options;
+	return NULL;
+}
+
+static void
+cond_free(struct cond *c)
+{
+	for (size_t i = 0; i < c->nkids; i++)
+		cond_free(&c->kids[i]);
+	free(c->kids);
+	free(c->header);
+	regex_free(c->re);
+}
+
+void
+cfg_free_rules(struct rule *rules, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (rules[i].match != NULL) {
+			cond_free(rules[i].match);
+			free(rules[i].match);
+		}
+		free(rules[i].deliver);
+		free(rules[i].plugin_name);
+		free(rules[i].name);
+	}
+	free(rules);
 }

@@ -19,8 +19,6 @@
 #include "fsutil.h"
 #include "log.h"
 #include "multidrop.h"
-#include "plugin.h"
-#include "rules.h"
 #include "xmalloc.h"
 
 #ifndef PLUGIN_DIR
@@ -209,37 +207,6 @@ parse_destinations(struct cfg_ctx *cx, config_setting_t *s)
 }
 
 static void
-resolve_deliver(struct cfg_ctx *cx, config_setting_t *group, struct account *a)
-{
-	char **names;
-	size_t n;
-
-	cfg_get_string_list(cx, group, "deliver", &names, &n);
-	if (cfg_member(group, "deliver") == NULL) {
-		cfg_report(cx, group, "account \"%s\" has no \"deliver\" (the "
-		    "destination of its messages)", a->name);
-		return;
-	}
-	a->deliver = xcalloc(n ? n : 1, sizeof *a->deliver);
-	for (size_t i = 0; i < n; i++) {
-		struct destination *d = config_destination(cx->cfg, names[i]);
-		bool repeated = false;
-
-		if (d == NULL) {
-			cfg_report(cx, cfg_member(group, "deliver"), "account \"%s\": "
-			    "destination \"%s\" is not defined in "
-			    "\"destinations\"", a->name, names[i]);
-			continue;
-		}
-		for (size_t j = 0; j < a->ndeliver; j++)
-			repeated |= a->deliver[j] == d;
-		if (!repeated)
-			a->deliver[a->ndeliver++] = d;
-	}
-	cfg_free_string_list(names, n);
-}
-
-static void
 parse_account(struct cfg_ctx *cx, config_setting_t *s, struct account *a)
 {
 	char where[300];
@@ -303,7 +270,11 @@ parse_account(struct cfg_ctx *cx, config_setting_t *s, struct account *a)
 	if (a->tls_fingerprint != NULL && a->tls == TLS_MODE_NONE)
 		cfg_report(cx, cfg_member(s, "tls_fingerprint"), "%s: tls_fingerprint "
 		    "is set but tls = \"none\"", where);
-	resolve_deliver(cx, s, a);
+	if (cfg_member(s, "deliver") == NULL)
+		cfg_report(cx, s, "%s has no \"deliver\" (the destination of "
+		    "its messages)", where);
+	cfg_get_destinations(cx, s, "deliver", where, &a->deliver,
+	    &a->ndeliver);
 	if (cfg_member(s, "rules") != NULL)
 		cfg_parse_rules(cx, cfg_member(s, "rules"), a);
 	multidrop_check_account(a);
@@ -398,6 +369,7 @@ config_load(const char *path)
 	cfg->parallel = 1;
 	cfg->rules_cpu_limit = RULES_CPU_LIMIT_DEFAULT;
 	cfg_get_path(&cx, root, "state_dir", &cfg->state_dir);
+	cfg->state_dir_src = cfg_source(cfg, cfg_member(root, "state_dir"));
 	if (cfg->state_dir == NULL)
 		cfg->state_dir = default_state_dir();
 	cfg_get_path(&cx, root, "plugin_dir", &cfg->plugin_dir);
@@ -418,15 +390,6 @@ config_load(const char *path)
 	    &cfg->rules_cpu_limit);
 	if ((s = cfg_member(root, "destinations")) != NULL)
 		parse_destinations(&cx, s);
-	/* Plugins may keep files there from the start (dedup does). */
-	if (cx.errors == 0) {
-		struct err e;
-
-		if (mkdir_p(cfg->state_dir, 0700, &e) == -1 ||
-		    trust_dir("state_dir", cfg->state_dir, &e) == -1)
-			cfg_report(&cx, cfg_member(root, "state_dir"), "%s",
-			    e.msg);
-	}
 	if ((s = cfg_member(root, "plugins")) != NULL)
 		cfg_parse_plugins(&cx, s);
 	if ((s = cfg_member(root, "accounts")) != NULL)
@@ -471,7 +434,7 @@ free_account(struct account *a)
 	cfg_free_string_list(a->local_domains, a->nlocal_domains);
 	cfg_free_protocol(a);
 	free(a->deliver);
-	rules_free(a->rules, a->nrules);
+	cfg_free_rules(a->rules, a->nrules);
 }
 
 void
@@ -481,8 +444,8 @@ config_free(struct config *cfg)
 		return;
 	for (size_t i = 0; i < cfg->naccounts; i++)
 		free_account(&cfg->accounts[i]);
-	plugins_unload(cfg);
 	free(cfg->accounts);
+	cfg_free_plugins(cfg->plugins, cfg->nplugins);
 	for (size_t i = 0; i < cfg->ndests; i++)
 		free_destination(&cfg->dests[i]);
 	free(cfg->dests);

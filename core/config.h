@@ -1,7 +1,8 @@
 /*
- * The configuration (SPEC section 3), read with libconfig and checked
- * completely before anything connects: unknown keys, wrong types and
- * undefined names are reported as "FILE:LINE: what is wrong".
+ * The configuration, read with libconfig and checked completely before
+ * anything connects: unknown keys, wrong types and undefined names are
+ * reported as "FILE:LINE: what is wrong". It is plain data: reading it
+ * loads no plugin and creates nothing; setup.c gets a run ready.
  */
 #ifndef MF_CONFIG_H
 #define MF_CONFIG_H
@@ -15,7 +16,7 @@
 #include "tls.h"
 
 struct dest_backend;
-struct plugin;
+struct plugin_conf;
 struct rule;
 
 /* max_size when none is given (or 0): bytes of one message. */
@@ -116,6 +117,7 @@ struct config {
 	struct config_text text;	/* includes inlined, line map */
 
 	char		*state_dir;
+	struct source	 state_dir_src;	/* where it is set, if it is */
 	char		*plugin_dir;
 	int		 timeout;
 	int		 parallel;
@@ -126,7 +128,7 @@ struct config {
 	size_t		 ndests;
 	struct account	*accounts;
 	size_t		 naccounts;
-	struct plugin	**plugins;	/* loaded, each once */
+	struct plugin_conf *plugins;	/* the `plugins` list */
 	size_t		 nplugins;
 };
 
@@ -137,7 +139,7 @@ char *config_xdg_path(void);
 char *config_default_path(void);
 
 /* Read and check `path`. Every problem is printed as FILE:LINE: ...;
- * returns NULL when there was any. */
+ * returns NULL when there was any. Changes nothing on disk. */
 struct config *config_load(const char *path);
 void config_free(struct config *cfg);
 

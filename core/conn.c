@@ -13,8 +13,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "clock.h"
 #include "conn.h"
+#include "log.h"
 #include "xmalloc.h"
 
 /*
@@ -275,20 +277,31 @@ conn_begin_reply(struct conn *c)
 void
 conn_write(struct conn *c, const void *data, size_t len)
 {
-	if (c->wlen + len > c->wcap) {
-		/* Moved by hand: what is queued may be a password. */
-		char *bigger = xmalloc((c->wlen + len) * 2);
-
-		if (c->wlen > 0)
-			memcpy(bigger, c->wbuf, c->wlen);
-		if (c->wbuf != NULL)
-			explicit_bzero(c->wbuf, c->wcap);
-		free(c->wbuf);
-		c->wbuf = bigger;
-		c->wcap = (c->wlen + len) * 2;
-	}
+	/* What is queued may be a password. */
+	ARRAY_RESERVE_WIPED(c->wbuf, c->wlen, c->wcap, len);
 	memcpy(c->wbuf + c->wlen, data, len);
 	c->wlen += len;
+}
+
+void
+conn_trace_sent(const struct conn *c, const char *line, size_t secret_from)
+{
+	size_t len = strlen(line);
+
+	if (!log_tracing())
+		return;
+	if (secret_from < len)
+		log_trace("%s > %.*s***", c->label, (int)secret_from, line);
+	else
+		log_trace("%s > %s", c->label, line);
+}
+
+void
+conn_send_line(struct conn *c, const char *line, size_t secret_from)
+{
+	conn_trace_sent(c, line, secret_from);
+	conn_write(c, line, strlen(line));
+	conn_write(c, "\r\n", 2);
 }
 
 int

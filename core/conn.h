@@ -56,6 +56,13 @@ void conn_begin_reply(struct conn *c);
 /* Queue bytes for sending; conn_flush sends everything queued. */
 void conn_write(struct conn *c, const void *data, size_t len);
 int conn_flush(struct conn *c, struct err *e);
+/* Queue a command line and its CRLF, traced at -vv as "LABEL > line"
+ * with everything from byte secret_from on shown as "***" (SIZE_MAX:
+ * nothing secret). */
+void conn_send_line(struct conn *c, const char *line, size_t secret_from);
+/* The trace alone, for a line queued some other way. */
+void conn_trace_sent(const struct conn *c, const char *line,
+    size_t secret_from);
 
 /* Read at least one more byte into the buffer. End of stream is an
  * error (ERR_TEMP, "connection closed"). */

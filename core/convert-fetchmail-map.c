@@ -73,10 +73,12 @@ merge(struct fm_layer *m, const struct fm_layer *const l[3])
 			if (x->nlists[k] > 0) {
 				m->lists[k] = x->lists[k];
 				m->nlists[k] = x->nlists[k];
+				m->caplists[k] = x->caplists[k];
 			}
 		if (x->locals_set) {
 			m->locals = x->locals;
 			m->nlocals = x->nlocals;
+			m->caplocals = x->caplocals;
 			m->locals_set = true;
 			m->star = x->star;
 			m->mapped = x->mapped;
@@ -231,7 +233,7 @@ imap_fetching(struct conv *c, struct conv_account *a,
     const struct fm_layer *m)
 {
 	for (size_t i = 0; i < m->nlists[FM_FOLDER]; i++)
-		conv_list_add(&a->folders, &a->nfolders,
+		conv_list_add(&a->folders, &a->nfolders, &a->capfolders,
 		    m->lists[FM_FOLDER][i]);
 	a->idle = m->idle == 1;
 	if (a->keep != 1)
@@ -316,10 +318,10 @@ multidrop(struct conv *c, struct conv_account *a, const struct fm_layer *m)
 	conv_set(&a->envelope, env);
 	for (size_t i = 0; i < m->nlists[FM_LOCALDOMAINS]; i++)
 		conv_list_add(&a->local_domains, &a->nlocal_domains,
-		    m->lists[FM_LOCALDOMAINS][i]);
+		    &a->caplocal_domains, m->lists[FM_LOCALDOMAINS][i]);
 	for (size_t i = 0; i < m->nlists[FM_AKA]; i++)
 		conv_list_add(&a->local_domains, &a->nlocal_domains,
-		    m->lists[FM_AKA][i]);
+		    &a->caplocal_domains, m->lists[FM_AKA][i]);
 	if (m->nlocals > 0)
 		conv_note(c, a, "the local names after \"is\" are not used: "
 		    "mailferry delivers to every envelope recipient within "
@@ -364,11 +366,11 @@ smtp_dest(struct conv *c, struct conv_account *a, const struct fm_layer *m,
 		}
 	}
 	if (is_multidrop(m)) {
-		conv_list_add(&d->to, &d->nto, "%envelope");
+		conv_list_add(&d->to, &d->nto, &d->capto, "%envelope");
 		rcpt = recipient(m, fallback, d->socket ? "localhost" : d->host);
 	} else
 		rcpt = recipient(m, local, d->socket ? "localhost" : d->host);
-	conv_list_add(&d->to, &d->nto, rcpt);
+	conv_list_add(&d->to, &d->nto, &d->capto, rcpt);
 	free(rcpt);
 	if (m->esmtpname != NULL)
 		conv_set(&d->user, m->esmtpname);
@@ -398,8 +400,8 @@ delivery(struct conv *c, struct conv_account *a, const struct fm_layer *m,
 	a->dest.kind = CONV_MDA;
 	a->dest.command = conv_mda_command(m->mda, &uses_to);
 	if (uses_to)
-		conv_list_add(&a->dest.to, &a->dest.nto, is_multidrop(m) ?
-		    fallback : local);
+		conv_list_add(&a->dest.to, &a->dest.nto, &a->dest.capto,
+		    is_multidrop(m) ? fallback : local);
 	if (is_multidrop(m))
 		conv_note(c, a, "multidrop through an mda: mailferry runs it "
 		    "once per message (%%T is %s); forward through an smtp or "

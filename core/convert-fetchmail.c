@@ -184,7 +184,7 @@ layer_note(struct fm_layer *l, const char *fmt, const char *a, int line)
 	char buf[300];
 
 	snprintf(buf, sizeof buf, fmt, a, line);
-	conv_list_add(&l->notes, &l->nnotes, buf);
+	conv_list_add(&l->notes, &l->nnotes, &l->capnotes, buf);
 }
 
 /* "is NAME NAME... [here]", with "a=b" mappings and "*". */
@@ -202,7 +202,8 @@ take_locals(struct parser *p, struct fm_layer *l)
 		if (strcmp(t->text, "*") == 0)
 			l->star = true;
 		else
-			conv_list_add(&l->locals, &l->nlocals, t->text);
+			conv_list_add(&l->locals, &l->nlocals, &l->caplocals,
+			    t->text);
 	}
 	l->locals_set = true;
 }
@@ -247,7 +248,8 @@ add_list(struct fm_layer *l, enum fm_list which, const struct rctok *t,
     size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		conv_list_add(&l->lists[which], &l->nlists[which], t[i].text);
+		conv_list_add(&l->lists[which], &l->nlists[which],
+		    &l->caplists[which], t[i].text);
 }
 
 /* One option with its value(s) t[0..n) into layer l. */
@@ -399,7 +401,8 @@ user_entry(struct parser *p, struct fm_layer *u, struct err *e)
 	if (p->i < p->n && is_word(&p->t[p->i], "here")) {
 		/* "user esr here is eric there": the local name first. */
 		p->i++;
-		conv_list_add(&u->locals, &u->nlocals, name->text);
+		conv_list_add(&u->locals, &u->nlocals, &u->caplocals,
+		    name->text);
 		u->locals_set = true;
 		while (p->i < p->n && is_noise(&p->t[p->i]))
 			p->i++;

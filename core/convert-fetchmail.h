@@ -33,10 +33,11 @@ struct fm_layer {
 	int		 no_envelope;
 	char		**lists[FM_NLISTS];
 	size_t		 nlists[FM_NLISTS];
+	size_t		 caplists[FM_NLISTS];
 
 	char		*remote;
 	char		**locals;	/* the "is" names */
-	size_t		 nlocals;
+	size_t		 nlocals, caplocals;
 	bool		 locals_set, star, mapped;
 
 	int		 password;
@@ -53,7 +54,7 @@ struct fm_layer {
 	int		 esmtppassword;
 
 	char		**notes;
-	size_t		 nnotes;
+	size_t		 nnotes, capnotes;
 };
 
 /* `set` statements that matter for the accounts. */

@@ -47,7 +47,8 @@ mp_account_inherit(struct mp_account *dst, const struct mp_account *src)
 		if (src->v[i] != MP_UNSET)
 			dst->v[i] = src->v[i];
 	for (size_t i = 0; i < src->nnotes; i++)
-		conv_list_add(&dst->notes, &dst->nnotes, src->notes[i]);
+		conv_list_add(&dst->notes, &dst->nnotes, &dst->capnotes,
+		    src->notes[i]);
 }
 
 enum cmd_kind {
@@ -109,7 +110,7 @@ note(struct mp_account *a, const char *fmt, const char *x, const char *y)
 	char buf[400];
 
 	snprintf(buf, sizeof buf, fmt, x, y);
-	conv_list_add(&a->notes, &a->nnotes, buf);
+	conv_list_add(&a->notes, &a->nnotes, &a->capnotes, buf);
 }
 
 static int64_t

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "convert-mpop.h"
 #include "xmalloc.h"
 
@@ -19,7 +20,7 @@ struct mparser {
 	struct conv	*c;
 	struct mp_account defaults;
 	struct mp_account *accounts;	/* defined so far */
-	size_t		 naccounts;
+	size_t		 naccounts, capaccounts;
 	struct mp_account *cur;		/* &defaults or the last account */
 	bool		 seen_section;	/* defaults or account */
 };
@@ -82,9 +83,7 @@ account_line(struct mparser *mp, char *arg, const char *where,
 	if (*name == '\0')
 		return err_set(e, ERR_DATA, "%s: \"account\" without a name",
 		    where);
-	mp->accounts = xreallocarray(mp->accounts, mp->naccounts + 1,
-	    sizeof *mp->accounts);
-	a = &mp->accounts[mp->naccounts++];
+	a = ARRAY_ADD(mp->accounts, mp->naccounts, mp->capaccounts);
 	mp_account_copy(a, &mp->defaults);
 	a->name = xstrdup(name);
 	a->origin = xstrdup(where);

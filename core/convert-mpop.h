@@ -40,7 +40,7 @@ struct mp_account {
 	char		*s[MP_NSTRINGS];
 	int64_t		 v[MP_NNUMBERS];
 	char		**notes;	/* commands not carried over */
-	size_t		 nnotes;
+	size_t		 nnotes, capnotes;
 };
 
 /* An argument as mpop reads it: trimmed, and one pair of double

@@ -2,6 +2,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
+#include "array.h"
 #include "convert-rclex.h"
 #include "xmalloc.h"
 
@@ -22,12 +25,8 @@ push(struct lexer *lx, enum rctok_kind kind, char *text, int line,
 		return err_set(e, ERR_DATA, "%s:%d: more than %d words: not a "
 		    "run control file", lx->path, line, RCLEX_TOKENS_MAX);
 	}
-	if (lx->n == lx->cap) {
-		lx->cap = lx->cap ? lx->cap * 2 : 256;
-		lx->toks = xreallocarray(lx->toks, lx->cap, sizeof *lx->toks);
-	}
-	lx->toks[lx->n++] = (struct rctok){ .kind = kind, .text = text,
-	    .line = line };
+	*ARRAY_ADD(lx->toks, lx->n, lx->cap) = (struct rctok){ .kind = kind,
+	    .text = text, .line = line };
 	return 0;
 }
 
@@ -40,13 +39,7 @@ digit(char c)
 static int
 xdigit(char c)
 {
-	if (digit(c))
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
+	return OPENSSL_hexchar2int((unsigned char)c);
 }
 
 /*

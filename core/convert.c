@@ -14,6 +14,9 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
+#include "array.h"
 #include "command.h"
 #include "convert.h"
 #include "log.h"
@@ -86,9 +89,7 @@ conv_add_account(struct conv *c, const char *origin, struct err *e)
 		    CONV_ACCOUNTS_MAX);
 		return NULL;
 	}
-	c->accounts = xreallocarray(c->accounts, c->naccounts + 1,
-	    sizeof *c->accounts);
-	a = &c->accounts[c->naccounts++];
+	a = ARRAY_ADD(c->accounts, c->naccounts, c->capaccounts);
 	memset(a, 0, sizeof *a);
 	a->origin = xstrdup(origin);
 	a->tls = TLS_MODE_IMPLICIT;
@@ -98,12 +99,11 @@ conv_add_account(struct conv *c, const char *origin, struct err *e)
 }
 
 void
-conv_list_add(char ***list, size_t *n, const char *s)
+conv_list_add(char ***list, size_t *n, size_t *cap, const char *s)
 {
 	if (*n >= CONV_LIST_MAX)
 		return;
-	*list = xreallocarray(*list, *n + 1, sizeof **list);
-	(*list)[(*n)++] = xstrdup(s);
+	*ARRAY_ADD(*list, *n, *cap) = xstrdup(s);
 }
 
 void
@@ -118,6 +118,7 @@ conv_note(struct conv *c, struct conv_account *a, const char *fmt, ...)
 {
 	char ***list = a != NULL ? &a->notes : &c->notes;
 	size_t *n = a != NULL ? &a->nnotes : &c->nnotes;
+	size_t *cap = a != NULL ? &a->capnotes : &c->capnotes;
 	va_list ap;
 	char *text;
 
@@ -134,8 +135,7 @@ conv_note(struct conv *c, struct conv_account *a, const char *fmt, ...)
 			free(text);
 			return;
 		}
-	*list = xreallocarray(*list, *n + 1, sizeof **list);
-	(*list)[(*n)++] = text;
+	*ARRAY_ADD(*list, *n, *cap) = text;
 }
 
 const char *
@@ -149,13 +149,7 @@ conv_local_user(void)
 static int
 hexval(char c)
 {
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
+	return OPENSSL_hexchar2int((unsigned char)c);
 }
 
 char *
@@ -219,10 +213,7 @@ append_placeholder(char **s, size_t *len, size_t *cap, const char *text)
 {
 	size_t tl = strlen(text);
 
-	if (*len + tl + 1 > *cap) {
-		*cap = (*len + tl + 1) * 2;
-		*s = xreallocarray(*s, *cap, 1);
-	}
+	ARRAY_RESERVE(*s, *len, *cap, tl + 1);
 	memcpy(*s + *len, text, tl + 1);
 	*len += tl;
 }

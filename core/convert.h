@@ -44,7 +44,7 @@ struct conv_dest {
 	char		*socket;	/* lmtp */
 	char		*user;		/* smtp/lmtp AUTH */
 	char		**to;		/* recipients; mda: %T */
-	size_t		 nto;
+	size_t		 nto, capto;
 	int		 received_header;	/* -1: the type's default */
 };
 
@@ -70,18 +70,18 @@ struct conv_account {
 	int		 fetch_limit;
 	bool		 imap;		/* protocol = "imap" */
 	char		**folders;	/* IMAP */
-	size_t		 nfolders;
+	size_t		 nfolders, capfolders;
 	bool		 mark_seen;
 	bool		 idle;		/* said so */
 	char		*envelope;
 	char		**local_domains;
-	size_t		 nlocal_domains;
+	size_t		 nlocal_domains, caplocal_domains;
 
 	bool		 has_dest;
 	struct conv_dest dest;
 
 	char		**notes;
-	size_t		 nnotes;
+	size_t		 nnotes, capnotes;
 };
 
 struct conv {
@@ -89,9 +89,9 @@ struct conv {
 	char		*path;
 	int		 timeout;	/* 0: mailferry's default */
 	struct conv_account *accounts;
-	size_t		 naccounts;
+	size_t		 naccounts, capaccounts;
 	char		**notes;	/* about the whole file */
-	size_t		 nnotes;
+	size_t		 nnotes, capnotes;
 };
 
 void conv_init(struct conv *c, const char *format, const char *path);
@@ -102,7 +102,7 @@ struct conv_account *conv_add_account(struct conv *c, const char *origin,
  * printable is shown as "?", so a note never ends its comment. */
 void conv_note(struct conv *c, struct conv_account *a, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-void conv_list_add(char ***list, size_t *n, const char *s);
+void conv_list_add(char ***list, size_t *n, size_t *cap, const char *s);
 /* Replace *field with a copy of value. */
 void conv_set(char **field, const char *value);
 

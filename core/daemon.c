@@ -5,10 +5,10 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "clock.h"
 #include "daemon-idle.h"
 #include "daemon.h"
@@ -30,14 +30,14 @@ struct slot {
 };
 
 struct daemon {
-	struct config	**cfg;
+	struct setup	**setup;
 	int		 interval;
 	const char *const *only;
 	size_t		 nonly;
 	const struct run_overrides *ovr;
 	const struct run_options *opt;
 	struct slot	*slots;
-	size_t		 nslots;
+	size_t		 nslots, capslots;
 	sigset_t	 old_mask;
 	bool		 stopping;
 };
@@ -58,7 +58,7 @@ wanted(struct daemon *d, const char *name)
 static void
 sync_slots(struct daemon *d)
 {
-	struct config *cfg = *d->cfg;
+	struct config *cfg = (*d->setup)->cfg;
 	int64_t now = clock_ms();
 
 	for (size_t i = 0; i < d->nslots; i++)
@@ -73,9 +73,7 @@ sync_slots(struct daemon *d)
 			if (strcmp(d->slots[i].name, name) == 0)
 				s = &d->slots[i];
 		if (s == NULL) {
-			d->slots = xreallocarray(d->slots, d->nslots + 1,
-			    sizeof *d->slots);
-			s = &d->slots[d->nslots++];
+			s = ARRAY_ADD(d->slots, d->nslots, d->capslots);
 			*s = (struct slot){ .name = xstrdup(name), .due = now,
 			    .delay = d->interval, .report_fd = -1 };
 		}
@@ -131,10 +129,12 @@ tell_idlers(struct daemon *d, int sig, bool restart)
 	return n;
 }
 
-/* The child: fetch (or wait in IDLE and fetch), and tell the parent the server's LOGIN-DELAY. */
+/* The child: fetch (or wait in IDLE and fetch), and tell the parent the
+ * server's LOGIN-DELAY. */
 static void
 run_fetch(struct daemon *d, struct account *a, bool idling, int report_fd)
 {
+	struct config *cfg = (*d->setup)->cfg;
 	struct run_options opt = *d->opt;
 	int login_delay = 0, code;
 
@@ -145,10 +145,10 @@ run_fetch(struct daemon *d, struct account *a, bool idling, int report_fd)
 	signal(SIGCHLD, SIG_DFL);
 	sigprocmask(SIG_SETMASK, &d->old_mask, NULL);
 	if (idling)
-		code = err_exitcode(daemon_idle_account(*d->cfg, a, &opt,
+		code = err_exitcode(daemon_idle_account(cfg, a, &opt,
 		    d->interval));
 	else
-		code = err_exitcode(fetch_account(*d->cfg, a, &opt));
+		code = err_exitcode(fetch_account(cfg, a, &opt));
 	/* The parent reads no delay when this fails: it polls as usual. */
 	if (write(report_fd, &login_delay, sizeof login_delay) == -1)
 		code = code != 0 ? code : err_exitcode(ERR_TEMP);
@@ -158,7 +158,7 @@ run_fetch(struct daemon *d, struct account *a, bool idling, int report_fd)
 static void
 start(struct daemon *d, struct slot *s)
 {
-	struct account *a = config_account(*d->cfg, s->name);
+	struct account *a = config_account((*d->setup)->cfg, s->name);
 	int fds[2];
 	pid_t pid;
 
@@ -220,7 +220,8 @@ apply_login_delay(struct slot *s)
 static void
 finished(struct daemon *d, pid_t pid, int wstatus)
 {
-	int code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : EX_SOFTWARE;
+	int code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) :
+	    err_exitcode(ERR_INTERNAL);
 
 	for (size_t i = 0; i < d->nslots; i++) {
 		struct slot *s = &d->slots[i];
@@ -228,7 +229,7 @@ finished(struct daemon *d, pid_t pid, int wstatus)
 		if (s->pid != pid)
 			continue;
 		s->pid = 0;
-		if (code == EX_OK)
+		if (code == 0)
 			s->delay = d->interval;
 		else {
 			/* Back off, so a broken account is not hammered;
@@ -238,7 +239,7 @@ finished(struct daemon *d, pid_t pid, int wstatus)
 			    BACKOFF_MAX) : s->delay * 2;
 		}
 		apply_login_delay(s);
-		if (code != EX_OK)
+		if (code != 0)
 			log_warn("%s: failed (exit status %d); next attempt in "
 			    "%d s", s->name, code, s->delay);
 		s->due = clock_ms() + (int64_t)s->delay * 1000;
@@ -264,28 +265,29 @@ reap(struct daemon *d)
 static void
 reload(struct daemon *d)
 {
-	struct config *fresh = config_load((*d->cfg)->path);
+	const char *path = (*d->setup)->cfg->path;
+	struct setup *fresh = setup_open(path, SETUP_RUN);
 
 	if (fresh == NULL) {
 		log_error("%s: the new configuration has errors (see above); "
-		    "keeping the old one", (*d->cfg)->path);
+		    "keeping the old one", path);
 		return;
 	}
-	overrides_apply(d->ovr, fresh);
-	config_free(*d->cfg);
-	*d->cfg = fresh;
+	overrides_apply(d->ovr, fresh->cfg);
+	setup_close(*d->setup);
+	*d->setup = fresh;
 	sync_slots(d);
 	log_info("%s: configuration read again: %zu account(s)",
-	    fresh->path, d->nslots);
+	    fresh->cfg->path, d->nslots);
 }
 
 int
-daemon_run(struct config **cfg, int interval, const char *const *only,
+daemon_run(struct setup **setup, int interval, const char *const *only,
     size_t nonly, const struct run_overrides *ovr,
     const struct run_options *opt)
 {
-	struct daemon d = { .cfg = cfg, .interval = interval, .only = only,
-	    .nonly = nonly, .ovr = ovr, .opt = opt };
+	struct daemon d = { .setup = setup, .interval = interval,
+	    .only = only, .nonly = nonly, .ovr = ovr, .opt = opt };
 	sigset_t set;
 
 	sigemptyset(&set);
@@ -307,7 +309,7 @@ daemon_run(struct config **cfg, int interval, const char *const *only,
 			struct slot *s = &d.slots[i];
 
 			if (s->pid == 0 && s->keep && s->due <= now &&
-			    polling(&d) < (size_t)(*cfg)->parallel)
+			    polling(&d) < (size_t)(*setup)->cfg->parallel)
 				start(&d, s);
 		}
 		for (size_t i = 0; i < d.nslots; i++)
@@ -356,5 +358,5 @@ daemon_run(struct config **cfg, int interval, const char *const *only,
 		free(d.slots[i].name);
 	free(d.slots);
 	log_info("stopped");
-	return EX_OK;
+	return err_exitcode(ERR_NONE);
 }

@@ -13,14 +13,14 @@
 #ifndef MF_DAEMON_H
 #define MF_DAEMON_H
 
-#include "config.h"
 #include "fetch.h"
 #include "overrides.h"
+#include "setup.h"
 
-/* Runs until SIGTERM/SIGINT; takes ownership of *cfg (replaced on
- * SIGHUP, and ovr applied to the new one). The accounts are those named
- * (or all when there are none). */
-int daemon_run(struct config **cfg, int interval, const char *const *only,
+/* Runs until SIGTERM/SIGINT; *setup is replaced on SIGHUP (the caller
+ * closes the last one, and ovr is applied to each new one). The accounts
+ * are those named (or all when there are none). */
+int daemon_run(struct setup **setup, int interval, const char *const *only,
     size_t nonly, const struct run_overrides *ovr,
     const struct run_options *opt);
 

@@ -22,6 +22,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "deliver.h"
 #include "fsutil.h"
 #include "syncer.h"
@@ -268,11 +269,7 @@ maildir_deliver(struct destination *d, struct msg *m,
 	size_t trace_len;
 	int fd;
 
-	if (md->nstaged == md->capstaged) {
-		md->capstaged = md->capstaged ? md->capstaged * 2 : 64;
-		md->staged = xreallocarray(md->staged, md->capstaged,
-		    sizeof *md->staged);
-	}
+	ARRAY_RESERVE(md->staged, md->nstaged, md->capstaged, 1);
 	st = &md->staged[md->nstaged];
 	do {
 		gettimeofday(&tv, NULL);

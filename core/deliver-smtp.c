@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "deliver.h"
+#include "envelope.h"
 #include "multidrop.h"
 #include "smtp.h"
 #include "xmalloc.h"
@@ -32,13 +33,7 @@ static const char *const lmtp_keys[] = {
 static bool
 valid_address(const char *a)
 {
-	if (strlen(a) > 254)
-		return false;
-	for (const char *p = a; *p != '\0'; p++)
-		if ((unsigned char)*p <= ' ' || (unsigned char)*p > '~' ||
-		    *p == '<' || *p == '>')
-			return false;
-	return true;
+	return envelope_address_plain(a, strlen(a));
 }
 
 static int

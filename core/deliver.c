@@ -1,3 +1,4 @@
+#include <stdio.h>
 #include <string.h>
 
 #include "deliver.h"
@@ -25,5 +26,14 @@ deliver_backend(const char *type)
 const char *
 deliver_type_names(void)
 {
-	return "maildir, mbox, smtp, lmtp, mda";
+	static char names[128];
+	size_t o = 0;
+
+	if (names[0] != '\0')
+		return names;
+	for (size_t i = 0; i < sizeof backends / sizeof backends[0] &&
+	    o < sizeof names; i++)
+		o += (size_t)snprintf(names + o, sizeof names - o, "%s%s",
+		    i > 0 ? ", " : "", backends[i]->type);
+	return names;
 }

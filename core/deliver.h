@@ -1,7 +1,11 @@
 /*
  * Destination back ends. A destination type is a table of functions,
- * chosen by the `type` name in the configuration; adding a type means
- * adding a file and an entry in deliver.c.
+ * chosen by the `type` name in the configuration. Adding a type means
+ * adding a file (deliver-TYPE.c, its table naming the keys it accepts)
+ * and an entry in deliver.c's list; a type with a key no other type has
+ * also adds a field to struct destination (config.h) and the line that
+ * reads it in parse_destination() (config.c), and mailferry.conf(5)
+ * describes it.
  *
  * Two kinds of back end:
  * - immediate ones (mbox, smtp, lmtp, mda): deliver() returns only when

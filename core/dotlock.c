@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ascii.h"
 #include "clock.h"
 #include "dotlock.h"
 #include "fsutil.h"
@@ -55,12 +56,7 @@ parse_number(const char *s, size_t len, uint64_t max, uint64_t *out)
 static bool
 host_valid(const char *s, size_t len)
 {
-	if (len == 0 || len > DOTLOCK_HOST_MAX)
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
-			return false;
-	return true;
+	return len > 0 && len <= DOTLOCK_HOST_MAX && ascii_visible(s, len);
 }
 
 /* Split "a b c\n" at single spaces into at most NFIELDS_MAX fields;

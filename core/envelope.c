@@ -2,21 +2,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ascii.h"
 #include "envelope.h"
 #include "xmalloc.h"
 
 #define ADDRESS_MAX	254
 
-static bool
-plain_address(const char *s, size_t len)
+bool
+envelope_address_plain(const char *s, size_t len)
 {
-	if (len > ADDRESS_MAX)
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] > '~' ||
-		    s[i] == '<' || s[i] == '>')
-			return false;
-	return true;
+	return len <= ADDRESS_MAX && ascii_visible(s, len) &&
+	    memchr(s, '<', len) == NULL && memchr(s, '>', len) == NULL;
 }
 
 /* The addr-spec of a field value: inside <...> if there is such, else
@@ -33,9 +29,10 @@ address_of(struct header_field *f, bool *null_sender)
 	if (lt != NULL && gt != NULL) {
 		if (gt == lt + 1)
 			*null_sender = true;
-		else if (plain_address(lt + 1, (size_t)(gt - lt - 1)))
+		else if (envelope_address_plain(lt + 1, (size_t)(gt - lt - 1)))
 			out = xstrndup(lt + 1, (size_t)(gt - lt - 1));
-	} else if (len > 0 && strchr(v, '@') != NULL && plain_address(v, len))
+	} else if (len > 0 && strchr(v, '@') != NULL &&
+	    envelope_address_plain(v, len))
 		out = xstrdup(v);
 	free(v);
 	return out;

@@ -4,6 +4,9 @@
 #ifndef MF_ENVELOPE_H
 #define MF_ENVELOPE_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #include "msg.h"
 
 /*
@@ -13,6 +16,10 @@
  * string the caller frees, or NULL when there is no usable address.
  */
 char *envelope_sender(struct msg *m);
+
+/* Can s[0..len) go into an envelope (MAIL FROM, RCPT TO, %F) as it is:
+ * at most 254 bytes of printable ASCII, no space, no angle bracket? */
+bool envelope_address_plain(const char *s, size_t len);
 
 /*
  * The argv of a delivery program: `words` with each word that is exactly

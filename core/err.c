@@ -84,6 +84,8 @@ err_exitcode(enum err_class cls)
 		return EX_DATAERR;
 	case ERR_NOINPUT:
 		return EX_NOINPUT;
+	case ERR_IO:
+		return EX_IOERR;
 	case ERR_INTERNAL:
 		return EX_SOFTWARE;
 	}

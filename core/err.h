@@ -16,6 +16,7 @@ enum err_class {
 	ERR_USAGE,	/* the command line is wrong */
 	ERR_DATA,	/* an input file is not a message (or not of its format) */
 	ERR_NOINPUT,	/* an input file cannot be opened */
+	ERR_IO,		/* an input file cannot be read */
 	ERR_INTERNAL,	/* a bug or an impossible system state */
 };
 

@@ -2,6 +2,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "array.h"
 #include "header.h"
 #include "xmalloc.h"
 
@@ -15,20 +16,9 @@ static void
 add_field(struct header_index *idx, const char *name, size_t name_len,
     const char *value, size_t value_len)
 {
-	struct header_field *f;
-
-	if (idx->n == idx->cap) {
-		idx->cap = idx->cap ? idx->cap * 2 : 32;
-		idx->fields = xreallocarray(idx->fields, idx->cap,
-		    sizeof *idx->fields);
-	}
-	f = &idx->fields[idx->n++];
-	f->name = name;
-	f->name_len = name_len;
-	f->value = value;
-	f->value_len = value_len;
-	f->decoded = NULL;
-	f->decoded_len = 0;
+	*ARRAY_ADD(idx->fields, idx->n, idx->cap) = (struct header_field){
+	    .name = name, .name_len = name_len, .value = value,
+	    .value_len = value_len };
 }
 
 void
@@ -128,21 +118,4 @@ header_unfold(const char *value, size_t len, char *dst)
 	o -= start;
 	dst[o] = '\0';
 	return o;
-}
-
-size_t
-header_block_length(const char *msg, size_t len)
-{
-	const char *p = msg, *end = msg + len;
-
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-
-		if (nl == NULL)
-			return len;
-		if (nl == p || (nl == p + 1 && *p == '\r'))
-			return (size_t)(nl + 1 - msg);
-		p = nl + 1;
-	}
-	return len;
 }

@@ -40,8 +40,4 @@ struct header_field *header_find(struct header_index *idx, const char *name,
  * whitespace removed, surrounding whitespace trimmed. Returns the length. */
 size_t header_unfold(const char *value, size_t len, char *dst);
 
-/* Length of the header block at the start of a message: up to and
- * including the empty line, or all of it if there is none. */
-size_t header_block_length(const char *msg, size_t len);
-
 #endif

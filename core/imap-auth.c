@@ -72,7 +72,6 @@ authenticate(struct imap *im, const struct imap_open_opts *o,
 {
 	struct imap_event ev;
 	size_t i = 0, extra = 0;
-	int rc;
 
 	imap_cmd_begin(im, IMAP_CMD_AUTHENTICATE, "AUTHENTICATE ");
 	imap_cmd_raw(im, s->mech, false);
@@ -83,10 +82,8 @@ authenticate(struct imap *im, const struct imap_open_opts *o,
 	}
 	imap_cmd_end(im, 0);
 	for (;;) {
-		if ((rc = imap_read_one(im, &ev, e)) == -1)
+		if (imap_next_event(im, &ev, e) == -1)
 			return -1;
-		if (rc == 0)
-			continue;
 		if (ev.kind == IMAP_EV_DONE)
 			break;
 		if (ev.kind != IMAP_EV_CONTINUE)
@@ -193,10 +190,9 @@ imap_login(struct imap *im, const struct imap_open_opts *o, bool encrypted,
 {
 	enum imap_auth method = o->auth;
 
-	if (!encrypted && !o->allow_plaintext_auth)
-		return err_set(e, ERR_CONFIG, "%s: refusing to send credentials "
-		    "over an unencrypted connection (use TLS, or set "
-		    "allow_plaintext_auth = true)", im->conn->label);
+	if (sasl_may_send(im->conn->label, encrypted, o->allow_plaintext_auth,
+	    e) == -1)
+		return -1;
 	if (method == IMAP_AUTH_AUTO)
 		method = choose(im);
 	if (log_enabled(LOG_VERBOSE))

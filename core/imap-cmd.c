@@ -199,15 +199,7 @@ static int
 run(struct imap *im, enum imap_cmd cmd, const char *line, const char *what,
     struct err *e)
 {
-	struct imap_event ev;
-
-	imap_cmd_begin(im, cmd, line);
-	imap_cmd_end(im, 0);
-	if (imap_wait_done(im, &ev, e) == -1)
-		return -1;
-	if (ev.status != IMAP_ST_OK)
-		return imap_fail(im, &ev, what, ERR_TEMP, e);
-	return 0;
+	return imap_simple(im, cmd, line, what, ERR_TEMP, e);
 }
 
 static int

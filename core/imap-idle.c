@@ -46,22 +46,17 @@ static int
 idle_start(struct imap *im, struct err *e)
 {
 	struct imap_event ev;
-	int rc;
 
 	imap_cmd_begin(im, IMAP_CMD_IDLE, "IDLE");
 	imap_cmd_end(im, 0);
-	for (;;) {
-		if ((rc = imap_read_one(im, &ev, e)) == -1)
-			return -1;
-		if (rc == 0)
-			continue;
-		if (ev.kind == IMAP_EV_CONTINUE)
-			return 0;
-		if (ev.kind == IMAP_EV_DONE)
-			return imap_fail(im, &ev, "IDLE refused", ERR_TEMP, e);
-		return err_set(e, ERR_TEMP, "%s: the server sent message data "
-		    "in answer to IDLE", im->conn->label);
-	}
+	if (imap_next_event(im, &ev, e) == -1)
+		return -1;
+	if (ev.kind == IMAP_EV_CONTINUE)
+		return 0;
+	if (ev.kind == IMAP_EV_DONE)
+		return imap_fail(im, &ev, "IDLE refused", ERR_TEMP, e);
+	return err_set(e, ERR_TEMP, "%s: the server sent message data in "
+	    "answer to IDLE", im->conn->label);
 }
 
 /* Read what the server pushes until new mail, the end of the slice or a
@@ -108,9 +103,8 @@ idle_done(struct imap *im, struct err *e)
 	im->new_deadline = true;
 	if (imap_wait_done(im, &ev, e) == -1)
 		return -1;
-	if (ev.status != IMAP_ST_OK)
-		return imap_fail(im, &ev, "IDLE failed", ERR_TEMP, e);
-	return 0;
+	return ev.status == IMAP_ST_OK ? 0 :
+	    imap_fail(im, &ev, "IDLE failed", ERR_TEMP, e);
 }
 
 int

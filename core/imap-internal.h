@@ -31,9 +31,16 @@ int imap_flush(struct imap *im, struct err *e);
 /* Read one response and act on it. Returns 1 when it makes an event
  * (*ev filled, IMAP_EV_CONTINUE included), 0 when not. */
 int imap_read_one(struct imap *im, struct imap_event *ev, struct err *e);
+/* Read until a response makes an event (a continuation request
+ * included). */
+int imap_next_event(struct imap *im, struct imap_event *ev, struct err *e);
 /* Read until the one command in flight is done; a message or listed
  * message in between is an error. */
 int imap_wait_done(struct imap *im, struct imap_event *ev, struct err *e);
+/* Send a command with no arguments beyond `line` and wait for it; not
+ * OK is an error of class cls saying `what` failed. */
+int imap_simple(struct imap *im, enum imap_cmd cmd, const char *line,
+    const char *what, enum err_class cls, struct err *e);
 /* The greeting: OK (capabilities may come with it), PREAUTH, or BYE (an
  * error). */
 int imap_greeting(struct imap *im, struct err *e);

@@ -29,22 +29,13 @@ start_tls(struct imap *im, const struct imap_open_opts *o, struct err *e)
 static int
 capability(struct imap *im, struct err *e)
 {
-	struct imap_event ev;
-
-	imap_cmd_begin(im, IMAP_CMD_CAPABILITY, "CAPABILITY");
-	imap_cmd_end(im, 0);
-	if (imap_wait_done(im, &ev, e) == -1)
-		return -1;
-	if (ev.status != IMAP_ST_OK)
-		return imap_fail(im, &ev, "CAPABILITY failed", ERR_TEMP, e);
-	return 0;
+	return imap_simple(im, IMAP_CMD_CAPABILITY, "CAPABILITY",
+	    "CAPABILITY failed", ERR_TEMP, e);
 }
 
 static int
 starttls(struct imap *im, const struct imap_open_opts *o, struct err *e)
 {
-	struct imap_event ev;
-
 	/* RFC 2595: after PREAUTH there is no way to STARTTLS. */
 	if (im->preauth)
 		return err_set(e, ERR_UNAVAIL, "%s: the server greets with "
@@ -55,12 +46,9 @@ starttls(struct imap *im, const struct imap_open_opts *o, struct err *e)
 		return err_set(e, ERR_UNAVAIL, "%s: the server does not offer "
 		    "STARTTLS, and tls = \"starttls\" forbids continuing "
 		    "without TLS", im->conn->label);
-	imap_cmd_begin(im, IMAP_CMD_STARTTLS, "STARTTLS");
-	imap_cmd_end(im, 0);
-	if (imap_wait_done(im, &ev, e) == -1)
+	if (imap_simple(im, IMAP_CMD_STARTTLS, "STARTTLS", "STARTTLS refused",
+	    ERR_UNAVAIL, e) == -1)
 		return -1;
-	if (ev.status != IMAP_ST_OK)
-		return imap_fail(im, &ev, "STARTTLS refused", ERR_UNAVAIL, e);
 	/* Anything the server sent before the handshake is suspect. */
 	if (conn_buffered(im->conn) > 0)
 		return err_set(e, ERR_UNAVAIL, "%s: the server sent data "

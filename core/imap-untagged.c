@@ -327,12 +327,8 @@ fetch(struct imap *im, const struct imap_resp *r, struct imap_event *ev,
 	/* Without a size it is a flag change, not the listing. */
 	if (im->listing == 0 || uid == 0 || !has_size)
 		return 0;
-	memset(ev, 0, sizeof *ev);
-	ev->kind = IMAP_EV_LISTED;
-	ev->cmd = IMAP_CMD_LIST;
-	ev->uid = uid;
-	ev->size = size;
-	ev->flags = flags;
+	*ev = (struct imap_event){ .kind = IMAP_EV_LISTED,
+	    .cmd = IMAP_CMD_LIST, .uid = uid, .size = size, .flags = flags };
 	return 1;
 }
 

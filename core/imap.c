@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "greeting.h"
 #include "imap-internal.h"
 #include "imap-utf7.h"
@@ -83,17 +84,8 @@ queue_push(struct imap *im)
 {
 	struct imap_pending *p;
 
-	if (im->qlen == im->qcap) {
-		size_t newcap = im->qcap ? im->qcap * 2 : 16;
-		struct imap_pending *q = xreallocarray(NULL, newcap, sizeof *q);
-
-		for (size_t i = 0; i < im->qlen; i++)
-			q[i] = *queue_at(im, i);
-		free(im->queue);
-		im->queue = q;
-		im->qcap = newcap;
-		im->qhead = 0;
-	}
+	im->queue = array_ring_grow(im->queue, &im->qhead, im->qlen,
+	    &im->qcap, sizeof *im->queue);
 	p = &im->queue[(im->qhead + im->qlen++) % im->qcap];
 	memset(p, 0, sizeof *p);
 	return p;
@@ -145,23 +137,8 @@ imap_find_fetch(struct imap *im, uint32_t uid, enum imap_section section)
 static void
 grow_put(char **buf, size_t *len, size_t *cap, const void *data, size_t n)
 {
-	if (*len + n > *cap) {
-		size_t newcap = *cap ? *cap : 256;
-		char *nb;
-
-		while (newcap < *len + n)
-			newcap *= 2;
-		/* Wipe as we go: a command may carry a password. */
-		nb = xmalloc(newcap);
-		if (*len > 0)
-			memcpy(nb, *buf, *len);
-		if (*buf != NULL) {
-			explicit_bzero(*buf, *cap);
-			free(*buf);
-		}
-		*buf = nb;
-		*cap = newcap;
-	}
+	/* Wipe as we go: a command may carry a password. */
+	ARRAY_RESERVE_WIPED(*buf, *len, *cap, n);
 	memcpy(*buf + *len, data, n);
 	*len += n;
 }
@@ -233,12 +210,8 @@ literal(struct imap *im, const char *s, size_t len, bool secret)
 	trace_put(im, head, false);
 	trace_put(im, " ", false);
 	if (!nonsync) {
-		if (im->nholds == im->capholds) {
-			im->capholds = im->capholds ? im->capholds * 2 : 4;
-			im->holds = xreallocarray(im->holds, im->capholds,
-			    sizeof *im->holds);
-		}
-		im->holds[im->nholds++] = im->out_base + im->outlen;
+		*ARRAY_ADD(im->holds, im->nholds, im->capholds) =
+		    im->out_base + im->outlen;
 	}
 	out_put(im, s, len);
 	trace_put(im, s, secret);
@@ -298,8 +271,7 @@ imap_send_line(struct imap *im, const char *line, bool secret)
 {
 	out_put(im, line, strlen(line));
 	out_put(im, "\r\n", 2);
-	if (log_tracing())
-		log_trace("%s > %s", im->conn->label, secret ? "***" : line);
+	conn_trace_sent(im->conn, line, secret ? 0 : SIZE_MAX);
 }
 
 /* ---- the outbox --------------------------------------------------------- */
@@ -429,6 +401,16 @@ imap_read_one(struct imap *im, struct imap_event *ev, struct err *e)
 }
 
 int
+imap_next_event(struct imap *im, struct imap_event *ev, struct err *e)
+{
+	int rc;
+
+	while ((rc = imap_read_one(im, ev, e)) == 0)
+		;
+	return rc == -1 ? -1 : 0;
+}
+
+int
 imap_read(struct imap *im, struct imap_event *ev, struct err *e)
 {
 	char shown[120];
@@ -449,6 +431,21 @@ imap_read(struct imap *im, struct imap_event *ev, struct err *e)
 		    "when nothing is expected (\"+ %s\")", im->conn->label,
 		    shown);
 	}
+}
+
+int
+imap_simple(struct imap *im, enum imap_cmd cmd, const char *line,
+    const char *what, enum err_class cls, struct err *e)
+{
+	struct imap_event ev;
+
+	imap_cmd_begin(im, cmd, line);
+	imap_cmd_end(im, 0);
+	if (imap_wait_done(im, &ev, e) == -1)
+		return -1;
+	if (ev.status != IMAP_ST_OK)
+		return imap_fail(im, &ev, what, cls, e);
+	return 0;
 }
 
 int

@@ -32,12 +32,6 @@ log_setup(int level, bool use_syslog)
 		    O_CLOEXEC, 0600);
 }
 
-int
-log_verbosity(void)
-{
-	return verbosity;
-}
-
 bool
 log_enabled(int level)
 {

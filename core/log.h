@@ -21,7 +21,6 @@ enum log_verbosity {
 /* MAILFERRY_TRACE_FILE in the environment names a file that receives
  * every line at -vv level, whatever the verbosity (a debugging aid). */
 void log_setup(int verbosity, bool use_syslog);
-int log_verbosity(void);
 /* Would a line at this level be written anywhere? (To skip the work of
  * preparing one that would not.) */
 bool log_enabled(int level);

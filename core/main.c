@@ -8,13 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sysexits.h>
 #include <unistd.h>
 
 #include <openssl/ssl.h>
 
 #include "check-runtime.h"
 #include "config.h"
+#include "config-rules.h"
 #include "convert.h"
 #include "deliver.h"
 #include "err.h"
@@ -25,11 +25,10 @@
 #include "log.h"
 #include "options.h"
 #include "overrides.h"
-#include "plugin.h"
 #include "progress.h"
-#include "rules.h"
 #include "secret.h"
 #include "setaside.h"
+#include "setup.h"
 #include "testmsg.h"
 #include "xmalloc.h"
 
@@ -64,7 +63,7 @@ struct outcome {
 static void
 tally(struct outcome *out, int code)
 {
-	if (code == EX_OK)
+	if (code == err_exitcode(ERR_NONE))
 		out->found = true;
 	else if (code != CHECK_NOTHING_NEW && code > out->worst)
 		out->worst = code;
@@ -73,9 +72,10 @@ tally(struct outcome *out, int code)
 static int
 outcome_status(const struct outcome *out, const struct run_options *ropt)
 {
-	if (out->worst != EX_OK)
+	if (out->worst != err_exitcode(ERR_NONE))
 		return out->worst;
-	return ropt->check && !out->found ? CHECK_NOTHING_NEW : EX_OK;
+	return ropt->check && !out->found ? CHECK_NOTHING_NEW :
+	    err_exitcode(ERR_NONE);
 }
 
 /* One account's exit status. */
@@ -89,9 +89,9 @@ fetch_one(struct config *cfg, struct account *a,
 
 	opt.new_found = &found;
 	cls = fetch_account(cfg, a, &opt);
-	if (cls != ERR_NONE)
-		return err_exitcode(cls);
-	return ropt->check && found == 0 ? CHECK_NOTHING_NEW : EX_OK;
+	if (cls == ERR_NONE && ropt->check && found == 0)
+		return CHECK_NOTHING_NEW;
+	return err_exitcode(cls);
 }
 
 /* The accounts this run is about, in configuration order. */
@@ -123,25 +123,28 @@ select_accounts(struct config *cfg, const struct options *o, size_t *n)
 /* A plugin only acts through rules; one loaded but never called is most
  * likely a forgotten rule. */
 static void
-warn_unused_plugins(struct config *cfg)
+warn_unused_plugins(const struct setup *s)
 {
-	for (size_t i = 0; i < cfg->nplugins; i++) {
+	const struct config *cfg = s->cfg;
+
+	for (size_t i = 0; i < s->plugins.n; i++) {
+		const struct plugin *p = s->plugins.list[i];
 		bool used = false;
 
 		for (size_t a = 0; a < cfg->naccounts && !used; a++)
 			for (size_t r = 0; r < cfg->accounts[a].nrules; r++)
-				used |= cfg->accounts[a].rules[r].plugin ==
-				    cfg->plugins[i];
+				used |= cfg->accounts[a].rules[r].plugin == p;
 		if (!used)
 			log_warn("plugin \"%s\" is loaded but no rule uses it "
-			    "(add a rule with plugin = \"%s\")",
-			    cfg->plugins[i]->name, cfg->plugins[i]->name);
+			    "(add a rule with plugin = \"%s\")", p->name,
+			    p->name);
 	}
 }
 
 static int
-check_config(struct config *cfg)
+check_config(const struct setup *s)
 {
+	struct config *cfg = s->cfg;
 	struct err e;
 	int bad = 0;
 
@@ -157,12 +160,12 @@ check_config(struct config *cfg)
 	}
 	bad += check_runtime(cfg);
 	if (bad > 0)
-		return EX_CONFIG;
+		return err_exitcode(ERR_CONFIG);
 	printf("%s: OK: %zu account%s, %zu destination%s, %zu plugin%s\n",
 	    cfg->path, cfg->naccounts, cfg->naccounts == 1 ? "" : "s",
-	    cfg->ndests, cfg->ndests == 1 ? "" : "s", cfg->nplugins,
-	    cfg->nplugins == 1 ? "" : "s");
-	warn_unused_plugins(cfg);
+	    cfg->ndests, cfg->ndests == 1 ? "" : "s", s->plugins.n,
+	    s->plugins.n == 1 ? "" : "s");
+	warn_unused_plugins(s);
 	for (size_t i = 0; i < cfg->naccounts; i++) {
 		struct account *a = &cfg->accounts[i];
 
@@ -180,7 +183,7 @@ check_config(struct config *cfg)
 		    cfg->dests[i].host : cfg->dests[i].socket != NULL ?
 		    cfg->dests[i].socket : cfg->dests[i].command != NULL ?
 		    cfg->dests[i].command : "");
-	return EX_OK;
+	return err_exitcode(ERR_NONE);
 }
 
 /* A first run without any configuration: say where one goes. */
@@ -260,7 +263,7 @@ run_parallel(struct config *cfg, struct account **sel, size_t n,
 		if (next < n && running < (size_t)cfg->parallel &&
 		    !stop_requested) {
 			if (start_child(cfg, sel[next], ropt, next) == -1) {
-				tally(out, EX_TEMPFAIL);
+				tally(out, err_exitcode(ERR_TEMP));
 				n = next;
 				continue;
 			}
@@ -279,7 +282,7 @@ run_parallel(struct config *cfg, struct account **sel, size_t n,
 		child_ended(pid, n);
 		running--;
 		tally(out, WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) :
-		    EX_SOFTWARE);
+		    err_exitcode(ERR_INTERNAL));
 	}
 	nchildren = 0;
 	free(children);
@@ -291,7 +294,7 @@ static int
 run_accounts(struct config *cfg, struct account **sel, size_t n,
     const struct run_options *ropt)
 {
-	struct outcome out = { EX_OK, false };
+	struct outcome out = { err_exitcode(ERR_NONE), false };
 	size_t done = 0;
 
 	if (cfg->parallel <= 1 || n <= 1) {
@@ -301,7 +304,7 @@ run_accounts(struct config *cfg, struct account **sel, size_t n,
 		run_parallel(cfg, sel, n, ropt, &out);
 	if (stop_requested) {
 		/* Some mail may be left for the next run. */
-		tally(&out, EX_TEMPFAIL);
+		tally(&out, err_exitcode(ERR_TEMP));
 		if (done < n && (cfg->parallel <= 1 || n <= 1))
 			log_info("stopped by a signal: %zu account%s not "
 			    "fetched", n - done, n - done == 1 ? "" : "s");
@@ -324,7 +327,7 @@ one_account_job(struct config *cfg, const struct options *o,
 	default:
 		err_clear(&e);
 		if (import_uids(cfg, a, o->job_arg, &e) == 0)
-			return EX_OK;
+			return err_exitcode(ERR_NONE);
 		log_error("%s", e.msg);
 		return err_exitcode(e.cls);
 	}
@@ -344,33 +347,35 @@ fetch_once(struct config *cfg, const struct options *o, struct account **sel,
 	return run_accounts(cfg, sel, nsel, &ropt);
 }
 
-/* Everything but --convert, once the configuration is read. */
+/* Everything but --convert, once the configuration is read and made
+ * ready (*setup is replaced when the daemon reads it again). */
 static int
-run_job(struct config **cfg, const struct options *o)
+run_job(struct setup **setup, const struct options *o)
 {
 	struct run_options ropt = { .stop = &stop_requested };
+	struct config *cfg = (*setup)->cfg;
 	struct account **sel;
 	size_t nsel;
 	int status;
 
 	if (o->job == JOB_CHECK_CONFIG)
-		return check_config(*cfg);
-	overrides_apply(&o->ovr, *cfg);
+		return check_config(*setup);
+	overrides_apply(&o->ovr, cfg);
 	if (o->job == JOB_DAEMON)
-		return daemon_run(cfg, o->daemon, o->accounts, o->naccounts,
+		return daemon_run(setup, o->daemon, o->accounts, o->naccounts,
 		    &o->ovr, &ropt);
-	sel = select_accounts(*cfg, o, &nsel);
+	sel = select_accounts(cfg, o, &nsel);
 	if (sel == NULL)
-		return EX_USAGE;
+		return err_exitcode(ERR_USAGE);
 	if (o->job == JOB_FETCH)
-		status = fetch_once(*cfg, o, sel, nsel);
+		status = fetch_once(cfg, o, sel, nsel);
 	else if (nsel != 1) {
 		log_error("%s: name the account with -a NAME: %s holds %zu",
 		    o->job == JOB_RELEASE ? "--release" : "--test-message",
-		    (*cfg)->path, nsel);
-		status = EX_USAGE;
+		    cfg->path, nsel);
+		status = err_exitcode(ERR_USAGE);
 	} else
-		status = one_account_job(*cfg, o, sel[0]);
+		status = one_account_job(cfg, o, sel[0]);
 	free(sel);
 	return status;
 }
@@ -380,13 +385,13 @@ main(int argc, char **argv)
 {
 	struct sigaction sa = { .sa_handler = on_stop_signal };
 	struct options o;
-	struct config *cfg;
+	struct setup *setup;
 	struct err e;
 	int status;
 
 	if (options_parse(argc, argv, &o) == -1) {
 		options_free(&o);
-		return EX_USAGE;
+		return err_exitcode(ERR_USAGE);
 	}
 	if (o.job == JOB_CONVERT) {
 		status = convert_main(o.job_arg, o.convert_file);
@@ -407,16 +412,17 @@ main(int argc, char **argv)
 		if (access(o.config_path, F_OK) == -1 && errno == ENOENT) {
 			no_configuration();
 			options_free(&o);
-			return EX_CONFIG;
+			return err_exitcode(ERR_CONFIG);
 		}
 	}
-	cfg = config_load(o.config_path);
-	if (cfg == NULL) {
+	setup = setup_open(o.config_path, o.job == JOB_CHECK_CONFIG ?
+	    SETUP_CHECK : SETUP_RUN);
+	if (setup == NULL) {
 		options_free(&o);
-		return EX_CONFIG;
+		return err_exitcode(ERR_CONFIG);
 	}
-	status = run_job(&cfg, &o);
-	config_free(cfg);
+	status = run_job(&setup, &o);
+	setup_close(setup);
 	options_free(&o);
 	return status;
 }

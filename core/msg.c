@@ -3,6 +3,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "array.h"
 #include "msg.h"
 #include "rfc2047.h"
 #include "xmalloc.h"
@@ -54,14 +55,7 @@ keep_header_bytes(struct msg *m, const char *data, size_t len)
 		len = MSG_HEADER_MAX - m->hdrlen;
 		m->hdr_truncated = true;
 	}
-	if (m->hdrlen + len + 1 > m->hdrcap) {
-		size_t cap = m->hdrcap ? m->hdrcap : 4096;
-
-		while (cap < m->hdrlen + len + 1)
-			cap *= 2;
-		m->hdr = xreallocarray(m->hdr, cap, 1);
-		m->hdrcap = cap;
-	}
+	ARRAY_RESERVE(m->hdr, m->hdrlen, m->hdrcap, len + 1);
 	memcpy(m->hdr + m->hdrlen, data, len);
 	m->hdrlen += len;
 	m->hdr[m->hdrlen] = '\0';
@@ -246,8 +240,7 @@ editable(struct msg *m)
 
 		if (m->body_off > MSG_HEADER_EDIT_MAX)
 			return -1;
-		m->hdr = xreallocarray(m->hdr, len + 1, 1);
-		m->hdrcap = len + 1;
+		ARRAY_RESERVE(m->hdr, 0, m->hdrcap, len + 1);
 		if (spool_pread(&m->spool, m->hdr, len, 0) != (ssize_t)len)
 			return -1;
 		m->hdrlen = len;
@@ -293,10 +286,7 @@ msg_header_add(struct msg *m, const char *name, const char *value)
 		keep_header_bytes(m, "\n", 1);
 		at = m->hdrlen;
 	}
-	if (m->hdrlen + flen + 1 > m->hdrcap) {
-		m->hdrcap = m->hdrlen + flen + 1;
-		m->hdr = xreallocarray(m->hdr, m->hdrcap, 1);
-	}
+	ARRAY_RESERVE(m->hdr, m->hdrlen, m->hdrcap, flen + 1);
 	memmove(m->hdr + at + flen, m->hdr + at, m->hdrlen - at);
 	memcpy(m->hdr + at, field, flen);
 	m->hdrlen += flen;

@@ -1,8 +1,9 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sysexits.h>
 
+#include "array.h"
+#include "err.h"
 #include "log.h"
 #include "options.h"
 #include "version.h"
@@ -181,9 +182,7 @@ set_job(struct options *o, enum job job, const char *arg)
 static void
 add_account(struct options *o, const char *name)
 {
-	o->accounts = xreallocarray(o->accounts, o->naccounts + 1,
-	    sizeof *o->accounts);
-	o->accounts[o->naccounts++] = name;
+	*ARRAY_ADD(o->accounts, o->naccounts, o->capaccounts) = name;
 }
 
 /* One option of getopt_long's; -1 when it is wrong. */
@@ -266,10 +265,10 @@ take_option(struct options *o, int c, unsigned *given)
 		return set_job(o, JOB_CONVERT, optarg);
 	case OPT_VERSION:
 		version_print(stdout);
-		exit(EX_OK);
+		exit(err_exitcode(ERR_NONE));
 	case OPT_HELP:
 		options_usage(stdout);
-		exit(EX_OK);
+		exit(err_exitcode(ERR_NONE));
 	}
 	fprintf(stderr, "Try mailferry --help.\n");
 	return -1;

@@ -29,7 +29,7 @@ struct options {
 	char		*config_path;	/* -f, or NULL: the default */
 	/* -a NAME and the plain arguments, in the order given. */
 	const char	**accounts;
-	size_t		 naccounts;
+	size_t		 naccounts, capaccounts;
 	bool		 dry_run;
 	bool		 check;		/* -c */
 	bool		 all;		/* --all */

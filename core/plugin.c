@@ -8,7 +8,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "command.h"
+#include "config-rules.h"
 #include "fsutil.h"
 #include "log.h"
 #include "plugin-guard.h"
@@ -17,24 +19,12 @@
 #include "xmalloc.h"
 
 #define NOTE_MAX	1024
+/* The ABI minor version that brought mf_host.checking. */
+#define ABI_MINOR_CHECKING	1
 
-/* The plugin being called, for its log lines. */
+/* The plugin being called: its name for log lines, its environment for
+ * the services (the host API has no handle for them). */
 static struct plugin *calling;
-/* The configuration whose plugins are loaded (the host API has no
- * handle for global services). */
-static struct config *host_cfg;
-
-bool
-plugin_name_valid(const char *name)
-{
-	if (*name == '\0' || strlen(name) > 64)
-		return false;
-	for (const char *p = name; *p != '\0'; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'))
-			return false;
-	return true;
-}
 
 /* ---- options ---------------------------------------------------------- */
 
@@ -160,9 +150,7 @@ host_opt_key(const struct mf_options *o, size_t i)
 static const char *
 hand_out(struct mf_message *pm, char *s)
 {
-	pm->strings = xreallocarray(pm->strings, pm->nstrings + 1,
-	    sizeof *pm->strings);
-	pm->strings[pm->nstrings++] = s;
+	*ARRAY_ADD(pm->strings, pm->nstrings, pm->capstrings) = s;
 	return s;
 }
 
@@ -173,7 +161,7 @@ free_handed_out(struct mf_message *pm)
 		free(pm->strings[i]);
 	free(pm->strings);
 	pm->strings = NULL;
-	pm->nstrings = 0;
+	pm->nstrings = pm->capstrings = 0;
 }
 
 static const char *
@@ -346,11 +334,8 @@ host_set_note(struct mf_message *pm, const char *note)
 			pm->notes[i].text = xstrdup(note);
 			return 0;
 		}
-	pm->notes = xreallocarray(pm->notes, pm->nnotes + 1,
-	    sizeof *pm->notes);
-	pm->notes[pm->nnotes].plugin = calling;
-	pm->notes[pm->nnotes].text = xstrdup(note);
-	pm->nnotes++;
+	*ARRAY_ADD(pm->notes, pm->nnotes, pm->capnotes) =
+	    (struct plugin_note){ calling, xstrdup(note) };
 	return 0;
 }
 
@@ -385,13 +370,13 @@ host_log(enum mf_log_level level, const char *fmt, ...)
 static const char *
 host_state_dir(void)
 {
-	return host_cfg != NULL ? host_cfg->state_dir : "/tmp";
+	return calling != NULL ? calling->env->state_dir : "/nonexistent";
 }
 
 static int
 host_timeout(void)
 {
-	return host_cfg != NULL ? host_cfg->timeout : 60;
+	return calling != NULL ? calling->env->timeout : 60;
 }
 
 static char **
@@ -537,18 +522,14 @@ static const struct mf_host host = {
 	.run_filter = host_run_filter,
 };
 
-/* ---- loading ---------------------------------------------------------- */
+/* ---- the message handle ---------------------------------------------- */
 
 void
 mf_message_init(struct mf_message *pm, struct msg *m, struct config *cfg,
     const struct account *a, const char *uid, off_t server_size)
 {
-	memset(pm, 0, sizeof *pm);
-	pm->m = m;
-	pm->cfg = cfg;
-	pm->account = a;
-	pm->uid = uid;
-	pm->server_size = server_size;
+	*pm = (struct mf_message){ .m = m, .cfg = cfg, .account = a,
+	    .uid = uid, .server_size = server_size, .filter = plugin_filter };
 }
 
 void
@@ -561,8 +542,17 @@ mf_message_clear(struct mf_message *pm)
 	pm->ndests = 0;
 	plugin_notes_free(pm->notes, pm->nnotes);
 	pm->notes = NULL;
-	pm->nnotes = 0;
+	pm->nnotes = pm->capnotes = 0;
 	free_handed_out(pm);
+}
+
+/* ---- loading ---------------------------------------------------------- */
+
+void
+plugins_init(struct plugin_set *ps, const struct plugin_env *env)
+{
+	memset(ps, 0, sizeof *ps);
+	ps->env = *env;
 }
 
 /*
@@ -572,28 +562,97 @@ mf_message_clear(struct mf_message *pm)
  * file is left for dlopen to explain.
  */
 static int
-plugin_trusted(const struct config *cfg, const char *path, struct err *e)
+plugin_trusted(const struct plugin_env *env, const char *path,
+    struct err *e)
 {
 	struct stat st;
 
-	if (trust_dir("plugin_dir", cfg->plugin_dir, e) == -1)
+	if (trust_dir("plugin_dir", env->plugin_dir, e) == -1)
 		return -1;
 	if (stat(path, &st) == -1)
 		return 0;
 	return trust_file("plugin", path, &st, e);
 }
 
+/* dlopen the plugin and check its descriptor; nothing of it is called. */
+static int
+plugin_open(struct plugin *p, struct err *e)
+{
+	const struct mf_plugin *d;
+
+	if (plugin_trusted(p->env, p->path, e) == -1)
+		return -1;
+	p->handle = dlopen(p->path, RTLD_NOW | RTLD_LOCAL);
+	if (p->handle == NULL)
+		return err_set(e, ERR_CONFIG, "plugin \"%s\" does not load: %s",
+		    p->name, dlerror());
+	d = p->desc = dlsym(p->handle, "mailferry_plugin");
+	if (d == NULL)
+		return err_set(e, ERR_CONFIG, "plugin \"%s\" (%s) is not a "
+		    "mailferry plugin: it has no mailferry_plugin symbol",
+		    p->name, p->path);
+	if (d->abi_major != MAILFERRY_PLUGIN_ABI_MAJOR ||
+	    d->abi_minor > MAILFERRY_PLUGIN_ABI_MINOR)
+		return err_set(e, ERR_CONFIG, "plugin \"%s\" (%s) was built "
+		    "for plugin ABI %u.%u, but this mailferry provides %u.%u; "
+		    "rebuild it against this mailferry's <mailferry/plugin.h>",
+		    p->name, p->path, d->abi_major, d->abi_minor,
+		    MAILFERRY_PLUGIN_ABI_MAJOR, MAILFERRY_PLUGIN_ABI_MINOR);
+	if (d->filter == NULL)
+		return err_set(e, ERR_CONFIG, "plugin \"%s\" has no filter "
+		    "function", p->name);
+	return 0;
+}
+
+/* The host a plugin is started with: while checking, the same functions
+ * with the checking flag up. */
+static const struct mf_host *
+host_for(const struct plugin_env *env)
+{
+	static struct mf_host checking;
+
+	if (!env->checking)
+		return &host;
+	checking = host;
+	checking.checking = 1;
+	return &checking;
+}
+
+static int
+plugin_start(struct plugin *p, const config_setting_t *options,
+    struct err *e)
+{
+	char reason[256] = "";
+	int rc;
+
+	/* Only a plugin that knows the checking flag can honour it. */
+	if (p->env->checking && p->desc->abi_minor < ABI_MINOR_CHECKING) {
+		p->unstarted = true;
+		return 0;
+	}
+	if (p->desc->init == NULL)
+		return 0;
+	calling = p;
+	rc = p->desc->init(host_for(p->env),
+	    (const struct mf_options *)options, &p->state, reason,
+	    sizeof reason);
+	calling = NULL;
+	if (rc != 0)
+		return err_set(e, ERR_CONFIG, "plugin \"%s\" failed to start: "
+		    "%s", p->name, reason[0] ? reason : "(no reason given)");
+	return 0;
+}
+
 struct plugin *
-plugin_load(struct config *cfg, const char *name,
+plugin_load(struct plugin_set *ps, const char *name,
     const config_setting_t *options, struct err *e)
 {
 	struct plugin *p;
-	char reason[256] = "";
 
-	for (size_t i = 0; i < cfg->nplugins; i++)
-		if (strcmp(cfg->plugins[i]->name, name) == 0) {
-			if (cfg->plugins[i]->initialized)
-				return cfg->plugins[i];
+	for (size_t i = 0; i < ps->n; i++)
+		if (strcmp(ps->list[i]->name, name) == 0) {
+			if (ps->list[i]->initialized)
+				return ps->list[i];
 			err_set(e, ERR_CONFIG, "plugin \"%s\" is not usable "
 			    "(see above)", name);
 			return NULL;
@@ -605,62 +664,19 @@ plugin_load(struct config *cfg, const char *name,
 	}
 	p = xcalloc(1, sizeof *p);
 	p->name = xstrdup(name);
-	p->path = xasprintf("%s/%s.so", cfg->plugin_dir, name);
-	host_cfg = cfg;
-	if (plugin_trusted(cfg, p->path, e) == -1)
-		goto fail;
-	p->handle = dlopen(p->path, RTLD_NOW | RTLD_LOCAL);
-	if (p->handle == NULL) {
-		err_set(e, ERR_CONFIG, "plugin \"%s\" does not load: %s", name,
-		    dlerror());
-		goto fail;
-	}
-	p->desc = dlsym(p->handle, "mailferry_plugin");
-	if (p->desc == NULL) {
-		err_set(e, ERR_CONFIG, "plugin \"%s\" (%s) is not a mailferry "
-		    "plugin: it has no mailferry_plugin symbol", name, p->path);
-		goto fail;
-	}
-	if (p->desc->abi_major != MAILFERRY_PLUGIN_ABI_MAJOR ||
-	    p->desc->abi_minor > MAILFERRY_PLUGIN_ABI_MINOR) {
-		err_set(e, ERR_CONFIG, "plugin \"%s\" (%s) was built for plugin "
-		    "ABI %u.%u, but this mailferry provides %u.%u; rebuild it "
-		    "against this mailferry's <mailferry/plugin.h>", name,
-		    p->path, p->desc->abi_major, p->desc->abi_minor,
-		    MAILFERRY_PLUGIN_ABI_MAJOR, MAILFERRY_PLUGIN_ABI_MINOR);
-		goto fail;
-	}
-	if (p->desc->filter == NULL) {
-		err_set(e, ERR_CONFIG, "plugin \"%s\" has no filter function",
-		    name);
-		goto fail;
-	}
-	if (p->desc->init != NULL) {
-		calling = p;
-		if (p->desc->init(&host, (const struct mf_options *)options,
-		    &p->state, reason, sizeof reason) != 0) {
-			calling = NULL;
-			err_set(e, ERR_CONFIG, "plugin \"%s\" failed to start: "
-			    "%s", name, reason[0] ? reason : "(no reason given)");
-			goto fail;
-		}
-		calling = NULL;
+	p->path = xasprintf("%s/%s.so", ps->env.plugin_dir, name);
+	p->env = &ps->env;
+	/* Kept even when it fails, so that later references to it are not
+	 * reported as if it were a new problem. */
+	*ARRAY_ADD(ps->list, ps->n, ps->cap) = p;
+	if (plugin_open(p, e) == -1 || plugin_start(p, options, e) == -1) {
+		if (p->handle != NULL)
+			dlclose(p->handle);
+		p->handle = NULL;
+		return NULL;
 	}
 	p->initialized = true;
-	cfg->plugins = xreallocarray(cfg->plugins, cfg->nplugins + 1,
-	    sizeof *cfg->plugins);
-	cfg->plugins[cfg->nplugins++] = p;
 	return p;
-fail:
-	/* Kept, not initialized, so that later references to it are not
-	 * reported as if it were a new problem. */
-	if (p->handle != NULL)
-		dlclose(p->handle);
-	p->handle = NULL;
-	cfg->plugins = xreallocarray(cfg->plugins, cfg->nplugins + 1,
-	    sizeof *cfg->plugins);
-	cfg->plugins[cfg->nplugins++] = p;
-	return NULL;
 }
 
 int
@@ -670,7 +686,7 @@ plugin_check_args(struct plugin *p, const config_setting_t *args,
 	char reason[256] = "";
 	int rc;
 
-	if (p->desc->check_args == NULL)
+	if (p->desc->check_args == NULL || p->unstarted)
 		return 0;
 	calling = p;
 	rc = p->desc->check_args(p->state, (const struct mf_options *)args,
@@ -689,7 +705,7 @@ arm_guard(struct plugin *p, struct mf_message *pm)
 	char record[UID_MAX_LEN + 128];
 	struct guard_call c = { .fd = -1, .record = record,
 	    .account = pm->account->name, .plugin = p->name, .uid = pm->uid,
-	    .seconds = pm->cfg->timeout };
+	    .seconds = p->env->timeout };
 	struct err e;
 
 	err_clear(&e);
@@ -713,13 +729,11 @@ plugin_filter(struct plugin *p, struct mf_message *pm,
 
 	why[0] = '\0';
 	calling = p;
-	pm->current = p;
 	arm_guard(p, pm);
 	v = p->desc->filter(p->state, pm, (const struct mf_options *)args, why,
 	    whylen);
 	guard_disarm();
 	calling = NULL;
-	pm->current = NULL;
 	free_handed_out(pm);
 	if (pm->replacement != NULL) {
 		/* Left half-done: drop it, keep the original. */
@@ -758,12 +772,12 @@ plugin_notes_free(struct plugin_note *notes, size_t n)
 }
 
 void
-plugins_unload(struct config *cfg)
+plugins_unload(struct plugin_set *ps)
 {
-	for (size_t i = 0; i < cfg->nplugins; i++) {
-		struct plugin *p = cfg->plugins[i];
+	for (size_t i = 0; i < ps->n; i++) {
+		struct plugin *p = ps->list[i];
 
-		if (p->initialized && p->desc->fini != NULL) {
+		if (p->initialized && !p->unstarted && p->desc->fini != NULL) {
 			calling = p;
 			p->desc->fini(p->state);
 			calling = NULL;
@@ -774,7 +788,7 @@ plugins_unload(struct config *cfg)
 		free(p->name);
 		free(p);
 	}
-	free(cfg->plugins);
-	cfg->plugins = NULL;
-	cfg->nplugins = 0;
+	free(ps->list);
+	ps->list = NULL;
+	ps->n = ps->cap = 0;
 }

@@ -1,3 +1,4 @@
+#include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -5,6 +6,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include "log.h"
@@ -135,8 +137,11 @@ login_apop(struct pop3 *p, const char *user, const char *secret,
 		return err_set(e, ERR_INTERNAL, "APOP: MD5 is not available");
 	}
 	freezero_str(input);
-	for (unsigned i = 0; i < mdlen; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	/* RFC 1939 writes the digest in lower case. */
+	if (OPENSSL_buf2hexstr_ex(hex, sizeof hex, NULL, md, mdlen, '\0') != 1)
+		return err_set(e, ERR_INTERNAL, "APOP: hex encoding failed");
+	for (char *h = hex; *h != '\0'; h++)
+		*h = (char)tolower((unsigned char)*h);
 	line = xasprintf("APOP %s %s", user, hex);
 	prefix = strlen(line) - strlen(hex);
 	rc = secret_command(p, POP3_APOP, line, prefix, r, e);
@@ -171,16 +176,22 @@ login_sasl(struct pop3 *p, const char *mech, char *const responses[],
 	}
 }
 
+/* A mechanism answered with one response, which is wiped after. */
+static int
+login_single(struct pop3 *p, const char *mech, char *b64,
+    struct pop3_reply *r, struct err *e)
+{
+	int rc = login_sasl(p, mech, &b64, 1, r, e);
+
+	freezero_str(b64);
+	return rc;
+}
+
 static int
 login_plain(struct pop3 *p, const char *user, const char *secret,
     struct pop3_reply *r, struct err *e)
 {
-	char *b64 = sasl_plain(user, secret);
-	int rc;
-
-	rc = login_sasl(p, "PLAIN", &b64, 1, r, e);
-	freezero_str(b64);
-	return rc;
+	return login_single(p, "PLAIN", sasl_plain(user, secret), r, e);
 }
 
 static int
@@ -200,12 +211,7 @@ static int
 login_xoauth2(struct pop3 *p, const char *user, const char *token,
     struct pop3_reply *r, struct err *e)
 {
-	char *b64 = sasl_xoauth2(user, token);
-	int rc;
-
-	rc = login_sasl(p, "XOAUTH2", &b64, 1, r, e);
-	freezero_str(b64);
-	return rc;
+	return login_single(p, "XOAUTH2", sasl_xoauth2(user, token), r, e);
 }
 
 static int
@@ -356,10 +362,9 @@ pop3_login(struct pop3 *p, const struct account *a, const char *secret,
 
 	/* Not even an APOP digest goes out in the clear unless allowed:
 	 * it can be attacked offline. */
-	if (!encrypted && !a->allow_plaintext_auth)
-		return err_set(e, ERR_CONFIG, "%s: refusing to send credentials "
-		    "over an unencrypted connection (use TLS, or set "
-		    "allow_plaintext_auth = true)", p->conn->label);
+	if (sasl_may_send(p->conn->label, encrypted, a->allow_plaintext_auth,
+	    e) == -1)
+		return -1;
 	if (a->auth == AUTH_AUTO)
 		return login_auto(p, a->user, secret, encrypted, e);
 	if (!offered(p, a->auth, why, sizeof why))

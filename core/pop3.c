@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "array.h"
 #include "dotstuff.h"
 #include "greeting.h"
 #include "log.h"
@@ -59,17 +60,8 @@ pop3_free(struct pop3 *p)
 static void
 queue_push(struct pop3 *p, enum pop3_cmd cmd, unsigned num)
 {
-	if (p->qlen == p->qcap) {
-		size_t newcap = p->qcap ? p->qcap * 2 : 16;
-		struct pop3_pending *q = xreallocarray(NULL, newcap, sizeof *q);
-
-		for (size_t i = 0; i < p->qlen; i++)
-			q[i] = p->queue[(p->qhead + i) % p->qcap];
-		free(p->queue);
-		p->queue = q;
-		p->qcap = newcap;
-		p->qhead = 0;
-	}
+	p->queue = array_ring_grow(p->queue, &p->qhead, p->qlen, &p->qcap,
+	    sizeof *p->queue);
 	p->queue[(p->qhead + p->qlen) % p->qcap] =
 	    (struct pop3_pending){ cmd, num };
 	p->qlen++;
@@ -86,17 +78,7 @@ pop3_send(struct pop3 *p, enum pop3_cmd cmd, unsigned num, const char *line,
 void
 pop3_send_continuation(struct pop3 *p, const char *line, size_t secret_from)
 {
-	size_t len = strlen(line);
-
-	if (log_tracing()) {
-		if (secret_from < len)
-			log_trace("%s > %.*s***", p->conn->label,
-			    (int)secret_from, line);
-		else
-			log_trace("%s > %s", p->conn->label, line);
-	}
-	conn_write(p->conn, line, len);
-	conn_write(p->conn, "\r\n", 2);
+	conn_send_line(p->conn, line, secret_from);
 }
 
 /* Split "+OK [CODE] text" / "-ERR [CODE] text" into r. */

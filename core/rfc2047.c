@@ -7,6 +7,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "array.h"
 #include "rfc2047.h"
 #include "xmalloc.h"
 
@@ -22,42 +26,71 @@ struct outbuf {
 static void
 out_append(struct outbuf *o, const char *data, size_t len)
 {
-	if (o->len + len + 1 > o->cap) {
-		while (o->len + len + 1 > o->cap)
-			o->cap = o->cap ? o->cap * 2 : 128;
-		o->p = xreallocarray(o->p, o->cap, 1);
-	}
-	memcpy(o->p + o->len, data, len);
-	o->len += len;
-	o->p[o->len] = '\0';
+	array_append_text(&o->p, &o->len, &o->cap, data, len, false);
 }
 
 static int
 hexval(char c)
 {
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
+	return OPENSSL_hexchar2int((unsigned char)c);
 }
 
-static int
-b64val(char c)
+#define BASE64_DIGITS	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" \
+			"0123456789+/"
+
+/*
+ * B: base64, decoded by OpenSSL. Padding ends the data and may be
+ * missing; a lone last digit holds no whole byte and is dropped. Any
+ * other character makes the word not base64.
+ */
+static bool
+decode_b(const char *in, size_t len, char *out, size_t *outlen)
 {
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
+	const char *eq = memchr(in, '=', len);
+	size_t n = eq != NULL ? (size_t)(eq - in) : len, whole, tail;
+	unsigned char last[3];
+	char quad[5] = "====";
+	int got;
+
+	for (size_t i = 0; i < n; i++)
+		if (in[i] == '\0' || strchr(BASE64_DIGITS, in[i]) == NULL)
+			return false;
+	tail = n % 4;
+	whole = n - tail;
+	got = EVP_DecodeBlock((unsigned char *)out, (const unsigned char *)in,
+	    (int)whole);
+	if (got < 0)
+		return false;
+	*outlen = (size_t)got;
+	if (tail >= 2) {
+		memcpy(quad, in + whole, tail);
+		if (EVP_DecodeBlock(last, (unsigned char *)quad, 4) != 3)
+			return false;
+		memcpy(out + *outlen, last, tail - 1);
+		*outlen += tail - 1;
+	}
+	return true;
+}
+
+/* Q: "_" a space, "=XX" a byte, anything else itself. */
+static bool
+decode_q(const char *in, size_t len, char *out, size_t *outlen)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		if (in[i] == '_')
+			out[o++] = ' ';
+		else if (in[i] == '=' && i + 2 < len &&
+		    hexval(in[i + 1]) >= 0 && hexval(in[i + 2]) >= 0) {
+			out[o++] = (char)(hexval(in[i + 1]) << 4 |
+			    hexval(in[i + 2]));
+			i += 2;
+		} else
+			out[o++] = in[i];
+	}
+	*outlen = o;
+	return true;
 }
 
 /* Decode the encoded text into bytes (at most len bytes). */
@@ -65,41 +98,9 @@ static bool
 decode_text(char encoding, const char *in, size_t len, char *out,
     size_t *outlen)
 {
-	size_t o = 0;
-
-	if (encoding == 'Q' || encoding == 'q') {
-		for (size_t i = 0; i < len; i++) {
-			if (in[i] == '_')
-				out[o++] = ' ';
-			else if (in[i] == '=' && i + 2 < len + 0 &&
-			    hexval(in[i + 1]) >= 0 && hexval(in[i + 2]) >= 0) {
-				out[o++] = (char)(hexval(in[i + 1]) << 4 |
-				    hexval(in[i + 2]));
-				i += 2;
-			} else
-				out[o++] = in[i];
-		}
-	} else {
-		uint32_t acc = 0;
-		int bits = 0;
-
-		for (size_t i = 0; i < len; i++) {
-			int v = b64val(in[i]);
-
-			if (in[i] == '=')
-				break;
-			if (v < 0)
-				return false;
-			acc = acc << 6 | (uint32_t)v;
-			bits += 6;
-			if (bits >= 8) {
-				bits -= 8;
-				out[o++] = (char)(acc >> bits & 0xff);
-			}
-		}
-	}
-	*outlen = o;
-	return true;
+	if (encoding == 'Q' || encoding == 'q')
+		return decode_q(in, len, out, outlen);
+	return decode_b(in, len, out, outlen);
 }
 
 /* A few open converters, since a message tends to use one charset. */

@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "log.h"
-#include "plugin.h"
 #include "rules.h"
 
 /* What evaluating one message needs: the body is mapped at most once,
@@ -156,13 +155,13 @@ static bool
 run_plugin(struct eval *ev, const struct account *a, const struct rule *r,
     struct verdict *v)
 {
-	char why[512];
-	enum mf_verdict pv = plugin_filter(r->plugin, ev->pm, r->args, why,
+	char why[512] = "";
+	enum mf_verdict pv = ev->pm->filter(r->plugin, ev->pm, r->args, why,
 	    sizeof why);
 
 	switch (pv) {
 	case MF_CONTINUE:
-		trace(ev, "  plugin %s: continue", r->plugin->name);
+		trace(ev, "  plugin %s: continue", r->plugin_name);
 		return false;
 	case MF_DELIVER:
 		if (ev->pm->ndests > 0)
@@ -170,21 +169,21 @@ run_plugin(struct eval *ev, const struct account *a, const struct rule *r,
 			    ev->pm->ndests, r);
 		else
 			decide_deliver(v, a, r);
-		trace(ev, "  plugin %s: deliver", r->plugin->name);
+		trace(ev, "  plugin %s: deliver", r->plugin_name);
 		return true;
 	case MF_DELETE:
 		decide(v, VERDICT_DELETE, NULL, 0, r);
-		trace(ev, "  plugin %s: delete", r->plugin->name);
+		trace(ev, "  plugin %s: delete", r->plugin_name);
 		return true;
 	case MF_SKIP:
 		decide(v, VERDICT_SKIP, NULL, 0, r);
-		trace(ev, "  plugin %s: skip", r->plugin->name);
+		trace(ev, "  plugin %s: skip", r->plugin_name);
 		return true;
 	case MF_DEFER:
 	case MF_ERROR:
 		decide(v, VERDICT_DEFER, NULL, 0, r);
 		snprintf(v->why, sizeof v->why, "plugin %s %s: %.400s",
-		    r->plugin->name, pv == MF_DEFER ? "deferred the message" :
+		    r->plugin_name, pv == MF_DEFER ? "deferred the message" :
 		    "failed", why[0] ? why : "no reason given");
 		trace(ev, "  %s", v->why);
 		return true;
@@ -228,7 +227,7 @@ rules_run(const struct account *a, struct mf_message *pm, struct verdict *v,
 			continue;
 		}
 		trace(&ev, "  matched");
-		if (r->plugin != NULL && run_plugin(&ev, a, r, v)) {
+		if (r->plugin_name != NULL && run_plugin(&ev, a, r, v)) {
 			decided = true;
 			break;
 		}
@@ -276,7 +275,7 @@ rules_need_body(const struct account *a)
 	for (size_t i = 0; i < a->nrules; i++) {
 		const struct rule *r = &a->rules[i];
 
-		if (r->plugin != NULL || (r->match != NULL &&
+		if (r->plugin_name != NULL || (r->match != NULL &&
 		    cond_needs_body(r->match)))
 			return true;
 	}
@@ -291,28 +290,4 @@ rules_can_drop(const struct account *a)
 		    a->rules[i].action == ACTION_SKIP)
 			return true;
 	return false;
-}
-
-static void
-cond_free(struct cond *c)
-{
-	for (size_t i = 0; i < c->nkids; i++)
-		cond_free(&c->kids[i]);
-	free(c->kids);
-	free(c->header);
-	regex_free(c->re);
-}
-
-void
-rules_free(struct rule *rules, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		if (rules[i].match != NULL) {
-			cond_free(rules[i].match);
-			free(rules[i].match);
-		}
-		free(rules[i].deliver);
-		free(rules[i].name);
-	}
-	free(rules);
 }

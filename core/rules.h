@@ -1,7 +1,9 @@
 /*
- * Rules (SPEC section 4): run in order on each new message; the first
- * that ends processing decides, and a message no rule ends goes to the
- * account's `deliver`.
+ * The rule engine: an account's rules (config-rules.h) run in order on
+ * each new message; the first that ends processing decides, and a
+ * message no rule ends goes to the account's `deliver`. A rule's plugin
+ * is called through the message view (msgview.h), so the engine needs
+ * nothing of plugin.c.
  */
 #ifndef MF_RULES_H
 #define MF_RULES_H
@@ -12,49 +14,10 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "config-rules.h"
 #include "msg.h"
+#include "msgview.h"
 #include "regex.h"
-
-struct plugin;
-struct mf_message;
-
-enum cond_kind {
-	COND_HEADER,
-	COND_BODY,
-	COND_SIZE_OVER,
-	COND_ALL,
-	COND_ANY,
-	COND_NOT,
-};
-
-struct cond {
-	enum cond_kind	 kind;
-	struct source	 src;
-	char		*header;	/* COND_HEADER */
-	struct regex	*re;		/* COND_HEADER, COND_BODY */
-	int64_t		 size;		/* COND_SIZE_OVER */
-	struct cond	*kids;		/* COND_ALL, COND_ANY, COND_NOT */
-	size_t		 nkids;
-};
-
-enum rule_action {
-	ACTION_NONE,
-	ACTION_DELIVER,
-	ACTION_DELETE,
-	ACTION_SKIP,
-};
-
-struct rule {
-	char			*name;
-	struct source		 src;
-	struct cond		*match;		/* NULL: always applies */
-	enum rule_action	 action;
-	struct destination	**deliver;	/* NULL: the account's */
-	size_t			 ndeliver;
-	struct plugin		*plugin;
-	const config_setting_t	*args;
-	bool			 stop;
-};
 
 enum verdict_kind {
 	VERDICT_DELIVER,
@@ -94,7 +57,5 @@ bool rules_need_body(const struct account *a);
 /* Can the account's rules keep a message from being delivered (delete,
  * skip)? Only then is looking at headers first worth it. */
 bool rules_can_drop(const struct account *a);
-
-void rules_free(struct rule *rules, size_t n);
 
 #endif

@@ -41,3 +41,14 @@ sasl_xoauth2(const char *user, const char *token)
 	freezero_str(raw);
 	return b64;
 }
+
+int
+sasl_may_send(const char *label, bool encrypted, bool allow_plaintext,
+    struct err *e)
+{
+	if (encrypted || allow_plaintext)
+		return 0;
+	return err_set(e, ERR_CONFIG, "%s: refusing to send credentials over "
+	    "an unencrypted connection (use TLS, or set allow_plaintext_auth "
+	    "= true)", label);
+}

@@ -6,16 +6,16 @@
 #include "err.h"
 #include "lock.h"
 #include "log.h"
-#include "plugin.h"
-#include "rules.h"
+#include "config-rules.h"
 #include "setaside.h"
+#include "uidstore.h"
 
 static bool
 calls_plugin(const struct account *a, const char *name)
 {
 	for (size_t i = 0; i < a->nrules; i++)
-		if (a->rules[i].plugin != NULL &&
-		    strcmp(a->rules[i].plugin->name, name) == 0)
+		if (a->rules[i].plugin_name != NULL &&
+		    strcmp(a->rules[i].plugin_name, name) == 0)
 			return true;
 	return false;
 }

@@ -22,10 +22,40 @@
 #define DATA_CHUNK	(64 * 1024)
 #define FLUSH_AT	(256 * 1024)
 
+/* Where the session stands; each change is traced at -vv. */
+enum smtp_state {
+	SMTP_CONNECT,		/* connecting, then waiting for the greeting */
+	SMTP_HELO,		/* EHLO, LHLO or HELO sent */
+	SMTP_STARTTLS,		/* STARTTLS sent, then the TLS handshake */
+	SMTP_AUTH,		/* logging in */
+	SMTP_READY,		/* between transactions */
+	SMTP_MAIL,		/* MAIL FROM and RCPT TO sent */
+	SMTP_DATA,		/* DATA sent, waiting for 354 */
+	SMTP_BODY,		/* the data sent, waiting for its reply */
+	SMTP_RSET,		/* transaction abandoned, RSET sent */
+	SMTP_QUIT,		/* QUIT sent */
+	SMTP_LOST,		/* unusable: broken, or the server said 421 */
+};
+
+static const char *const smtp_state_names[] = {
+	[SMTP_CONNECT] = "CONNECT",
+	[SMTP_HELO] = "HELO",
+	[SMTP_STARTTLS] = "STARTTLS",
+	[SMTP_AUTH] = "AUTH",
+	[SMTP_READY] = "READY",
+	[SMTP_MAIL] = "MAIL",
+	[SMTP_DATA] = "DATA",
+	[SMTP_BODY] = "BODY",
+	[SMTP_RSET] = "RSET",
+	[SMTP_QUIT] = "QUIT",
+	[SMTP_LOST] = "LOST",
+};
+
 struct smtp {
 	const struct destination *d;
 	struct conn	*c;
 	bool		 lmtp;
+	enum smtp_state	 state;
 	struct smtp_ext	 ext;
 	char		*encoded;	/* DATA encoding buffer */
 };
@@ -37,19 +67,19 @@ proto(const struct smtp *s)
 }
 
 static void
+enter(struct smtp *s, enum smtp_state next)
+{
+	if (log_tracing() && next != s->state)
+		log_trace("%s: %s state %s -> %s", s->c != NULL ? s->c->label :
+		    s->d->name, proto(s), smtp_state_names[s->state],
+		    smtp_state_names[next]);
+	s->state = next;
+}
+
+static void
 send_line(struct smtp *s, const char *line, size_t secret_from)
 {
-	size_t len = strlen(line);
-
-	if (log_tracing()) {
-		if (secret_from < len)
-			log_trace("%s > %.*s***", s->c->label, (int)secret_from,
-			    line);
-		else
-			log_trace("%s > %s", s->c->label, line);
-	}
-	conn_write(s->c, line, len);
-	conn_write(s->c, "\r\n", 2);
+	conn_send_line(s->c, line, secret_from);
 }
 
 /* Read one reply; with `ehlo`, learn the extensions from it. */
@@ -115,6 +145,7 @@ hello(struct smtp *s, struct err *e)
 	char name[256], line[300];
 	struct smtp_reply r;
 
+	enter(s, SMTP_HELO);
 	greeting_name(s, name, sizeof name);
 	snprintf(line, sizeof line, "%s %s", s->lmtp ? "LHLO" : "EHLO", name);
 	send_line(s, line, SIZE_MAX);
@@ -142,6 +173,7 @@ starttls(struct smtp *s, struct err *e)
 		return err_set(e, ERR_UNAVAIL, "%s: the server does not offer "
 		    "STARTTLS, and tls = \"starttls\" forbids going on without "
 		    "it", s->c->label);
+	enter(s, SMTP_STARTTLS);
 	if (command(s, "STARTTLS", 220, "STARTTLS refused", e) == -1)
 		return -1;
 	if (conn_buffered(s->c) > 0)
@@ -178,10 +210,10 @@ authenticate(struct smtp *s, struct err *e)
 	size_t ul, sl;
 	int rc;
 
-	if (s->c->tls == NULL && !d->allow_plaintext_auth)
-		return err_set(e, ERR_CONFIG, "%s: refusing to send credentials "
-		    "over an unencrypted connection (use tls, or set "
-		    "allow_plaintext_auth = true)", s->c->label);
+	if (sasl_may_send(s->c->label, s->c->tls != NULL,
+	    d->allow_plaintext_auth, e) == -1)
+		return -1;
+	enter(s, SMTP_AUTH);
 	if (d->password != NULL)
 		secret = xstrdup(d->password);
 	else {
@@ -236,6 +268,7 @@ smtp_open(const struct destination *d, bool lmtp, struct err *e)
 
 	s->d = d;
 	s->lmtp = lmtp;
+	s->state = SMTP_CONNECT;
 	s->c = d->socket != NULL ? conn_connect_unix(d->socket, d->timeout, e) :
 	    conn_connect(d->host, d->port, d->timeout, e);
 	if (s->c == NULL) {
@@ -265,9 +298,12 @@ smtp_open(const struct destination *d, bool lmtp, struct err *e)
 	if (d->user != NULL && authenticate(s, e) == -1)
 		goto fail;
 	s->encoded = xmalloc(3 * DATA_CHUNK + 8);
+	enter(s, SMTP_READY);
 	return s;
 fail:
 	err_prefix(e, "destination \"%s\"", d->name);
+	if (s->c != NULL)
+		enter(s, SMTP_LOST);
 	smtp_close(s);
 	return NULL;
 }
@@ -325,16 +361,34 @@ wire_size(const char *trace, size_t trace_len, struct msg *m)
 	return msg_size(m) + (int64_t)trace_len + sc.growth;
 }
 
-/* Abandon the transaction; a failed RSET means a lost session. */
+/* Abandon the transaction: back to READY, or LOST if RSET fails. */
 static void
-reset(struct smtp *s, bool *lost)
+reset(struct smtp *s)
 {
 	struct err ignored;
 	struct smtp_reply r;
 
+	enter(s, SMTP_RSET);
 	send_line(s, "RSET", SIZE_MAX);
 	if (read_reply(s, &r, false, &ignored) == -1 || r.code != 250)
-		*lost = true;
+		enter(s, SMTP_LOST);
+	else
+		enter(s, SMTP_READY);
+}
+
+/* The transaction failed on this reply: 421 means the server is
+ * closing the session. */
+static int
+refused(struct smtp *s, const struct smtp_reply *r, const char *what,
+    struct err *e)
+{
+	if (r->code == 421)
+		enter(s, SMTP_LOST);
+	else if (s->state != SMTP_BODY)
+		reset(s);
+	else
+		enter(s, SMTP_READY);
+	return reply_error(s, r, what, e);
 }
 
 /* The RFC 3463 enhanced status code a reply's text starts with ("550
@@ -404,87 +458,15 @@ blames_destination(const struct smtp *s, const struct smtp_reply *r,
 	    (subject == 2 && (detail == 1 || detail == 2));
 }
 
-/*
- * MAIL and every RCPT. Returns -1 when the session failed, else 0 with
- * the worst refusal in *worst (code 0: all accepted) and whether it
- * answered MAIL.
- */
+/* Read n replies; *worst is the highest refusal among them (code 0:
+ * none). */
 static int
-envelope(struct smtp *s, const char *mail, char *const *to, size_t nto,
-    struct smtp_reply *worst, bool *to_mail, struct err *e)
-{
-	bool pipelining = s->ext.flags & SMTP_EXT_PIPELINING;
-	struct smtp_reply r;
-	char line[600];
-
-	*worst = (struct smtp_reply){ 0 };
-	send_line(s, mail, SIZE_MAX);
-	/* With PIPELINING, MAIL and every RCPT in one packet, then all
-	 * their replies; DATA waits for them, so a refused recipient never
-	 * gets a copy. Without, each waits for the one before. */
-	if (!pipelining) {
-		if (read_reply(s, &r, false, e) == -1)
-			return -1;
-		if (r.code / 100 != 2) {
-			*worst = r;
-			*to_mail = true;
-			return 0;
-		}
-	}
-	for (size_t i = 0; i < nto; i++) {
-		snprintf(line, sizeof line, "RCPT TO:<%s>", to[i]);
-		send_line(s, line, SIZE_MAX);
-		if (pipelining)
-			continue;
-		if (read_reply(s, &r, false, e) == -1)
-			return -1;
-		if (r.code / 100 != 2) {
-			*worst = r;
-			*to_mail = false;
-			return 0;
-		}
-	}
-	for (size_t i = 0; pipelining && i <= nto; i++) {
-		if (read_reply(s, &r, false, e) == -1)
-			return -1;
-		if (r.code / 100 != 2 && r.code > worst->code) {
-			*worst = r;
-			*to_mail = i == 0;
-		}
-	}
-	return 0;
-}
-
-/* DATA, the message, and the replies to it (one per recipient for
- * LMTP). Returns -1 when the session failed, else 0 with the worst
- * refusal in *worst (code 0: none) and what it refused in *what. */
-static int
-data(struct smtp *s, const char *trace, size_t trace_len, struct msg *m,
-    size_t nto, struct smtp_reply *worst, const char **what, bool *lost,
+read_replies(struct smtp *s, size_t n, struct smtp_reply *worst,
     struct err *e)
 {
-	struct data_writer w = { .s = s, .enc = DOTENC_INIT };
 	struct smtp_reply r;
-	char end[8];
 
-	send_line(s, "DATA", SIZE_MAX);
-	if (read_reply(s, &r, false, e) == -1)
-		return -1;
-	if (r.code != 354) {
-		reset(s, lost);
-		*worst = r;
-		*what = "DATA refused";
-		return 0;
-	}
-	*what = "the message was refused after its data";
-	if ((trace_len > 0 && write_data(&w, trace, trace_len, e) == -1) ||
-	    msg_write(m, write_data, &w, e) == -1)
-		return -1;
-	conn_write(s->c, end, dotenc_finish(&w.enc, end));
-	if (log_tracing())
-		log_trace("%s > (%jd bytes of message data) .", s->c->label,
-		    (intmax_t)(msg_size(m) + (off_t)trace_len));
-	for (size_t i = 0; i < (s->lmtp ? nto : 1); i++) {
+	for (size_t i = 0; i < n; i++) {
 		if (read_reply(s, &r, false, e) == -1)
 			return -1;
 		if (r.code / 100 != 2 && r.code > worst->code)
@@ -493,48 +475,134 @@ data(struct smtp *s, const char *trace, size_t trace_len, struct msg *m,
 	return 0;
 }
 
-int
-smtp_send(struct smtp *s, const char *sender, char *const *to, size_t nto,
-    const char *trace, size_t trace_len, struct msg *m,
-    enum smtp_failure *how, struct err *e)
+static void
+send_mail_from(struct smtp *s, const char *sender, int64_t size)
 {
-	struct smtp_reply worst;
-	const char *what;
 	char line[600];
-	int64_t size = (s->ext.flags & SMTP_EXT_SIZE) ?
-	    wire_size(trace, trace_len, m) : 0;
-	bool lost = false, to_mail = false;
 
-	*how = SMTP_FAIL_MESSAGE;
-	if (size > 0 && s->ext.max_size > 0 && size > s->ext.max_size)
-		return err_set(e, ERR_UNAVAIL, "%s: the message (%jd bytes) is "
-		    "over the server's SIZE limit of %jd bytes", s->c->label,
-		    (intmax_t)size, (intmax_t)s->ext.max_size);
 	snprintf(line, sizeof line, "MAIL FROM:<%s>", sender);
 	if (size > 0)
 		snprintf(line + strlen(line), sizeof line - strlen(line),
 		    " SIZE=%jd", (intmax_t)size);
 	if (s->ext.flags & SMTP_EXT_8BITMIME)
 		strcat(line, " BODY=8BITMIME");
-	if (envelope(s, line, to, nto, &worst, &to_mail, e) == -1)
+	send_line(s, line, SIZE_MAX);
+}
+
+static void
+send_rcpt_to(struct smtp *s, const char *to)
+{
+	char line[600];
+
+	snprintf(line, sizeof line, "RCPT TO:<%s>", to);
+	send_line(s, line, SIZE_MAX);
+}
+
+/*
+ * MAIL FROM and RCPT TO. With PIPELINING they go in one packet and
+ * their replies are read together; DATA waits for all of them, so a
+ * refused recipient never gets a copy. Without it, one at a time,
+ * stopping at the first refusal. *to_mail: the worst refusal answered
+ * MAIL.
+ */
+static int
+envelope(struct smtp *s, const char *sender, int64_t size, char *const *to,
+    size_t nto, struct smtp_reply *worst, bool *to_mail, struct err *e)
+{
+	bool pipelining = s->ext.flags & SMTP_EXT_PIPELINING;
+	int mail_code;
+
+	enter(s, SMTP_MAIL);
+	send_mail_from(s, sender, size);
+	for (size_t i = 0; pipelining && i < nto; i++)
+		send_rcpt_to(s, to[i]);
+	if (read_replies(s, 1, worst, e) == -1)
+		return -1;
+	mail_code = worst->code;
+	if (pipelining) {
+		if (read_replies(s, nto, worst, e) == -1)
+			return -1;
+	} else
+		for (size_t i = 0; i < nto && worst->code == 0; i++) {
+			send_rcpt_to(s, to[i]);
+			if (read_replies(s, 1, worst, e) == -1)
+				return -1;
+		}
+	/* A RCPT refusal replaces MAIL's only when worse. */
+	*to_mail = mail_code != 0 && worst->code == mail_code;
+	return 0;
+}
+
+/* DATA, and on 354 the message, dot-stuffed, and its end. */
+static int
+data(struct smtp *s, const char *trace, size_t trace_len, struct msg *m,
+    struct smtp_reply *r, struct err *e)
+{
+	struct data_writer w = { .s = s, .enc = DOTENC_INIT };
+	char end[8];
+
+	enter(s, SMTP_DATA);
+	send_line(s, "DATA", SIZE_MAX);
+	if (read_reply(s, r, false, e) == -1)
+		return -1;
+	if (r->code != 354)
+		return 0;
+	enter(s, SMTP_BODY);
+	if ((trace_len > 0 && write_data(&w, trace, trace_len, e) == -1) ||
+	    msg_write(m, write_data, &w, e) == -1)
+		return -1;
+	conn_write(s->c, end, dotenc_finish(&w.enc, end));
+	if (log_tracing())
+		log_trace("%s > (%jd bytes of message data) .", s->c->label,
+		    (intmax_t)(msg_size(m) + (off_t)trace_len));
+	return 0;
+}
+
+int
+smtp_send(struct smtp *s, const char *sender, char *const *to, size_t nto,
+    const char *trace, size_t trace_len, struct msg *m,
+    enum smtp_failure *how, struct err *e)
+{
+	struct smtp_reply r, worst = { 0 };
+	int64_t size = (s->ext.flags & SMTP_EXT_SIZE) ?
+	    wire_size(trace, trace_len, m) : 0;
+	bool to_mail = false;
+	int rc;
+
+	*how = SMTP_FAIL_MESSAGE;
+	if (s->state != SMTP_READY) {
+		*how = SMTP_FAIL_LOST;
+		return err_set(e, ERR_TEMP, "%s: the session is not usable "
+		    "(%s)", s->c->label, smtp_state_names[s->state]);
+	}
+	if (size > 0 && s->ext.max_size > 0 && size > s->ext.max_size)
+		return err_set(e, ERR_UNAVAIL, "%s: the message (%jd bytes) is "
+		    "over the server's SIZE limit of %jd bytes", s->c->label,
+		    (intmax_t)size, (intmax_t)s->ext.max_size);
+	if (envelope(s, sender, size, to, nto, &worst, &to_mail, e) == -1 ||
+	    (worst.code == 0 && data(s, trace, trace_len, m, &r, e) == -1))
 		goto lost;
 	if (worst.code != 0) {
-		reset(s, &lost);
+		rc = refused(s, &worst, "the message was refused", e);
 		if (blames_destination(s, &worst, to_mail))
 			*how = SMTP_FAIL_DESTINATION;
-		else if (lost || worst.code == 421)
-			*how = SMTP_FAIL_LOST;
-		return reply_error(s, &worst, "the message was refused", e);
-	}
-	if (data(s, trace, trace_len, m, nto, &worst, &what, &lost, e) == -1)
+	} else if (r.code != 354)
+		rc = refused(s, &r, "DATA refused", e);
+	/* LMTP answers once per recipient; SMTP once. */
+	else if (read_replies(s, s->lmtp ? nto : 1, &worst, e) == -1)
 		goto lost;
-	if (worst.code != 0) {
-		if (lost || worst.code == 421)
-			*how = SMTP_FAIL_LOST;
-		return reply_error(s, &worst, what, e);
+	else if (worst.code != 0)
+		rc = refused(s, &worst, "the message was refused after its "
+		    "data", e);
+	else {
+		enter(s, SMTP_READY);
+		rc = 0;
 	}
-	return 0;
+	if (s->state == SMTP_LOST && *how == SMTP_FAIL_MESSAGE)
+		*how = SMTP_FAIL_LOST;
+	return rc;
 lost:
+	enter(s, SMTP_LOST);
 	*how = SMTP_FAIL_LOST;
 	return -1;
 }
@@ -544,10 +612,11 @@ smtp_close(struct smtp *s)
 {
 	if (s == NULL)
 		return;
-	if (s->c != NULL && s->encoded != NULL) {
+	if (s->state == SMTP_READY) {
 		struct err ignored;
 		struct smtp_reply r;
 
+		enter(s, SMTP_QUIT);
 		send_line(s, "QUIT", SIZE_MAX);
 		(void)read_reply(s, &r, false, &ignored);
 	}

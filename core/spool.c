@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "array.h"
+#include "fsutil.h"
 #include "spool.h"
 #include "xmalloc.h"
 
@@ -75,17 +77,8 @@ open_spill_file(struct spool *s, struct err *e)
 static int
 write_all(int fd, const char *p, size_t len, const char *what, struct err *e)
 {
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			return err_sys(e, ERR_TEMP, "%s", what);
-		}
-		p += n;
-		len -= (size_t)n;
-	}
+	if (write_full(fd, p, len) == -1)
+		return err_sys(e, ERR_TEMP, "%s", what);
 	return 0;
 }
 
@@ -101,22 +94,6 @@ spill(struct spool *s, struct err *e)
 	s->filelen += (off_t)s->memlen;
 	s->memlen = 0;
 	return 0;
-}
-
-/* The memory buffer large enough for len more bytes (len fits). */
-static void
-grow(struct spool *s, size_t len)
-{
-	size_t cap = s->memcap ? s->memcap : 64 * 1024;
-
-	if (s->memlen + len <= s->memcap)
-		return;
-	while (cap < s->memlen + len)
-		cap *= 2;
-	if (cap > SPOOL_MEMORY_MAX)
-		cap = SPOOL_MEMORY_MAX;
-	s->mem = xreallocarray(s->mem, cap, 1);
-	s->memcap = cap;
 }
 
 int
@@ -135,7 +112,8 @@ spool_append(struct spool *s, const void *data, size_t len, struct err *e)
 			return 0;
 		}
 	}
-	grow(s, len);
+	/* Never past SPOOL_MEMORY_MAX, a power of two (checked above). */
+	ARRAY_RESERVE(s->mem, s->memlen, s->memcap, len);
 	memcpy(s->mem + s->memlen, data, len);
 	s->memlen += len;
 	return 0;
@@ -156,7 +134,8 @@ spool_reserve(struct spool *s, size_t want, size_t *room, struct err *e)
 		else if (spill(s, e) == -1)
 			return NULL;
 	}
-	grow(s, *room);
+	/* At most up to SPOOL_MEMORY_MAX, as in spool_append. */
+	ARRAY_RESERVE(s->mem, s->memlen, s->memcap, *room);
 	return s->mem + s->memlen;
 }
 

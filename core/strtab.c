@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "strtab.h"
 #include "xmalloc.h"
 
@@ -17,14 +18,7 @@ strtab_add(struct strtab *t, const char *s, size_t len)
 		fprintf(stderr, "mailferry: string table overflow\n");
 		abort();
 	}
-	if (t->len + len + 1 > t->cap) {
-		size_t cap = t->cap ? t->cap : 4096;
-
-		while (cap < t->len + len + 1)
-			cap *= 2;
-		t->buf = xreallocarray(t->buf, cap, 1);
-		t->cap = cap;
-	}
+	ARRAY_RESERVE(t->buf, t->len, t->cap, len + 1);
 	off = (uint32_t)t->len;
 	memcpy(t->buf + t->len, s, len);
 	t->buf[t->len + len] = '\0';

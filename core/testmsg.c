@@ -4,7 +4,6 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <sysexits.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -115,7 +114,7 @@ looks_like_message(struct msg *m, const char **why)
 	return true;
 }
 
-static int
+static enum err_class
 load(struct msg *m, const char *path)
 {
 	char buf[64 * 1024];
@@ -125,23 +124,23 @@ load(struct msg *m, const char *path)
 
 	if (fd == -1) {
 		log_error("%s: %s", path, strerror(errno));
-		return EX_NOINPUT;
+		return ERR_NOINPUT;
 	}
 	err_clear(&e);
 	while ((n = read(fd, buf, sizeof buf)) > 0)
 		if (msg_append(m, buf, (size_t)n, &e) == -1) {
 			log_error("%s: %s", path, e.msg);
 			close(fd);
-			return EX_TEMPFAIL;
+			return ERR_TEMP;
 		}
 	if (n == -1) {
 		log_error("%s: %s", path, strerror(errno));
 		close(fd);
-		return EX_IOERR;
+		return ERR_IO;
 	}
 	close(fd);
 	msg_finish(m);
-	return EX_OK;
+	return ERR_NONE;
 }
 
 /* Multidrop: whom "%envelope" would stand for. */
@@ -171,15 +170,15 @@ test_message(struct config *cfg, struct account *a, const char *path)
 	struct verdict v;
 	struct msg m;
 	const char *why = "";
-	int rc;
+	enum err_class rc;
 
 	msg_init(&m, cfg->state_dir);
 	rc = load(&m, path);
-	if (rc != EX_OK)
+	if (rc != ERR_NONE)
 		goto done;
 	if (!looks_like_message(&m, &why)) {
 		log_error("%s is not a message: %s", path, why);
-		rc = EX_DATAERR;
+		rc = ERR_DATA;
 		goto done;
 	}
 	print_line(NULL, "message %s (%jd bytes), account %s, %zu rule%s",
@@ -198,5 +197,5 @@ test_message(struct config *cfg, struct account *a, const char *path)
 	fflush(stdout);
 done:
 	msg_free(&m);
-	return rc;
+	return err_exitcode(rc);
 }

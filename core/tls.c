@@ -3,11 +3,11 @@
 #include <asm/hwcap.h>
 #include <sys/auxv.h>
 #endif
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
@@ -77,17 +77,15 @@ parse_fingerprint(const char *s, unsigned char out[SHA256_LEN])
 	if (strncasecmp(s, "sha256:", 7) != 0)
 		return false;
 	for (s += 7; *s != '\0'; s++) {
-		unsigned int hi, lo;
+		int hi, lo;
 
 		if (*s == ':')
 			continue;
-		if (!isxdigit((unsigned char)s[0]) ||
-		    !isxdigit((unsigned char)s[1]) || n == SHA256_LEN)
+		hi = OPENSSL_hexchar2int((unsigned char)s[0]);
+		lo = s[1] != '\0' ? OPENSSL_hexchar2int((unsigned char)s[1]) :
+		    -1;
+		if (hi < 0 || lo < 0 || n == SHA256_LEN)
 			return false;
-		hi = (unsigned)(isdigit((unsigned char)s[0]) ? s[0] - '0' :
-		    tolower((unsigned char)s[0]) - 'a' + 10);
-		lo = (unsigned)(isdigit((unsigned char)s[1]) ? s[1] - '0' :
-		    tolower((unsigned char)s[1]) - 'a' + 10);
 		out[n++] = (unsigned char)(hi << 4 | lo);
 		s++;
 	}
@@ -102,14 +100,14 @@ tls_fingerprint_valid(const char *s)
 	return parse_fingerprint(s, dummy);
 }
 
+/* "sha256:AB:CD:...", as --check-config and errors show a pin. */
 static void
 format_fingerprint(const unsigned char *md, char *buf, size_t bufsize)
 {
-	size_t o = (size_t)snprintf(buf, bufsize, "sha256:");
-
-	for (size_t i = 0; i < SHA256_LEN && o + 3 < bufsize; i++)
-		o += (size_t)snprintf(buf + o, bufsize - o, "%s%02X",
-		    i ? ":" : "", md[i]);
+	snprintf(buf, bufsize, "sha256:");
+	if (bufsize < 8 || OPENSSL_buf2hexstr_ex(buf + 7, bufsize - 7, NULL,
+	    md, SHA256_LEN, ':') != 1)
+		buf[bufsize > 7 ? 7 : 0] = '\0';
 }
 
 /* The most recent OpenSSL error as text, or a fallback. */

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "array.h"
+#include "ascii.h"
 #include "fsutil.h"
 #include "strtab.h"
 #include "uidstore.h"
@@ -55,10 +57,10 @@ struct uidstore {
 	bool		 changed;	/* compaction would change the file */
 
 	struct uid_pending *pending;
-	size_t		 npending;
+	size_t		 npending, cappending;
 
 	struct mark	*marks;		/* few: only after failures */
-	size_t		 nmarks;
+	size_t		 nmarks, capmarks;
 	bool		 readonly;
 
 	char		*queued;	/* records not yet written */
@@ -68,12 +70,7 @@ struct uidstore {
 bool
 uid_valid(const char *uid, size_t len)
 {
-	if (len == 0 || len > UID_MAX_LEN)
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if ((unsigned char)uid[i] < 0x21 || (unsigned char)uid[i] > 0x7e)
-			return false;
-	return true;
+	return len > 0 && len <= UID_MAX_LEN && ascii_visible(uid, len);
 }
 
 static uint64_t
@@ -189,9 +186,7 @@ pending_add(struct uidstore *s, const char *uid, time_t when,
 {
 	struct uid_pending *p;
 
-	s->pending = xreallocarray(s->pending, s->npending + 1,
-	    sizeof *s->pending);
-	p = &s->pending[s->npending++];
+	p = ARRAY_ADD(s->pending, s->npending, s->cappending);
 	p->uid = xstrdup(uid);
 	p->when = when;
 	p->dest = xstrdup(dest);
@@ -243,9 +238,9 @@ mark_add(struct uidstore *s, char kind, const char *uid, time_t when,
 {
 	if (mark_find(s, kind, uid, arg) != NULL)
 		return;
-	s->marks = xreallocarray(s->marks, s->nmarks + 1, sizeof *s->marks);
-	s->marks[s->nmarks++] = (struct mark){ .uid = xstrdup(uid),
-	    .arg = xstrdup(arg), .when = when, .kind = kind, .keep = true };
+	*ARRAY_ADD(s->marks, s->nmarks, s->capmarks) = (struct mark){
+	    .uid = xstrdup(uid), .arg = xstrdup(arg), .when = when,
+	    .kind = kind, .keep = true };
 }
 
 /* Drop the marks of UID of the kinds in `kinds`; returns how many. */
@@ -538,12 +533,6 @@ uidstore_close(struct uidstore *s)
 	free(s);
 }
 
-const char *
-uidstore_path(const struct uidstore *s)
-{
-	return s->path;
-}
-
 static void
 queue_record(struct uidstore *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -554,23 +543,19 @@ queue_record(struct uidstore *s, const char *fmt, ...)
 	va_list ap;
 	int n;
 
-	if (s->queued == NULL) {
-		s->queued_cap = 4096;
-		s->queued = xmalloc(s->queued_cap);
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		/* Only plain strings and numbers are formatted here. */
+		fprintf(stderr, "mailferry: %s: cannot format a record\n",
+		    s->path);
+		abort();
 	}
-	for (;;) {
-		size_t room = s->queued_cap - s->queued_len;
-
-		va_start(ap, fmt);
-		n = vsnprintf(s->queued + s->queued_len, room, fmt, ap);
-		va_end(ap);
-		if (n >= 0 && (size_t)n < room)
-			break;
-		s->queued_cap = s->queued_cap ? s->queued_cap * 2 : 4096;
-		if (n >= 0 && s->queued_cap < s->queued_len + (size_t)n + 1)
-			s->queued_cap = s->queued_len + (size_t)n + 1;
-		s->queued = xreallocarray(s->queued, s->queued_cap, 1);
-	}
+	ARRAY_RESERVE(s->queued, s->queued_len, s->queued_cap, (size_t)n + 1);
+	va_start(ap, fmt);
+	vsnprintf(s->queued + s->queued_len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
 	s->queued_len += (size_t)n;
 	s->log_lines++;
 }
@@ -668,12 +653,6 @@ uidstore_journal(struct uidstore *s, const char *uid, time_t when,
 		queue_record(s, "%s\n", STORE_MAGIC);
 	queue_record(s, "P %s %jd %s %s\n", uid, (intmax_t)when, dest, name);
 	s->changed = true;
-}
-
-bool
-uidstore_dirty(const struct uidstore *s)
-{
-	return s->queued_len > 0;
 }
 
 int

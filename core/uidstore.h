@@ -65,7 +65,6 @@ bool uid_valid(const char *uid, size_t len);
 struct uidstore *uidstore_open(const char *dir, const char *account,
     bool readonly, struct err *e);
 void uidstore_close(struct uidstore *s);
-const char *uidstore_path(const struct uidstore *s);
 
 /* Is the UID recorded? If so, when it was fetched and whether a rule
  * skipped it; and it is kept at the next compaction. */
@@ -127,8 +126,6 @@ int uidstore_signal_fd(struct uidstore *s, struct err *e);
 
 /* Write queued records and fsync them. */
 int uidstore_sync(struct uidstore *s, struct err *e);
-/* Do queued records exist? */
-bool uidstore_dirty(const struct uidstore *s);
 
 /* Mark every entry to be dropped by the next compaction; the caller then
  * recalls those still on the server (uidstore_recall). */

@@ -286,6 +286,30 @@ parse_options(const struct mf_host *h, const struct mf_options *options,
 	return 0;
 }
 
+/* --check-config: the file, if there is one yet, must be one open_db()
+ * accepts. Nothing is created. */
+static int
+check_db(const struct mf_host *h, char *err, size_t errlen)
+{
+	struct stat st;
+	char path[4096];
+
+	snprintf(path, sizeof path, "%s/dedup.db", h->state_dir());
+	if (lstat(path, &st) == -1) {
+		if (errno == ENOENT)
+			return 0;
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+	    (st.st_mode & (S_IWGRP | S_IWOTH))) {
+		snprintf(err, errlen, "%s must be your own file, writable by "
+		    "you only", path);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 init(const struct mf_host *h, const struct mf_options *options, void **state,
     char *err, size_t errlen)
@@ -296,6 +320,8 @@ init(const struct mf_host *h, const struct mf_options *options, void **state,
 	host = h;
 	if (parse_options(h, options, &days, err, errlen) == -1)
 		return -1;
+	if (h->checking)
+		return check_db(h, err, errlen);
 	d = calloc(1, sizeof *d);
 	if (d == NULL || asprintf(&d->path, "%s/dedup.db",
 	    h->state_dir()) == -1) {
@@ -607,6 +633,8 @@ fini(void *state)
 {
 	struct dedup *d = state;
 
+	if (d == NULL)
+		return;		/* only checked */
 	if (lock_db(d, LOCK_EX) == 0) {
 		if (catch_up(d) == 0)
 			compact(d);

@@ -22,7 +22,7 @@ extern "C" {
 #endif
 
 #define MAILFERRY_PLUGIN_ABI_MAJOR	1
-#define MAILFERRY_PLUGIN_ABI_MINOR	0
+#define MAILFERRY_PLUGIN_ABI_MINOR	1
 
 /* What filter() decides about a message. */
 enum mf_verdict {
@@ -143,6 +143,17 @@ struct mf_host {
 	int		 (*run_filter)(struct mf_message *m, char *const argv[],
 			    int timeout, int flags, int *status, char *err,
 			    size_t errlen);
+
+	/* ---- since ABI 1.1 ---- */
+	/*
+	 * 1 when mailferry only checks the configuration (--check-config):
+	 * init() and check_args() must then leave no trace (create no file
+	 * or directory, change none, start no process, connect nowhere;
+	 * state_dir may not exist yet), and fini() follows; filter() is
+	 * never called. 0 otherwise. A plugin built for ABI 1.0 is loaded
+	 * but not started when checking.
+	 */
+	int		 checking;
 };
 
 struct mf_plugin {

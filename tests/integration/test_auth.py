@@ -1,4 +1,4 @@
-"""Authentication and TLS verification (SPEC sections 3 and 6): every
+"""Authentication and TLS verification (mailferry.conf(5), ACCOUNTS; mailferry(1), GUARANTEES): every
 login method against the private Dovecot, what auth = "auto" picks,
 XOAUTH2, STLS and plaintext refusals, password_command, certificate
 checks and pins; the fake POP3 server (lib/fakepop3.py) shows what was

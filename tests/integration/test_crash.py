@@ -1,4 +1,4 @@
-"""Crash safety (SPEC section 6): mailferry SIGKILLed at random moments,
+"""Crash safety (mailferry(1), GUARANTEES): mailferry SIGKILLed at random moments,
 then run again, loses no message and duplicates at most one per kill.
 
 For each destination kind (a Maildir, an mbox, SMTP to a recording sink),

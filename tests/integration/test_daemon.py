@@ -1,6 +1,6 @@
 """Operations: daemon mode (-d) and the progress line, against a private
-Dovecot. What SPEC section 2 and mailferry(1) (DAEMON MODE, OUTPUT:
-Progress) promise:
+Dovecot. What mailferry(1) (DAEMON MODE, OUTPUT:
+Progress, EXIT STATUS) promises:
 
 - `-d SECONDS` polls at start and then every SECONDS, each fetch in a
   process of its own; SIGUSR1 polls at once; SIGHUP reads the

@@ -1,6 +1,6 @@
-"""A full disk (SPEC section 6: "a full disk at any point leaves every
-message either on the server, or delivered, or both"), on tiny tmpfs
-mounts (root only; skipped elsewhere).
+"""A full disk (mailferry(1), GUARANTEES: whatever happens, "a full disk
+at any moment" included, "every message is on the server, or delivered,
+or both"), on tiny tmpfs mounts (root only; skipped elsewhere).
 
 1. The destination fills up mid-run (a Maildir or an mbox on a 2 MB
    tmpfs, more mail than fits, keep = false; UID store and state_dir on

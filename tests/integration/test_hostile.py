@@ -23,10 +23,11 @@ from rulestest import World as RulesWorld
 from rulestest import outcome, raw, render
 from smtpsink import SmtpSink
 from test_faults import (EX_OK, EX_TEMPFAIL, PASSWORD, RSS_LIMIT_MB,
-                         TIMEOUT, USER, World, _no_stray_threads,  # noqa: F401
+                         STALL_TIMEOUT, USER, World,
+                         _no_stray_threads,  # noqa: F401
                          assert_failed, assert_mailbox_state,
                          assert_only_broken_left, assert_resumes,
-                         explain, run_measured, server)
+                         explain, run_measured, server, timeout_for)
 
 # Without the session trace (conftest.py): a million -vv lines would make
 # the runs with endless listings, and the final check reading the trace,
@@ -127,7 +128,7 @@ def configure(w, srv, dests, **extra):
                           tls="none", auth="user", password=PASSWORD,
                           **extra)
     write_config(w.conf, mfconf.config(w.state, dests, [acct],
-                                       timeout=TIMEOUT))
+                                       timeout=timeout_for(srv)))
 
 
 def deliver_by_smtp(tmp_path, data, port, rcpt):
@@ -267,7 +268,8 @@ def test_password_command_closing_its_output_still_times_out(tmp_path):
     msgs = [Message(mailgen.message(subject="pw"), "UID-pw-1")]
     w = World(tmp_path)
     with server(msgs) as srv:
-        w.configure(srv, password=None, password_command=CLOSES_AND_HANGS)
+        w.configure(srv, password=None, password_command=CLOSES_AND_HANGS,
+                    timeout=STALL_TIMEOUT)
         res = w.run()
         assert res.rc == EX_TEMPFAIL, explain(res, srv)
         assert "password_command (sh) did not finish within 2 s" in res.err
@@ -435,7 +437,7 @@ def test_rules_cpu_budget_per_message(tmp_path):
                               keep=False, rules=rules)
         write_config(w.conf, render(w.state,
                                     {"inbox": mfconf.maildir(w.maildir)},
-                                    [acct], timeout=TIMEOUT,
+                                    [acct], timeout=timeout_for(srv),
                                     rules_cpu_limit=1))
         res = w.run()
         assert res.rc == EX_OK, explain(res, srv)

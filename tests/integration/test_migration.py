@@ -153,7 +153,7 @@ uidls_file %s
 # ---- --import-uids --------------------------------------------------------
 
 def import_then_fetch(w, dovecot, spec, before, after):
-    """Import SPEC, add AFTER to the mailbox; mailferry's next run
+    """Import FORMAT:FILE `spec`, add AFTER to the mailbox; mailferry's next run
     delivers exactly AFTER, and the one after it nothing."""
     rc, out, err = w.run("-a", "alice", "--import-uids", spec)
     assert rc == EX_OK, (rc, out, err)

@@ -96,6 +96,8 @@ test_exit_codes(void **state)
 	assert_int_equal(err_exitcode(ERR_CONFIG), EX_CONFIG);
 	assert_int_equal(err_exitcode(ERR_USAGE), EX_USAGE);
 	assert_int_equal(err_exitcode(ERR_DATA), EX_DATAERR);
+	assert_int_equal(err_exitcode(ERR_NOINPUT), EX_NOINPUT);
+	assert_int_equal(err_exitcode(ERR_IO), EX_IOERR);
 	assert_int_equal(err_exitcode(ERR_INTERNAL), EX_SOFTWARE);
 }
 

@@ -18,15 +18,13 @@
 #include <cmocka.h>
 
 #include "config.h"
-#include "plugin.h"
-#include "rules.h"
+#include "config-rules.h"
 #include "setaside.h"
 #include "uidstore.h"
 
 struct fixture {
 	char		 dir[64];
 	char		*path;
-	struct plugin	 plugin;
 	struct rule	 rule;
 	struct account	 account;
 };
@@ -39,9 +37,8 @@ setup(void **state)
 	snprintf(fx->dir, sizeof fx->dir, "/tmp/mf-setaside-XXXXXX");
 	assert_non_null(mkdtemp(fx->dir));
 	assert_true(asprintf(&fx->path, "%s/work.uids", fx->dir) > 0);
-	fx->plugin.name = "scanner";
 	fx->rule.name = "scan";
-	fx->rule.plugin = &fx->plugin;
+	fx->rule.plugin_name = "scanner";
 	fx->account.name = "work";
 	fx->account.rules = &fx->rule;
 	fx->account.nrules = 1;

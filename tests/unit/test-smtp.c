@@ -21,6 +21,7 @@
 
 #include "config.h"
 #include "conn.h"
+#include "log.h"
 #include "msg.h"
 #include "smtp.h"
 #include "smtp-reply.h"
@@ -579,7 +580,41 @@ test_session_421_loses_session(void **state)
 	assert_int_equal(session(&sv, &d, false, &lost, &e), -1);
 	assert_true(lost);
 	assert_int_equal(e.cls, ERR_TEMP);
+	/* The server is closing: neither RSET nor QUIT. */
+	assert_string_equal(server_heard(&sv), "EHLO localhost\r\n"
+	    "MAIL FROM:<sender@example.org>\r\nRCPT TO:<a@example.org>\r\n");
+}
+
+/* At -vv every change of the session's state is traced, by name. */
+static void
+test_session_states_traced(void **state)
+{
+	struct unit_capture cap;
+	struct server sv;
+	struct destination d;
+	char *dir = unit_tmpdir(), *out;
+	struct err e;
+	bool lost;
+
+	(void)state;
+	server_start(&sv, "220 mx\r\n250 mx\r\n250 ok\r\n250 ok\r\n"
+	    "354 go\r\n250 queued\r\n221 bye\r\n");
+	d = destination(&sv, to_one, 1);
+	log_setup(LOG_TRACE, false);
+	unit_capture_start(&cap, dir);
+	assert_int_equal(session(&sv, &d, false, &lost, &e), 0);
+	out = unit_capture_end(&cap);
+	log_setup(LOG_NORMAL, false);
 	server_heard(&sv);
+	assert_non_null(strstr(out, "SMTP state CONNECT -> HELO\n"));
+	assert_non_null(strstr(out, "SMTP state HELO -> READY\n"));
+	assert_non_null(strstr(out, "SMTP state READY -> MAIL\n"));
+	assert_non_null(strstr(out, "SMTP state MAIL -> DATA\n"));
+	assert_non_null(strstr(out, "SMTP state DATA -> BODY\n"));
+	assert_non_null(strstr(out, "SMTP state BODY -> READY\n"));
+	assert_non_null(strstr(out, "SMTP state READY -> QUIT\n"));
+	free(out);
+	unit_rmtree(dir);
 }
 
 static void
@@ -710,6 +745,7 @@ main(void)
 		cmocka_unit_test(test_session_helo_fallback),
 		cmocka_unit_test(test_session_auth),
 		cmocka_unit_test(test_session_starttls),
+		cmocka_unit_test(test_session_states_traced),
 	};
 
 	return cmocka_run_group_tests_name("smtp", tests, NULL, NULL);

@@ -1,7 +1,7 @@
 """Helpers for the crash-safety and disk-full tests (test_crash.py,
 test_diskfull.py): running mailferry in the background and SIGKILLing it
 at a chosen moment, reading back what each kind of destination holds,
-checking SPEC section 6 (no loss, at most one duplicate per crash), and
+checking mailferry(1) GUARANTEES (no loss, at most one duplicate per crash), and
 small tmpfs mounts that fill up.
 
     run = start(conf)                      # mailferry -f CONF, in background

@@ -24,6 +24,7 @@ import os
 import re
 import shutil
 import signal
+import smtplib
 import socket
 import subprocess
 import tempfile
@@ -321,6 +322,27 @@ postlog   unix-dgram n  -       n       -       1       postlogd
         self.close()
 
     # -- mail ------------------------------------------------------------
+
+    def log_barrier(self, timeout=60):
+        """Return once everything Postfix logged so far is in its log
+        file. A marker session sends one unknown command, which smtpd
+        counts in its disconnect line ("unknown=0/1"), and no client of
+        the tests sends; that line is waited for. Postfix writes its log
+        through one process, in order, so by then the lines of sessions
+        that ended before it are written too."""
+        mark = "unknown=0/1"
+        before = self.log_text().count(mark)
+        with smtplib.SMTP("127.0.0.1", self.port, timeout=timeout) as s:
+            s.ehlo("barrier.test")
+            code, _ = s.docmd("XBARRIER")
+            assert code >= 500, "postfix accepted XBARRIER: %d" % code
+        deadline = time.monotonic() + timeout
+        while self.log_text().count(mark) <= before:
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    "the marker session is not in the postfix log after "
+                    "%d s:\n%s" % (timeout, self.log_text()[-3000:]))
+            time.sleep(0.02)
 
     def queue_empty(self):
         r = subprocess.run(["postqueue", "-c", self.conf_dir, "-p"],
