@@ -634,7 +634,7 @@ def test_no_core_dump_while_holding_the_password(case):
             # SIGQUIT dumps core by default (and, unlike SIGSEGV, is
             # not caught by the sanitizers' handlers).
             os.kill(proc.pid, signal.SIGQUIT)
-            proc.communicate(timeout=30)
+            proc.communicate(timeout=120)
         finally:
             if proc.poll() is None:
                 proc.kill()
