@@ -34,8 +34,8 @@ SANFLAGS   = -fsanitize=address,undefined -fno-omit-frame-pointer \
              -fno-sanitize-recover=undefined
 # ASan's shadow memory: the strict memory bounds are the plain build's.
 export MAILFERRY_TEST_RSS_LIMIT_MB = 64
-# Leaks of the libraries themselves (the file says which).
-export LSAN_OPTIONS = suppressions=$(abspath tests/lsan.supp):print_suppressions=0
+# A leak inside libconfig itself (tests/sanitizer/lsan.supp says which).
+export LSAN_OPTIONS = suppressions=$(abspath tests/sanitizer/lsan.supp):print_suppressions=0
 else
 BUILD     ?= build
 SANFLAGS   =

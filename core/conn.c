@@ -62,6 +62,21 @@ too_slow(struct conn *c, struct err *e)
 	    (intmax_t)((clock_ms() - c->reply_t0) / 1000));
 }
 
+bool
+conn_readable(struct conn *c, int wait_ms)
+{
+	struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+	int rc;
+
+	if (conn_buffered(c) > 0 || (c->tls != NULL && tls_pending(c->tls)))
+		return true;
+	rc = poll(&pfd, 1, wait_ms);
+	/* Interrupted (by a signal to stop, say): as if nothing came. */
+	if (rc == -1 && errno == EINTR)
+		return false;
+	return rc != 0;
+}
+
 /* Wait until fd is ready for `events`, within the idle timeout and the
  * reply deadline. */
 static int

@@ -73,6 +73,13 @@ int conn_fill(struct conn *c, struct err *e);
 int conn_read_line(struct conn *c, size_t maxlen, char **line, size_t *len,
     struct err *e);
 
+/*
+ * Whether bytes from the server wait to be read, waiting at most
+ * wait_ms for them (0: just look). A closed or failed connection counts
+ * as ready: reading says why; an interrupted wait as not ready.
+ */
+bool conn_readable(struct conn *c, int wait_ms);
+
 static inline size_t
 conn_buffered(const struct conn *c)
 {

@@ -3,7 +3,8 @@
  * mbox) stage messages; a commit syncs them, journals their names in the
  * UID store, makes them visible, records their UIDs and only then queues
  * their deletion from the server. After a crash, the journal says which
- * staged messages made it.
+ * staged messages made it. When to commit (batch_due) and how the count
+ * bound adapts to what commits cost (batch_adapt): fetch-batch.h.
  */
 #include <inttypes.h>
 #include <stdint.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "deliver.h"
 #include "fetch-batch.h"
 #include "fetch-internal.h"
@@ -143,6 +145,9 @@ record_batch(struct fetch *f, struct err *e)
 int
 batch_commit(struct fetch *f, struct err *e)
 {
+	int64_t start = clock_ms();
+	bool by_count = f->batch.n >= batch_limit(&f->batch);
+
 	if (f->batch.n == 0)
 		return 0;
 	if (each_batching(f, backend_sync, e) == -1 ||
@@ -170,6 +175,7 @@ batch_commit(struct fetch *f, struct err *e)
 		if (f->batch.v[i].delete_after)
 			plan_delete(f, f->batch.v[i].idx);
 	clear_batch(&f->batch);
+	batch_adapt(&f->batch, by_count, clock_ms() - start);
 	return 0;
 }
 
@@ -192,9 +198,11 @@ struct staged_msg *
 batch_add(struct batch *b, size_t idx)
 {
 	if (b->n == b->cap) {
-		b->cap = b->cap ? b->cap * 2 : BATCH_MESSAGES;
+		b->cap = b->cap ? b->cap * 2 : BATCH_MESSAGES_MIN;
 		b->v = xreallocarray(b->v, b->cap, sizeof *b->v);
 	}
+	if (b->n == 0)
+		b->since = clock_ms();
 	b->v[b->n] = (struct staged_msg){ .idx = idx,
 	    .first_name = b->nnames };
 	return &b->v[b->n++];
@@ -205,7 +213,8 @@ batch_add_name(struct batch *b, struct staged_msg *sm, struct destination *d,
     const char *name)
 {
 	if (b->nnames == b->capnames) {
-		b->capnames = b->capnames ? b->capnames * 2 : BATCH_MESSAGES;
+		b->capnames = b->capnames ? b->capnames * 2 :
+		    BATCH_MESSAGES_MIN;
 		b->names = xreallocarray(b->names, b->capnames,
 		    sizeof *b->names);
 	}
@@ -228,10 +237,32 @@ batch_delivered(struct batch *b, struct staged_msg *sm, off_t m_size,
 	b->bytes += m_size;
 }
 
-bool
-batch_full(const struct batch *b)
+size_t
+batch_limit(const struct batch *b)
 {
-	return b->n >= BATCH_MESSAGES || b->bytes >= BATCH_BYTES;
+	return b->limit != 0 ? b->limit : BATCH_MESSAGES_MIN;
+}
+
+bool
+batch_due(const struct batch *b, int64_t now)
+{
+	if (b->n == 0)
+		return false;
+	return b->n >= batch_limit(b) || b->bytes >= BATCH_BYTES ||
+	    now - b->since >= BATCH_WAIT_MS;
+}
+
+void
+batch_adapt(struct batch *b, bool by_count, int64_t took)
+{
+	size_t limit = batch_limit(b);
+
+	if (took > BATCH_SLOW_MS && limit > BATCH_MESSAGES_MIN)
+		limit /= 2;
+	else if (by_count && took <= BATCH_CHEAP_MS &&
+	    limit < BATCH_MESSAGES_MAX)
+		limit *= 2;
+	b->limit = limit;
 }
 
 /*

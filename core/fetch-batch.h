@@ -11,15 +11,31 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "config.h"
 #include "err.h"
 #include "plugin.h"
 
-/* Committed at the latest after this many messages or bytes. */
-#define BATCH_MESSAGES		64
+/*
+ * A batch is committed once it holds its count bound of messages or
+ * BATCH_BYTES, or once its first message has waited BATCH_WAIT_MS: the
+ * bytes bound what a commit has to write back, the wait bounds how long
+ * deletions and an mbox's lock wait for a slow server or a slow disk.
+ * The count bound adapts, since a commit costs mostly the same whatever
+ * its size (one syncfs, one journal sync, one directory sync): it starts
+ * at BATCH_MESSAGES_MIN, doubles up to BATCH_MESSAGES_MAX after a batch
+ * filled by count was committed within BATCH_CHEAP_MS, and halves after
+ * a commit that took longer than BATCH_SLOW_MS (the disk is behind: keep
+ * each stall short).
+ */
+#define BATCH_MESSAGES_MIN	64
+#define BATCH_MESSAGES_MAX	1024
 #define BATCH_BYTES		(16 * 1024 * 1024)
+#define BATCH_WAIT_MS		2000
+#define BATCH_CHEAP_MS		100
+#define BATCH_SLOW_MS		1000
 
 /* A message in the batch, and where its staged names are. */
 struct staged_msg {
@@ -46,6 +62,8 @@ struct batch {
 	struct staged_name *names;
 	size_t		 nnames, capnames;
 	off_t		 bytes;		/* of the messages delivered */
+	int64_t		 since;		/* clock_ms() when the first joined */
+	size_t		 limit;		/* the count bound; 0: the least */
 	/* A commit failed after its journal was written: the next run
 	 * settles it, so the store is not compacted now. */
 	bool		 journal_unresolved;
@@ -61,8 +79,14 @@ void batch_add_name(struct batch *b, struct staged_msg *sm,
  * pm, deleted from the server after the commit when delete_after. */
 void batch_delivered(struct batch *b, struct staged_msg *sm, off_t m_size,
     bool delete_after, struct mf_message *pm);
-/* Time to commit. */
-bool batch_full(const struct batch *b);
+/* Time to commit, at monotonic time now (clock_ms()): false when
+ * empty. */
+bool batch_due(const struct batch *b, int64_t now);
+/* The count bound now. */
+size_t batch_limit(const struct batch *b);
+/* A commit ended well after took milliseconds; by_count: the batch was
+ * committed because it held its count bound. Adapts the bound. */
+void batch_adapt(struct batch *b, bool by_count, int64_t took);
 
 /* Make the staged messages durable, visible and recorded; then queue
  * their deletion. -1 (e set) when that failed and they were undone. */

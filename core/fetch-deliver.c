@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "deliver.h"
 #include "envelope.h"
 #include "fetch-internal.h"
@@ -295,7 +296,7 @@ fetch_deliver(struct fetch *f, size_t idx, const struct verdict *v,
 	stats_count(&f->st, STAT_DELIVERED);
 	/* Immediate deliveries are durable now: record them now too, so a
 	 * crash cannot turn them into duplicates. */
-	if (ndone > 0 || commit_now || batch_full(&f->batch))
+	if (ndone > 0 || commit_now || batch_due(&f->batch, clock_ms()))
 		return batch_commit(f, e);
 	return 0;
 }

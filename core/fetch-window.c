@@ -3,7 +3,8 @@
  * flight (deletions first, then whole messages within a byte budget,
  * then headers), read each reply in order, and hand what arrived to
  * fetch-message.c. Committed batches queue their deletions, so the loop
- * ends only when nothing is in flight, queued or staged.
+ * ends only when nothing is in flight, queued or staged; a batch due by
+ * time is committed between replies, or while a slow reply is awaited.
  *
  * When a destination failed, the loop is run again "draining": what is
  * in flight is read and dropped, and the deletions of what was recorded
@@ -14,6 +15,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "clock.h"
 #include "fetch-internal.h"
 #include "log.h"
 #include "source.h"
@@ -195,6 +197,28 @@ answered(struct fetch *f, const struct source_reply *r, struct err *e)
 	return fetch_answered(f, r, e);
 }
 
+/*
+ * Before waiting for a reply: when the server is slow to send it, a
+ * staged batch is committed at its time bound rather than when the
+ * reply comes, so a stalled server holds neither deletions nor an mbox
+ * lock. 1: committed (its deletions are queued), 0: the reply is coming
+ * or nothing waits, -1: the commit failed (e set).
+ */
+static int
+commit_if_stalled(struct fetch *f, struct err *e)
+{
+	const struct source_backend *b = f->ss->backend;
+	int64_t left;
+
+	if (f->batch.n == 0 || b->ready == NULL)
+		return 0;
+	left = f->batch.since + BATCH_WAIT_MS - clock_ms();
+	if (left > 0 && b->ready(f->ss, left > INT32_MAX ? INT32_MAX :
+	    (int)left))
+		return 0;
+	return batch_commit(f, e) == -1 ? -1 : 1;
+}
+
 int
 window_run(struct fetch *f, struct err *e)
 {
@@ -202,6 +226,10 @@ window_run(struct fetch *f, struct err *e)
 	int rc;
 
 	for (;;) {
+		/* A batch whose time ran out while replies kept coming. */
+		if (batch_due(&f->batch, clock_ms()) &&
+		    batch_commit(f, e) == -1)
+			return -1;
 		fill_window(f);
 		if (f->ss->backend->in_flight(f->ss) == 0) {
 			/* Deletions queue up at commits: one more round. */
@@ -211,6 +239,11 @@ window_run(struct fetch *f, struct err *e)
 				continue;
 			}
 			return 0;
+		}
+		if ((rc = commit_if_stalled(f, e)) != 0) {
+			if (rc == -1)
+				return -1;
+			continue;
 		}
 		rc = f->ss->backend->reply(f->ss, &r, e);
 		if (rc != 0)

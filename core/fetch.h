@@ -1,8 +1,9 @@
 /*
- * Fetching one account: lock, log in, list, fetch every new message
- * through a window of pipelined RETRs, deliver it, record its UID
- * durably, then (keep = false, keep_days, or a rule) delete it from the
- * server, and QUIT. Prints the account's summary line.
+ * Fetching one account: lock, log in with its source (source.h),
+ * list each mailbox, fetch every new message through a window of
+ * pipelined requests, deliver it, record its UID durably, then
+ * (keep = false, keep_days, or a rule) delete it from the server, and
+ * close the session. Prints the account's summary line.
  */
 #ifndef MF_FETCH_H
 #define MF_FETCH_H
@@ -23,7 +24,7 @@ struct run_options {
 	/* --json: the summary as a JSON object (report.h). */
 	bool			 json;
 	/* Set by SIGTERM/SIGINT: finish the messages in hand, record
-	 * them, QUIT cleanly. */
+	 * them, close the session cleanly. */
 	volatile sig_atomic_t	*stop;
 	/* A stop leaves work undone: a transient failure (one-shot runs;
 	 * the daemon stops normally). */

@@ -369,6 +369,15 @@ pop3_push(struct source_session *ss)
 		(void)conn_flush(ps->p->conn, &ignored);
 }
 
+static bool
+pop3_ready(struct source_session *ss, int wait_ms)
+{
+	struct pop3_source *ps = pop3_source(ss);
+
+	pop3_push(ss);
+	return conn_readable(ps->p->conn, wait_ms);
+}
+
 static int
 pop3_reply_to(struct source_session *ss, struct source_reply *r,
     struct err *e)
@@ -408,6 +417,7 @@ const struct source_backend source_pop3 = {
 	.in_flight = pop3_in_flight_reqs,
 	.push = pop3_push,
 	.reply = pop3_reply_to,
+	.ready = pop3_ready,
 	.expunge = NULL,
 	.idle = NULL,
 };

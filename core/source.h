@@ -173,6 +173,14 @@ struct source_backend {
 	 */
 	int (*reply)(struct source_session *ss, struct source_reply *r,
 	    struct err *e);
+	/*
+	 * Optional: send what is queued, then wait at most wait_ms for the
+	 * next reply to begin arriving; false when nothing came by then
+	 * (the loop then commits what it holds before it waits on). NULL:
+	 * the loop cannot tell, and commits between replies only. IMAP:
+	 * imap_flush(), then whether the connection has bytes to read.
+	 */
+	bool (*ready)(struct source_session *ss, int wait_ms);
 
 	/*
 	 * Make the deletions of the selected mailbox happen: exactly the

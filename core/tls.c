@@ -517,6 +517,12 @@ tls_write(struct tls *t, const void *buf, size_t len, size_t *put,
 	return io_result(t, rc, "write", e);
 }
 
+bool
+tls_pending(struct tls *t)
+{
+	return SSL_has_pending(t->ssl) && SSL_pending(t->ssl) > 0;
+}
+
 const char *
 tls_describe(struct tls *t, char *buf, size_t bufsize)
 {

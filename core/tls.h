@@ -45,6 +45,8 @@ enum tls_io tls_read(struct tls *t, void *buf, size_t len, size_t *got,
     struct err *e);
 enum tls_io tls_write(struct tls *t, const void *buf, size_t len,
     size_t *put, struct err *e);
+/* Bytes already received and decrypted, waiting for tls_read(). */
+bool tls_pending(struct tls *t);
 /* A one-line description of the session: protocol and cipher. */
 const char *tls_describe(struct tls *t, char *buf, size_t bufsize);
 /* Send close_notify (best effort) and free. */

@@ -41,7 +41,7 @@ import pytest
 
 import mailgen
 import mfconf
-from crashkit import strace_kill, untraced_leaks
+from crashkit import strace_kill, without_leak_check
 from harness import mailferry_path, run_mailferry, write_config
 from msgcheck import digest
 from postfix import Postfix, split_added_headers
@@ -785,7 +785,7 @@ def test_mbox_without_dotlock_records_each_message(dovecot):
         env = {"HOME": home, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
         cmd = [mailferry_path(), "-f", conf]
         p = subprocess.run(strace_kill([mbox], "fsync", 2) + as_nobody + cmd,
-                           env=untraced_leaks(env), capture_output=True, text=True,
+                           env=env, capture_output=True, text=True,
                            timeout=120)
         assert p.returncode == -signal.SIGKILL, outcome(p.returncode,
                                                         p.stdout, p.stderr)
@@ -995,8 +995,8 @@ def test_maildir_batch_durable_together(dovecot, tmp_path, fs):
         trace = tmp_path / "strace.out"
         cmd = ["strace", "-f", "-qq", "-o", str(trace), "-e",
                "trace=syncfs,fdatasync", mailferry_path(), "-f", str(w.conf)]
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
-                           env=untraced_leaks())
+        p = subprocess.run(without_leak_check() + cmd, capture_output=True,
+                           text=True, timeout=120)
         assert p.returncode == EX_OK, outcome(p.returncode, p.stdout,
                                               p.stderr)
         assert counts(p.stdout) == (30, 30, 0)

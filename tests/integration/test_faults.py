@@ -1412,3 +1412,41 @@ def test_unreachable_server_exits_69(tmp_path):
     assert re.search(r"cannot connect", res.err, re.I), str(res)
     assert "127.0.0.1:%d" % port in res.err
     assert w.delivered() == [] and w.records() == []
+
+
+# ---- 14. a stalled server and the batch ------------------------------------
+
+@pytest.mark.parametrize("pipelining", [True, False],
+                         ids=["pipelining", "no-pipelining"])
+def test_stalled_reply_does_not_hold_the_batch(tmp_path, pipelining):
+    """The server holds its reply to RETR 2 until message 1 is in new/
+    and recorded in the UID store (waiting at most 20 s, well within
+    mailferry's timeout): the batch holding message 1 is committed when
+    its time bound (2 s) runs out while the reply is awaited, not when
+    the reply comes. Then the run ends normally."""
+    msgs = make_messages(3, "held")
+    w = World(tmp_path)
+    store = w.state / ("%s.uids" % USER)
+    released = []
+
+    def committed():
+        text = store.read_text() if store.exists() else ""
+        return ("\n+ %s " % msgs[0].uid) in text and \
+            len(w.files("new")) == 1
+
+    def on_command(conn, verb, args):
+        if verb != "RETR" or args[:1] != ["2"]:
+            return
+        deadline = time.monotonic() + 20
+        while not committed() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        released.append(committed())
+
+    with server(msgs, pipelining=pipelining, on_command=on_command) as srv:
+        w.configure(srv)
+        res = w.run()
+        assert res.rc == EX_OK, explain(res, srv)
+    assert released == [True], (
+        "message 1 was not committed while RETR 2 was held: %s" % res)
+    assert sorted(w.delivered()) == sorted(m.data for m in msgs)
+    assert sorted(w.stored_uids()) == sorted(m.uid for m in msgs)

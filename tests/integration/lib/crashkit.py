@@ -41,7 +41,7 @@ import mailgen
 from harness import mailferry_path
 from msgcheck import digest
 
-__all__ = ["EX_OK", "EX_TEMPFAIL", "env_int", "untraced_leaks", "digest", "message_id",
+__all__ = ["EX_OK", "EX_TEMPFAIL", "env_int", "digest", "message_id",
            "describe", "unquote_mboxrd", "Result", "Run", "start",
            "strace_kill", "strace_supported",
            "run_clean", "Maildir", "read_maildir", "MboxContents",
@@ -162,11 +162,10 @@ class Run:
         self._prefix_kills = bool(prefix)
         cmd = [*prefix, mailferry_path(), "-f", str(config_path),
                *map(str, args)]
-        env = untraced_leaks() if prefix else None
         with open(self._out, "wb") as out, open(self._err, "wb") as err:
             self.started = time.monotonic()
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
-                                         stdout=out, stderr=err, env=env,
+                                         stdout=out, stderr=err,
                                          start_new_session=True)
         try:
             self._pidfd = os.pidfd_open(self.proc.pid)
@@ -220,18 +219,16 @@ class Run:
                       delay=kill_after, stdout=out, stderr=err, hung=hung)
 
 
-def untraced_leaks(env=None):
-    """ENV (default: this process's) for a mailferry run under strace:
-    LeakSanitizer cannot work under ptrace (a SANITIZE=1 build), so it is
-    turned off there."""
-    env = dict(os.environ if env is None else env)
-    asan = env.get("ASAN_OPTIONS", "")
-    env["ASAN_OPTIONS"] = (asan + ":" if asan else "") + "detect_leaks=0"
-    return env
-
-
 def start(config_path, args=(), log_dir=None, prefix=()):
     return Run(config_path, args, log_dir, prefix)
+
+
+def without_leak_check():
+    """A command prefix for a run under strace: LeakSanitizer cannot work
+    under ptrace, so a SANITIZE=1 build is told not to try."""
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    return ["env", "ASAN_OPTIONS=%s" % ((asan + ":" if asan else "")
+                                        + "detect_leaks=0")]
 
 
 def strace_kill(paths, syscall, when):
@@ -240,7 +237,7 @@ def strace_kill(paths, syscall, when):
     (file names, or directories for *at() calls relative to them), before
     that call does anything: a kill at an exact point. strace(1) signals
     the tracee, then dies of the same signal, so the run ends with -9."""
-    cmd = ["strace", "-f", "-qq", "-o", "/dev/null"]
+    cmd = without_leak_check() + ["strace", "-f", "-qq", "-o", "/dev/null"]
     for p in paths:
         cmd += ["-P", str(p)]
     return cmd + ["-e", "trace=%s" % syscall,
