@@ -289,12 +289,16 @@ maildir_deliver(struct destination *d, struct msg *m,
 		err_prefix(e, "Maildir %s", d->path);
 		close(fd);
 		unlinkat(md->tmpfd, st->name, 0);
-		return -1;
+		return DELIVER_DOWN;
 	}
 	st->fd = fd;
 	md->nstaged++;
 	*name = st->name;
-	return after_write(d, md, st, msg_size(m) + (off_t)trace_len, e);
+	/* A file that could not be synced or closed may be any of the
+	 * batch's. */
+	if (after_write(d, md, st, msg_size(m) + (off_t)trace_len, e) == -1)
+		return DELIVER_SPOILED;
+	return 0;
 }
 
 static int

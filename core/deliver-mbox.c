@@ -379,9 +379,11 @@ mbox_deliver(struct destination *d, struct msg *m, const struct envelope *env,
 	struct writer w = { .q = MBOXRD_INIT, .buf = mb->buf, .md = mb->md };
 	const char *trace;
 	size_t trace_len;
+	off_t start;
 
 	if (mb->fd == -1 && begin_batch(d, mb, e) == -1)
 		return DELIVER_DOWN;
+	start = mb->end;
 	w.fd = mb->fd;
 	w.len = mboxrd_from_line(sender, env->received, w.buf, WRITE_BUFFER);
 	trace = deliver_trace(d, env, &trace_len);
@@ -405,8 +407,14 @@ mbox_deliver(struct destination *d, struct msg *m, const struct envelope *env,
 	*name = mb->name;
 	return 0;
 fail:
-	/* The caller rolls the batch back, this message with it. */
+	/* Cut this message off, so that the batch staged before it can
+	 * still be committed; if that fails, the batch goes with it. */
 	err_prefix(e, "mbox %s", d->path);
+	if (mb->fd != -1) {
+		if (ftruncate(mb->fd, start) == -1)
+			return DELIVER_SPOILED;
+		mb->end = start;
+	}
 	return DELIVER_DOWN;
 }
 

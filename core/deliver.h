@@ -34,6 +34,12 @@
  * does not exist, a program that cannot work as configured): the
  * destination is not used again in the account's run. */
 #define DELIVER_REFUSED	(-3)
+/* Batching back ends: the failure may have spoiled what was staged
+ * before this message (a file of the batch could not be written back):
+ * the whole batch must be rolled back. Their other failures are
+ * DELIVER_DOWN and leave the messages staged before intact, complete,
+ * for the caller to commit. */
+#define DELIVER_SPOILED	(-4)
 
 /* What a back end may need to know beyond the message bytes. */
 struct envelope {
@@ -67,9 +73,9 @@ struct dest_backend {
 	 * Called before any connection; does nothing the second time. */
 	int (*prepare)(struct destination *d, struct err *e);
 	/* Deliver (or stage) one message: 0, DELIVER_FAILED, DELIVER_DOWN
-	 * or DELIVER_REFUSED (batching back ends: any failure is DOWN). A batching
-	 * back end sets *name to the staged name, valid until the next
-	 * call. */
+	 * or DELIVER_REFUSED (batching back ends: DOWN, with nothing of
+	 * this message left staged, or SPOILED). A batching back end sets
+	 * *name to the staged name, valid until the next call. */
 	int (*deliver)(struct destination *d, struct msg *m,
 	    const struct envelope *env, const char **name, struct err *e);
 	/* Batching back ends: is the message just delivered already

@@ -17,6 +17,7 @@
 #include "deliver.h"
 #include "fetch-batch.h"
 #include "fetch-internal.h"
+#include "log.h"
 #include "xmalloc.h"
 
 static void
@@ -98,6 +99,10 @@ journal_staged(struct fetch *f, struct err *e)
 		const struct staged_msg *sm = &f->batch.v[i];
 		const char *uid = fetch_uid(f, &f->list.msgs[sm->idx]);
 
+		/* Not journalled: recovery would take it for delivered
+		 * everywhere. */
+		if (sm->partial)
+			continue;
 		for (size_t j = 0; j < sm->nnames && uid != NULL; j++) {
 			const struct staged_name *sn =
 			    &f->batch.names[sm->first_name + j];
@@ -118,9 +123,16 @@ record_batch(struct fetch *f, struct err *e)
 		const struct staged_msg *sm = &f->batch.v[i];
 		const struct server_msg *msg = &f->list.msgs[sm->idx];
 
-		if (msg->uid != STRTAB_NONE)
+		if (msg->uid == STRTAB_NONE)
+			continue;
+		if (!sm->partial) {
 			uidstore_add(f->store, fetch_uid(f, msg), f->now,
 			    sm->skipped);
+			continue;
+		}
+		for (size_t j = 0; j < sm->nnames; j++)
+			uidstore_partial(f->store, fetch_uid(f, msg), f->now,
+			    f->batch.names[sm->first_name + j].dest->name);
 	}
 	return uidstore_sync(f->store, e);
 }
@@ -171,6 +183,21 @@ batch_commit(struct fetch *f, struct err *e)
 	clear_batch(&f->batch);
 	batch_adapt(&f->batch, by_count, clock_ms() - start);
 	return 0;
+}
+
+void
+batch_keep(struct fetch *f, struct staged_msg *sm, int rc)
+{
+	struct err e;
+
+	if (rc == DELIVER_SPOILED) {
+		batch_rollback(f);
+		return;
+	}
+	sm->partial = true;
+	err_clear(&e);
+	if (batch_commit(f, &e) == -1)
+		log_error("%s: %s", f->a->name, e.msg);
 }
 
 struct staged_msg *

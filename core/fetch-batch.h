@@ -44,6 +44,9 @@ struct staged_msg {
 	bool		 delete_after;	/* delete once committed */
 	bool		 counted_delivered;
 	bool		 skipped;	/* recorded as skipped, not delivered */
+	/* A destination failed on it: only the destinations it was staged
+	 * at before are kept, in "D" records; no "+". */
+	bool		 partial;
 	struct plugin_note *notes;	/* for the plugins, once delivered */
 	size_t		 nnotes;
 };
@@ -89,6 +92,10 @@ void batch_adapt(struct batch *b, bool by_count, int64_t took);
  * their deletion. -1 (e set) when that failed and they were undone. */
 int batch_commit(struct fetch *f, struct err *e);
 void batch_rollback(struct fetch *f);
+/* A batching destination failed on sm, the batch's last message (rc:
+ * its DELIVER_ code): commit the messages before it, and of sm what it
+ * reached; or roll everything back when the failure spoiled the batch. */
+void batch_keep(struct fetch *f, struct staged_msg *sm, int rc);
 void batch_free(struct batch *b);
 /* Settle deliveries a crash interrupted, from the journal. */
 int batch_recover_journal(struct fetch *f, struct err *e);

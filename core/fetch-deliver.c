@@ -171,9 +171,9 @@ deliver_immediate(struct fetch *f, struct server_msg *sm,
 	return 0;
 }
 
-/* Batching destinations: stage the message; -1 when one fails, which is
- * about the destination rather than the message, so the run stops.
- * *commit_now: one of them holds nothing for a batch. */
+/* Batching destinations: stage the message; a DELIVER_ code when one
+ * fails, which is about the destination rather than the message, so the
+ * run stops. *commit_now: one of them holds nothing for a batch. */
 static int
 stage_batching(struct fetch *f, struct staged_msg *staged,
     struct server_msg *sm, const struct verdict *v,
@@ -185,12 +185,14 @@ stage_batching(struct fetch *f, struct staged_msg *staged,
 
 		if (!d->backend->batching || already_there(f, sm, d))
 			continue;
-		if (d->backend->prepare(d, e) == -1 ||
-		    d->backend->deliver(d, &f->m, env, &name, e) != 0) {
+		int rc = d->backend->prepare(d, e) == -1 ? DELIVER_DOWN :
+		    d->backend->deliver(d, &f->m, env, &name, e);
+
+		if (rc != 0) {
 			err_prefix(e, "message %u (UID %s): delivery to \"%s\" "
 			    "failed, left on the server", sm->num,
 			    fetch_uid_shown(f, sm), d->name);
-			return -1;
+			return rc == DELIVER_SPOILED ? rc : DELIVER_DOWN;
 		}
 		batch_add_name(&f->batch, staged, d, name);
 		if (d->backend->unbatched != NULL && d->backend->unbatched(d))
@@ -273,9 +275,12 @@ fetch_deliver(struct fetch *f, size_t idx, const struct verdict *v,
 	if (rc == 0) {
 		staged = batch_add(&f->batch, idx);
 		rc = stage_batching(f, staged, sm, v, &env, &commit_now, e);
-		/* Staged files of this batch may sit on the failed disk. */
-		if (rc == -1)
-			batch_rollback(f);
+		/* A full disk, say: what was staged before is complete and
+		 * is kept. */
+		if (rc != 0) {
+			batch_keep(f, staged, rc);
+			rc = -1;
+		}
 	}
 	free(sender);
 	free((char *)env.trace);

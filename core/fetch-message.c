@@ -42,7 +42,7 @@ message_too_large(struct fetch *f, struct server_msg *sm, struct err *e)
 
 	f->broken = true;
 	sm->handled = true;
-	stats_count(&f->st, STAT_SET_ASIDE);
+	stats_set_aside_late(&f->st);
 	stats_failure(&f->st, ERR_TEMP);
 	err_set(e, ERR_TEMP, "message %u (UID %s) is larger than max_size "
 	    "(%jd bytes) although the server announced %jd bytes: left on "
@@ -72,7 +72,7 @@ report_decision(struct fetch *f, const struct server_msg *sm,
 		return;
 	fetch_describe_dests(v, where, sizeof where);
 	(f->opt->dry_run ? log_info : log_verbose)(
-	    "%s: message %u (UID %s, %jd bytes)%s%s%s%s: %s%s%s",
+	    "%s: message %u (UID %s, %jd bytes)%s%s%s%s: %s%s%s%s",
 	    f->a->name, sm->num, fetch_uid_shown(f, sm), (intmax_t)sm->size,
 	    v->rule ? ", rule \"" : "", v->rule ? v->rule->name : "",
 	    v->rule ? "\"" : "", on_header ? " (on its header)" : "",
@@ -81,7 +81,9 @@ report_decision(struct fetch *f, const struct server_msg *sm,
 	    "delivering to ") : v->kind == VERDICT_DELETE ?
 	    "delete from the server" : v->kind == VERDICT_SKIP ?
 	    "skip (left on the server)" : "defer",
-	    v->kind == VERDICT_DELIVER ? where : "");
+	    v->kind == VERDICT_DELIVER ? where : "",
+	    v->kind == VERDICT_DELIVER && !f->a->keep && f->opt->dry_run ?
+	    ", then delete it from the server (keep = false)" : "");
 }
 
 /* Do what the verdict says with the message in f->m. */
@@ -96,12 +98,17 @@ act(struct fetch *f, size_t idx, const struct verdict *v,
 		if (!f->opt->dry_run)
 			return fetch_deliver(f, idx, v, pm, e);
 		stats_count(&f->st, STAT_DELIVERED);
+		/* Counted as a run would once the server removed it. */
+		if (!f->a->keep)
+			stats_count(&f->st, STAT_REMOVED);
 		break;
 	case VERDICT_DELETE:
 		stats_count(&f->st, STAT_DELETED_BY_RULES);
 		sm->rule_delete = true;
 		if (!f->opt->dry_run)
 			plan_delete(f, idx);
+		else if (!f->a->keep)
+			stats_count(&f->st, STAT_REMOVED);
 		break;
 	case VERDICT_SKIP:
 		stats_count(&f->st, STAT_SKIPPED);

@@ -92,9 +92,12 @@ decide(struct fetch *f, struct server_msg *sm, char *why, size_t whylen)
 	const char *uid = fetch_uid(f, sm);
 	const struct carried *c;
 	time_t fetched;
-	bool skipped;
+	bool skipped, known;
 
-	if (uid != NULL && uidstore_recall(f->store, uid, &fetched, &skipped))
+	/* (Recalled even under --all: the store keeps it.) */
+	known = uid != NULL && uidstore_recall(f->store, uid, &fetched,
+	    &skipped);
+	if (known && !f->opt->all)
 		return plan_known(f, fetched, skipped);
 	if (uid != NULL && (c = carry_find(&f->carry, uid)) != NULL) {
 		sm->handled = true;
@@ -115,6 +118,30 @@ decide(struct fetch *f, struct server_msg *sm, char *why, size_t whylen)
 	return f->carry.dest_failed ? PLAN_NONE : PLAN_FETCH;
 }
 
+/* -n: the deletion a run would make of a known message, shown and
+ * counted as removed. */
+static void
+would_delete(struct fetch *f, const struct server_msg *sm)
+{
+	time_t fetched = f->now;
+	bool skipped;
+	char why[96];
+
+	stats_count(&f->st, STAT_REMOVED);
+	if (!f->a->keep)
+		snprintf(why, sizeof why, "keep = false");
+	else {
+		(void)uidstore_recall(f->store, fetch_uid(f, sm), &fetched,
+		    &skipped);
+		snprintf(why, sizeof why, "keep_days = %d, fetched %jd days "
+		    "ago", f->a->keep_days, (intmax_t)((f->now - fetched) /
+		    86400));
+	}
+	log_info("%s: message %u (UID %s, %jd bytes) would be deleted from "
+	    "the server (%s)", f->a->name, sm->num, fetch_uid_shown(f, sm),
+	    (intmax_t)sm->size, why);
+}
+
 /* The first session counts and reports; later ones see the same. */
 static void
 count_plan(struct fetch *f, const struct server_msg *sm, const char *why)
@@ -122,6 +149,10 @@ count_plan(struct fetch *f, const struct server_msg *sm, const char *why)
 	switch (sm->plan) {
 	case PLAN_FETCH:
 		stats_count(&f->st, STAT_NEW);
+		break;
+	case PLAN_DELETE:
+		if (f->opt->dry_run)
+			would_delete(f, sm);
 		break;
 	case PLAN_TOO_BIG:
 		stats_count(&f->st, STAT_TOO_BIG);
@@ -173,7 +204,8 @@ apply_fetch_limit(struct fetch *f, struct queue *q)
 {
 	size_t limit = (size_t)f->a->fetch_limit, done;
 
-	if (limit == 0)
+	/* -c counts every new message. */
+	if (limit == 0 || f->opt->check)
 		return;
 	done = stats_decided(&f->st);
 	limit = done < limit ? limit - done : 0;

@@ -12,9 +12,24 @@ stats_count(struct stats *st, enum stat_counter s)
 }
 
 void
+stats_add(struct stats *st, enum stat_counter s, unsigned n)
+{
+	st->n[s] += n;
+}
+
+void
 stats_uncount_new(struct stats *st, unsigned n)
 {
-	st->n[STAT_NEW] -= n < st->n[STAT_NEW] ? n : st->n[STAT_NEW];
+	n = n < st->n[STAT_NEW] ? n : st->n[STAT_NEW];
+	st->n[STAT_NEW] -= n;
+	st->n[STAT_HELD_BACK] += n;
+}
+
+void
+stats_set_aside_late(struct stats *st)
+{
+	st->n[STAT_SET_ASIDE]++;
+	st->set_aside_late++;
 }
 
 void
@@ -46,6 +61,15 @@ stats_decided(const struct stats *st)
 	    st->n[STAT_SKIPPED] + st->n[STAT_FAILED];
 }
 
+unsigned
+stats_left(const struct stats *st)
+{
+	unsigned taken = stats_decided(st) + st->set_aside_late;
+
+	return st->n[STAT_HELD_BACK] + (st->n[STAT_NEW] > taken ?
+	    st->n[STAT_NEW] - taken : 0);
+}
+
 void
 stats_received(struct stats *st, uint64_t bytes)
 {
@@ -71,7 +95,7 @@ char *
 stats_summary(const struct stats *st, bool dry_run, double seconds,
     char *buf, size_t size)
 {
-	char bytes[32], extra[256] = "";
+	char bytes[32], extra[384] = "";
 	size_t o = 0;
 
 #define EXTRA(cond, ...) do {						\
@@ -80,14 +104,16 @@ stats_summary(const struct stats *st, bool dry_run, double seconds,
 		    __VA_ARGS__);					\
 } while (0)
 	EXTRA(st->n[STAT_SKIPPED], ", %u skipped", st->n[STAT_SKIPPED]);
-	EXTRA(st->n[STAT_REMOVED], ", %u removed from the server",
-	    st->n[STAT_REMOVED]);
+	EXTRA(stats_left(st), ", %u left for the next run", stats_left(st));
+	EXTRA(st->n[STAT_REMOVED], ", %u %s from the server",
+	    st->n[STAT_REMOVED], dry_run ? "would be removed" : "removed");
 	EXTRA(st->n[STAT_TOO_BIG], ", %u over max_size left on the server",
 	    st->n[STAT_TOO_BIG]);
 	EXTRA(st->n[STAT_NO_UID], ", %u without UID left on the server",
 	    st->n[STAT_NO_UID]);
 	EXTRA(st->n[STAT_SET_ASIDE], ", %u set aside",
 	    st->n[STAT_SET_ASIDE]);
+	EXTRA(st->stopped, " (stopped by a signal)");
 	EXTRA(dry_run, " (dry run: nothing delivered, deleted or recorded)");
 #undef EXTRA
 	log_size(st->bytes, bytes, sizeof bytes);

@@ -9,7 +9,9 @@
  *
  * When a destination failed, the loop is run again "draining": what is
  * in flight is read and dropped, and the deletions of what was recorded
- * still go out.
+ * still go out. A stop (SIGINT, SIGTERM) only ends the sending of
+ * fetches: what was requested is still read, delivered and recorded
+ * (its bytes come anyway), then the deletions go.
  */
 #include <stdint.h>
 #include <stdio.h>

@@ -28,6 +28,7 @@
 #include "lock.h"
 #include "log.h"
 #include "progress.h"
+#include "report.h"
 #include "rules.h"
 #include "source.h"
 #include "uidstore.h"
@@ -183,6 +184,8 @@ list_mailbox(struct fetch *f, size_t i, struct err *e)
 	if (ss->backend->list(ss, &f->list, f->store, e) == -1)
 		return -1;
 	f->mailboxes_listed++;
+	if (f->carry.sessions <= 1)
+		stats_add(&f->st, STAT_LISTED, (unsigned)f->list.n);
 	/* Rules that decide on headers alone, and can spare a download:
 	 * look at each header first. */
 	f->plan.prefilter = source_can(ss, SOURCE_FETCH_HEADER) &&
@@ -197,8 +200,8 @@ list_mailbox(struct fetch *f, size_t i, struct err *e)
 }
 
 /* One mailbox: list and plan it, fetch what is new, delete what is to
- * go. -1 (e set) when the connection failed (f->broken) or a
- * destination did. */
+ * go (-c: list and plan only). -1 (e set) when the connection failed
+ * (f->broken) or a destination did. */
 static int
 run_mailbox(struct fetch *f, size_t i, struct err *e)
 {
@@ -206,6 +209,8 @@ run_mailbox(struct fetch *f, size_t i, struct err *e)
 
 	if ((rc = list_mailbox(f, i, e)) != 0)
 		return rc;
+	if (f->opt->check)
+		return 0;
 	start_progress(f);
 	window_start(f);
 	if (window_run(f, e) == -1)
@@ -384,6 +389,7 @@ static void
 run_account(struct fetch *f, int *lock_fd, struct err *e)
 {
 	const struct config *cfg = f->cfg;
+	bool readonly = f->opt->dry_run || f->opt->check;
 	struct err se;
 
 	if (f->backend == NULL) {
@@ -392,22 +398,77 @@ run_account(struct fetch *f, int *lock_fd, struct err *e)
 		return;
 	}
 	*lock_fd = lock_account(cfg->state_dir, f->a->name, cfg->timeout, e);
-	if (*lock_fd == -1 || prepare_destinations(f, e) == -1)
+	if (*lock_fd == -1 ||
+	    (!f->opt->check && prepare_destinations(f, e) == -1))
 		return;
-	f->store = uidstore_open(cfg->state_dir, f->a->name, f->opt->dry_run,
-	    e);
+	f->store = uidstore_open(cfg->state_dir, f->a->name, readonly, e);
 	if (f->store == NULL)
 		return;
-	if (!f->opt->dry_run && batch_recover_journal(f, e) == -1)
+	if (!readonly && batch_recover_journal(f, e) == -1)
 		return;
 	run_sessions(f, e);
-	if (f->opt->dry_run)
+	if (readonly)
 		return;
 	err_clear(&se);
 	if (finish_store(f, &se) == -1) {
 		log_error("%s: %s", f->a->name, se.msg);
 		stats_failure(&f->st, se.cls);
 	}
+}
+
+/* The account's summary line, or its JSON object. */
+static void
+report(struct fetch *f, const struct err *e, const char *first_error,
+    int64_t started)
+{
+	struct report r = { .account = f->a->name,
+	    .protocol = protocol_name(f->a->protocol), .server = f->a->server,
+	    .st = &f->st, .dry_run = f->opt->dry_run, .check = f->opt->check,
+	    .seconds = (double)(clock_ms() - started) / 1000,
+	    .status = err_exitcode(f->st.worst) };
+
+	size_t len = strlen(f->a->name);
+
+	/* The error that ended the run, else the first one shown, without
+	 * the account's name in front. */
+	if (e->cls != ERR_NONE)
+		r.error = e->msg;
+	else if (f->st.worst != ERR_NONE && first_error[0] != '\0') {
+		r.error = first_error;
+		if (strncmp(first_error, f->a->name, len) == 0 &&
+		    strncmp(first_error + len, ": ", 2) == 0)
+			r.error += len + 2;
+	}
+	if (f->opt->json)
+		report_json(&r);
+	else
+		report_text(&r);
+}
+
+/* A failure ended the run: say it, and how much it left for the next. */
+static void
+note_failure(struct fetch *f, const struct err *e)
+{
+	unsigned remain = stats_get(&f->st, STAT_FAILED) + stats_left(&f->st);
+
+	log_error("%s: %s", f->a->name, e->msg);
+	stats_failure(&f->st, e->cls);
+	if (remain > 0 && !f->opt->check)
+		log_info("%s: %u new message%s wait%s on the server for the "
+		    "next run", f->a->name, remain, remain == 1 ? "" : "s",
+		    remain == 1 ? "s" : "");
+}
+
+/* A signal stopped the run: what is left waits for the next one, which
+ * is a transient failure unless the caller (the daemon) says not. */
+static void
+note_stop(struct fetch *f)
+{
+	if (!fetch_stopping(f))
+		return;
+	f->st.stopped = true;
+	if (f->opt->stop_fails)
+		stats_failure(&f->st, ERR_TEMP);
 }
 
 enum err_class
@@ -417,22 +478,24 @@ fetch_account(struct config *cfg, struct account *a,
 	struct fetch f = { .cfg = cfg, .a = a, .opt = opt, .now = time(NULL),
 	    .backend = source_for(a) };
 	int64_t started = clock_ms();
-	char line[512];
+	char first_error[1024];
 	struct err e;
 	int lock_fd = -1;
 
 	err_clear(&e);
+	log_keep_first_error(first_error, sizeof first_error);
 	listing_init(&f.list, a->name);
 	msg_init(&f.m, cfg->state_dir);
 	run_account(&f, &lock_fd, &e);
 	progress_end();
-	if (e.cls != ERR_NONE) {
-		log_error("%s: %s", a->name, e.msg);
-		stats_failure(&f.st, e.cls);
-	}
+	if (e.cls != ERR_NONE)
+		note_failure(&f, &e);
+	note_stop(&f);
 	finish_destinations(&f);
-	log_summary("%s: %s", a->name, stats_summary(&f.st, opt->dry_run,
-	    (double)(clock_ms() - started) / 1000, line, sizeof line));
+	log_keep_first_error(NULL, 0);
+	report(&f, &e, first_error, started);
+	if (opt->new_found != NULL)
+		*opt->new_found += stats_get(&f.st, STAT_NEW);
 	uidstore_close(f.store);
 	unlock_account(lock_fd);
 	msg_free(&f.m);

@@ -14,6 +14,9 @@ static bool to_syslog;
 static void (*before_write)(void);
 /* MAILFERRY_TRACE_FILE: every line, at -vv level, also appended there. */
 static int trace_fd = -1;
+/* log_keep_first_error(): where the first error line goes. */
+static char *first_error;
+static size_t first_error_size;
 
 void
 log_setup(int level, bool use_syslog)
@@ -45,6 +48,15 @@ void
 log_set_before_write(void (*fn)(void))
 {
 	before_write = fn;
+}
+
+void
+log_keep_first_error(char *buf, size_t size)
+{
+	first_error = buf;
+	first_error_size = size;
+	if (buf != NULL && size > 0)
+		buf[0] = '\0';
 }
 
 void
@@ -175,6 +187,9 @@ emit(bool shown, int fd, int priority, const char *tty_prefix,
 			/* A test aid: a line it misses is no error. */
 		}
 	}
+	if (priority == LOG_ERR && first_error != NULL &&
+	    first_error_size > 0 && first_error[0] == '\0')
+		log_escape(first_error, first_error_size, raw, len);
 	if (!shown)
 		return;
 	if (to_syslog) {

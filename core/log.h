@@ -49,6 +49,10 @@ void log_summary(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * written to the terminal; NULL to remove. */
 void log_set_before_write(void (*fn)(void));
 
+/* Keep the first error line written from now on in buf (escaped, as
+ * shown, without the program's name); NULL: stop keeping. */
+void log_keep_first_error(char *buf, size_t size);
+
 /* A byte count for people: "12.3 KB", "1.4 MB", "2.05 GB". */
 void log_size(unsigned long long n, char *buf, size_t size);
 

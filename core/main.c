@@ -33,12 +33,65 @@
 #include "xmalloc.h"
 
 static volatile sig_atomic_t stop_requested;
+/* Accounts fetched in parallel: their processes, which a stop reaches
+ * too (a SIGTERM sent to this process alone, say). */
+static pid_t *volatile children;
+static volatile sig_atomic_t nchildren;
 
 static void
 on_stop_signal(int sig)
 {
-	(void)sig;
+	int saved = errno;
+
 	stop_requested = 1;
+	for (sig_atomic_t i = 0; i < nchildren; i++)
+		if (children[i] > 0)
+			kill(children[i], sig);
+	errno = saved;
+}
+
+/* -c: an account that has nothing new, and did not fail. */
+#define CHECK_NOTHING_NEW	1
+
+/* What the accounts' exit statuses make: the worst failure; for -c,
+ * without failures, 0 when some account has new mail, else 1. */
+struct outcome {
+	int		 worst;
+	bool		 found;
+};
+
+static void
+tally(struct outcome *out, int code)
+{
+	if (code == err_exitcode(ERR_NONE))
+		out->found = true;
+	else if (code != CHECK_NOTHING_NEW && code > out->worst)
+		out->worst = code;
+}
+
+static int
+outcome_status(const struct outcome *out, const struct run_options *ropt)
+{
+	if (out->worst != err_exitcode(ERR_NONE))
+		return out->worst;
+	return ropt->check && !out->found ? CHECK_NOTHING_NEW :
+	    err_exitcode(ERR_NONE);
+}
+
+/* One account's exit status. */
+static int
+fetch_one(struct config *cfg, struct account *a,
+    const struct run_options *ropt)
+{
+	struct run_options opt = *ropt;
+	unsigned found = 0;
+	enum err_class cls;
+
+	opt.new_found = &found;
+	cls = fetch_account(cfg, a, &opt);
+	if (cls == ERR_NONE && ropt->check && found == 0)
+		return CHECK_NOTHING_NEW;
+	return err_exitcode(cls);
 }
 
 /* The accounts this run is about, in configuration order. */
@@ -161,27 +214,47 @@ use_syslog(const struct options *o)
 	return false;
 }
 
+/* Start the next account in a process of its own; -1 when fork fails. */
 static int
-worse(int a, int b)
+start_child(struct config *cfg, struct account *a,
+    const struct run_options *ropt, size_t slot)
 {
-	return a > b ? a : b;
+	pid_t pid = fork();
+
+	if (pid == -1) {
+		log_error("fork: %s", strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		nchildren = 0;
+		_exit(fetch_one(cfg, a, ropt));
+	}
+	children[slot] = pid;
+	if ((sig_atomic_t)slot >= nchildren)
+		nchildren = (sig_atomic_t)slot + 1;
+	/* A stop that came just before the fork: pass it on. */
+	if (stop_requested)
+		kill(pid, SIGTERM);
+	return 0;
 }
 
-/* Run the accounts, up to cfg->parallel at once, each in its own process
- * when there are several, so one account's trouble cannot touch another. */
-static int
-run_accounts(struct config *cfg, struct account **sel, size_t n,
-    const struct run_options *ropt)
+static void
+child_ended(pid_t pid, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (children[i] == pid)
+			children[i] = 0;
+}
+
+/* Accounts up to cfg->parallel at once, each in its own process, so one
+ * account's trouble cannot touch another. */
+static void
+run_parallel(struct config *cfg, struct account **sel, size_t n,
+    const struct run_options *ropt, struct outcome *out)
 {
 	size_t next = 0, running = 0;
-	int status = err_exitcode(ERR_NONE);
 
-	if (cfg->parallel <= 1 || n <= 1) {
-		for (size_t i = 0; i < n && !stop_requested; i++)
-			status = worse(status, err_exitcode(
-			    fetch_account(cfg, sel[i], ropt)));
-		return status;
-	}
+	children = xcalloc(n, sizeof *children);
 	fflush(stdout);
 	while (next < n || running > 0) {
 		int wstatus;
@@ -189,16 +262,11 @@ run_accounts(struct config *cfg, struct account **sel, size_t n,
 
 		if (next < n && running < (size_t)cfg->parallel &&
 		    !stop_requested) {
-			pid = fork();
-			if (pid == -1) {
-				log_error("fork: %s", strerror(errno));
-				status = worse(status, err_exitcode(ERR_TEMP));
-				next = n;
+			if (start_child(cfg, sel[next], ropt, next) == -1) {
+				tally(out, err_exitcode(ERR_TEMP));
+				n = next;
 				continue;
 			}
-			if (pid == 0)
-				_exit(err_exitcode(fetch_account(cfg,
-				    sel[next], ropt)));
 			next++;
 			running++;
 			continue;
@@ -211,13 +279,37 @@ run_accounts(struct config *cfg, struct account **sel, size_t n,
 				continue;
 			break;
 		}
+		child_ended(pid, n);
 		running--;
-		if (WIFEXITED(wstatus))
-			status = worse(status, WEXITSTATUS(wstatus));
-		else
-			status = worse(status, err_exitcode(ERR_INTERNAL));
+		tally(out, WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) :
+		    err_exitcode(ERR_INTERNAL));
 	}
-	return status;
+	nchildren = 0;
+	free(children);
+	children = NULL;
+}
+
+/* Run the selected accounts, one after another or in parallel. */
+static int
+run_accounts(struct config *cfg, struct account **sel, size_t n,
+    const struct run_options *ropt)
+{
+	struct outcome out = { err_exitcode(ERR_NONE), false };
+	size_t done = 0;
+
+	if (cfg->parallel <= 1 || n <= 1) {
+		for (; done < n && !stop_requested; done++)
+			tally(&out, fetch_one(cfg, sel[done], ropt));
+	} else
+		run_parallel(cfg, sel, n, ropt, &out);
+	if (stop_requested) {
+		/* Some mail may be left for the next run. */
+		tally(&out, err_exitcode(ERR_TEMP));
+		if (done < n && (cfg->parallel <= 1 || n <= 1))
+			log_info("stopped by a signal: %zu account%s not "
+			    "fetched", n - done, n - done == 1 ? "" : "s");
+	}
+	return outcome_status(&out, ropt);
 }
 
 /* The jobs about one account: it must be named, or be the only one. */
@@ -246,7 +338,8 @@ fetch_once(struct config *cfg, const struct options *o, struct account **sel,
     size_t nsel)
 {
 	struct run_options ropt = { .stop = &stop_requested,
-	    .dry_run = o->dry_run };
+	    .stop_fails = true, .dry_run = o->dry_run, .check = o->check,
+	    .all = o->all, .json = o->json };
 
 	/* One progress line at a time: not with accounts in parallel. */
 	progress_allow(!o->syslog && o->verbosity >= LOG_NORMAL &&

@@ -18,6 +18,9 @@ enum {
 	G_SYSLOG	= 1 << 4,
 	G_KEEP		= 1 << 5,
 	G_FETCH_LIMIT	= 1 << 6,
+	G_CHECK		= 1 << 7,
+	G_ALL		= 1 << 8,
+	G_JSON		= 1 << 9,
 };
 
 static const struct {
@@ -31,7 +34,13 @@ static const struct {
 	{ G_SYSLOG, "--syslog" },
 	{ G_KEEP, "-k or -K" },
 	{ G_FETCH_LIMIT, "--fetch-limit" },
+	{ G_CHECK, "-c" },
+	{ G_ALL, "--all" },
+	{ G_JSON, "--json" },
 };
+
+/* -c lists only: what would change what is fetched has no place. */
+#define G_NOT_WITH_CHECK	(G_DRY_RUN | G_KEEP | G_FETCH_LIMIT | G_ALL)
 
 #define G_RUN	(G_CONFIG | G_ACCOUNT | G_VERBOSITY | G_SYSLOG | G_KEEP | \
 		 G_FETCH_LIMIT)
@@ -41,7 +50,7 @@ static const struct {
 	const char	*option;
 	unsigned	 takes;
 } jobs[] = {
-	[JOB_FETCH] = { NULL, G_RUN | G_DRY_RUN },
+	[JOB_FETCH] = { NULL, G_RUN | G_DRY_RUN | G_CHECK | G_ALL | G_JSON },
 	[JOB_DAEMON] = { "-d", G_RUN },
 	[JOB_CHECK_CONFIG] = { "--check-config", G_CONFIG | G_ACCOUNT |
 	    G_VERBOSITY },
@@ -56,12 +65,16 @@ static const struct {
 enum {
 	OPT_CHECK_CONFIG = 256, OPT_TEST_MESSAGE, OPT_SYSLOG, OPT_VERSION,
 	OPT_HELP, OPT_RELEASE, OPT_IMPORT_UIDS, OPT_CONVERT, OPT_FETCH_LIMIT,
+	OPT_ALL, OPT_JSON,
 };
 
 static const struct option longopts[] = {
 	{ "config", required_argument, NULL, 'f' },
 	{ "account", required_argument, NULL, 'a' },
 	{ "dry-run", no_argument, NULL, 'n' },
+	{ "check", no_argument, NULL, 'c' },
+	{ "all", no_argument, NULL, OPT_ALL },
+	{ "json", no_argument, NULL, OPT_JSON },
 	{ "keep", no_argument, NULL, 'k' },
 	{ "no-keep", no_argument, NULL, 'K' },
 	{ "verbose", no_argument, NULL, 'v' },
@@ -81,8 +94,11 @@ static const struct option longopts[] = {
 
 /* The synopsis is mailferry(1)'s, word for word (a test compares them). */
 static const char synopsis[] =
-"usage: mailferry [-n] [-k | -K] [-q | -v] [-a account ...] [-f file]\n"
-"                 [--fetch-limit n] [--syslog] [account ...]\n"
+"usage: mailferry [-n] [--all] [-k | -K] [-q | -v] [-a account ...]\n"
+"                 [-f file] [--fetch-limit n] [--json] [--syslog]\n"
+"                 [account ...]\n"
+"       mailferry -c [-q | -v] [-a account ...] [-f file] [--json]\n"
+"                 [--syslog] [account ...]\n"
 "       mailferry [-k | -K] [-q | -v] [-a account ...] [-f file]\n"
 "                 [--fetch-limit n] [--syslog] -d seconds [account ...]\n"
 "       mailferry [-f file] --check-config\n"
@@ -99,7 +115,10 @@ static const char option_help[] =
 "  -f, --config FILE    configuration (default: $XDG_CONFIG_HOME/mailferry/\n"
 "                       mailferry.conf, then ~/.mailferry.conf)\n"
 "  -n, --dry-run        fetch and decide, but deliver, delete and record\n"
-"                       nothing\n"
+"                       nothing; show the deletions a run would make\n"
+"  -c, --check          log in and list only: how many messages are new\n"
+"                       (exit 0: some, 1: none)\n"
+"      --all            fetch every message, also those fetched before\n"
 "  -k, --keep           leave every fetched message on the server this run\n"
 "  -K, --no-keep        delete every delivered message from the server\n"
 "                       this run\n"
@@ -110,6 +129,7 @@ static const char option_help[] =
 "  -d, --daemon SECONDS poll forever, every SECONDS (SIGHUP: read the\n"
 "                       configuration again, SIGUSR1: poll now,\n"
 "                       SIGTERM: finish the messages in hand and stop)\n"
+"      --json           each account's summary as a JSON object on a line\n"
 "      --syslog         log to syslog (facility mail); the default with -d\n"
 "      --check-config   check the configuration (regexes, plugins,\n"
 "                       destinations, commands) and exit\n"
@@ -185,6 +205,18 @@ take_option(struct options *o, int c, unsigned *given)
 		o->dry_run = true;
 		*given |= G_DRY_RUN;
 		return 0;
+	case 'c':
+		o->check = true;
+		*given |= G_CHECK;
+		return 0;
+	case OPT_ALL:
+		o->all = true;
+		*given |= G_ALL;
+		return 0;
+	case OPT_JSON:
+		o->json = true;
+		*given |= G_JSON;
+		return 0;
 	case 'k':
 	case 'K':
 		o->ovr.keep = c == 'k';
@@ -259,6 +291,13 @@ check_job(const struct options *o, unsigned given)
 		    option_names[i].name, job);
 		return -1;
 	}
+	for (size_t i = 0; i < sizeof option_names / sizeof *option_names &&
+	    (given & G_CHECK); i++)
+		if (given & G_NOT_WITH_CHECK & option_names[i].bit) {
+			fprintf(stderr, "mailferry: %s cannot be used with -c\n",
+			    option_names[i].name);
+			return -1;
+		}
 	if ((o->job == JOB_TEST_MESSAGE || o->job == JOB_RELEASE) &&
 	    o->naccounts > 1) {
 		fprintf(stderr, "mailferry: %s takes one account\n", job);
@@ -280,7 +319,7 @@ options_parse(int argc, char **argv, struct options *o)
 
 	*o = (struct options){ .job = JOB_FETCH, .verbosity = LOG_NORMAL,
 	    .ovr = { OVERRIDE_NONE, OVERRIDE_NONE } };
-	while ((c = getopt_long(argc, argv, "f:a:nkKvqd:", longopts,
+	while ((c = getopt_long(argc, argv, "f:a:nckKvqd:", longopts,
 	    NULL)) != -1)
 		if (take_option(o, c, &given) == -1)
 			return -1;

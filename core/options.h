@@ -31,6 +31,9 @@ struct options {
 	const char	**accounts;
 	size_t		 naccounts, capaccounts;
 	bool		 dry_run;
+	bool		 check;		/* -c */
+	bool		 all;		/* --all */
+	bool		 json;		/* --json */
 	int		 verbosity;
 	bool		 syslog;
 	int		 daemon;	/* seconds between polls */

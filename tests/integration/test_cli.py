@@ -503,3 +503,268 @@ def test_a_destination_that_cannot_be_prepared_is_named_once(tmp_path,
         assert (rc, lines[0]) == (EX_TEMPFAIL, 'mailferry: alice: '
                                   'destination "inbox": cannot create '
                                   'directory %s: Not a directory' % md), err
+
+
+# ---- -c/--check ---------------------------------------------------------------
+
+def test_check_lists_only_and_says_whether_mail_is_new(tmp_path):
+    w = World(tmp_path)
+    with FakePOP3(messages(3, "chk"), users={USER: PASSWORD}) as srv, \
+            FakePOP3(messages(1, "chk2"), users={USER: PASSWORD}) as two:
+        w.write([w.account("alice", srv, keep=False),
+                 w.account("bob", two, keep=False)])
+        rc, out, err = w.run("-c", "alice")
+        assert (rc, out) == (EX_OK, "alice: 3 new, 3 on the server "
+                             "(checked only: nothing fetched)\n"), (rc, out,
+                                                                    err)
+        # Logged in and listed; nothing downloaded, deleted or recorded.
+        cmds = srv.commands()
+        assert "STAT" in cmds or "UIDL" in cmds, cmds
+        for verb in ("RETR", "TOP", "DELE"):
+            assert verb not in cmds, cmds
+        assert len(srv.mailbox()) == 3 and w.delivered() == []
+        assert not (w.state / "alice.uids").exists()
+
+        assert w.run("alice")[0] == EX_OK
+        assert len(w.delivered()) == 3
+        srv.messages.extend(messages(2, "later"))
+        rc, out, err = w.run("--check", "alice")
+        assert (rc, out) == (EX_OK, "alice: 2 new, 2 on the server "
+                             "(checked only: nothing fetched)\n"), (rc, out,
+                                                                    err)
+        assert w.run("alice")[0] == EX_OK
+        # Nothing new: exit 1, as fetchmail -c.
+        rc, out, err = w.run("-c", "alice")
+        assert (rc, out) == (1, "alice: 0 new, 0 on the server (checked "
+                             "only: nothing fetched)\n"), (rc, out, err)
+        # Some account has new mail: 0.
+        rc, out, err = w.run("-c")
+        assert rc == EX_OK and "bob: 1 new" in out, (rc, out, err)
+
+        # A failure wins over "nothing new".
+        w.write([w.account("alice", srv, keep=False),
+                 mfconf.account("bob", None, USER, "wrong", tls="none",
+                                server="127.0.0.1", port=two.port)])
+        rc, out, err = w.run("-c")
+        assert rc == 77, (rc, out, err)
+
+    for args in (["-c", "-n"], ["-c", "--all"], ["-c", "-k"],
+                 ["-c", "--fetch-limit", "3"], ["-c", "-d", "60"]):
+        r = run(args)
+        assert r.returncode == EX_USAGE, (args, r.stderr)
+
+
+# ---- --all --------------------------------------------------------------------
+
+def test_all_fetches_known_messages_again_and_records_them(tmp_path):
+    w = World(tmp_path)
+    with FakePOP3(messages(3, "all"), users={USER: PASSWORD}) as srv:
+        w.write([w.account("alice", srv, keep=True)])
+        assert w.run()[0] == EX_OK
+        rc, out, err = w.run()
+        assert rc == EX_OK and out.startswith("alice: 0 new"), out
+        srv.messages.extend(messages(1, "fresh"))
+        rc, out, err = w.run("--all")
+        assert rc == EX_OK and out.startswith("alice: 4 new, 4 delivered"), \
+            (rc, out, err)
+        assert srv.commands().count("RETR") == 3 + 4
+        assert len(w.delivered()) == 3 + 4
+        # Recorded: the next run has nothing new.
+        rc, out, err = w.run()
+        assert rc == EX_OK and out.startswith("alice: 0 new"), out
+
+    # With keep = false, --all also deletes what it fetched again.
+    w2 = World(tmp_path / "del")
+    w2.dir.mkdir()
+    with FakePOP3(messages(2, "alldel"), users={USER: PASSWORD}) as srv:
+        w2.write([w2.account("alice", srv, keep=True)])
+        assert w2.run()[0] == EX_OK
+        rc, out, err = w2.run("--all", "-K")
+        assert rc == EX_OK and "2 removed from the server" in out, out
+        assert srv.mailbox() == [] and len(w2.delivered()) == 4
+
+
+# ---- --json -------------------------------------------------------------------
+
+JSON_FIELDS = {"account": str, "protocol": str, "server": str,
+               "dry_run": bool, "check": bool, "new": int, "delivered": int,
+               "deleted_by_rules": int, "skipped": int, "failed": int,
+               "set_aside": int, "left": int, "removed": int,
+               "messages": int, "bytes": int, "seconds": (int, float),
+               "status": int, "error": (str, type(None))}
+
+
+def json_lines(out):
+    import json
+    objs = [json.loads(line) for line in out.splitlines()]
+    for o in objs:
+        assert set(o) == set(JSON_FIELDS), sorted(o)
+        for k, t in JSON_FIELDS.items():
+            assert isinstance(o[k], t), (k, o[k])
+            if t is int:
+                assert not isinstance(o[k], bool), (k, o[k])
+    return objs
+
+
+def test_json_summary_one_object_per_account(tmp_path):
+    w = World(tmp_path)
+    bad = 'no "such" user \\ here\x01'
+    with FakePOP3(messages(3, "js"), users={USER: PASSWORD}) as good, \
+            FakePOP3(messages(1, "js2"), users={USER: PASSWORD}, sasl=(),
+                     faults=[Fault("PASS", "err", text=bad, times=None)]
+                     ) as broken:
+        w.write([w.account("good", good, fetch_limit=2, keep=False),
+                 w.account("broken", broken)])
+        rc, out, err = w.run("--json")
+        assert rc == 77, (rc, out, err)
+        objs = json_lines(out)
+        assert [o["account"] for o in objs] == ["good", "broken"], out
+        g, b = objs
+        assert g == dict(g, protocol="pop3", server="127.0.0.1",
+                         dry_run=False, check=False, new=2, delivered=2,
+                         deleted_by_rules=0, skipped=0, failed=0,
+                         set_aside=0, left=1, removed=2, messages=3,
+                         status=0, error=None), g
+        assert g["bytes"] > 0 and g["seconds"] >= 0
+        assert b["status"] == 77 and b["new"] == 0, b
+        # The server's words, escaped for the terminal, then for JSON.
+        assert 'no "such" user \\ here\\x01' in b["error"], b
+        assert "--json" not in err
+
+        # With -c and -n as well; under -q the objects still come.
+        rc, out, err = w.run("--json", "-c", "-q", "good")
+        (c,) = json_lines(out)
+        assert (rc, c["check"], c["new"], c["messages"], c["left"]) == \
+            (EX_OK, True, 1, 1, 1), (rc, c)
+        rc, out, err = w.run("--json", "-n", "good")
+        (n,) = json_lines(out)
+        assert (rc, n["dry_run"], n["new"], n["delivered"], n["removed"]) \
+            == (EX_OK, True, 1, 1, 1), (rc, n)
+
+
+# ---- -n shows deletions -------------------------------------------------------
+
+def test_dry_run_shows_the_deletions_keep_would_make(tmp_path):
+    w = World(tmp_path)
+    with FakePOP3(messages(3, "dn"), users={USER: PASSWORD}) as srv:
+        w.write([w.account("alice", srv, keep=False)])
+        assert w.run("-k")[0] == EX_OK
+        srv.messages.extend(messages(2, "dnew"))
+        before = srv.commands()
+        rc, out, err = w.run("-n")
+        assert rc == EX_OK, (rc, out, err)
+        known = re.findall(r"alice: message (\d) \(UID (\S+), \d+ bytes\) "
+                           r"would be deleted from the server "
+                           r"\(keep = false\)", err)
+        assert known == [("1", "dn-1"), ("2", "dn-2"), ("3", "dn-3")], err
+        new = re.findall(r"message (\d) \(UID \S+, \d+ bytes\): would "
+                         r"deliver to inbox, then delete it from the server "
+                         r"\(keep = false\)", err)
+        assert new == ["4", "5"], err
+        assert out.startswith("alice: 2 new, 2 delivered"), out
+        assert "5 would be removed from the server" in out, out
+        assert "DELE" not in srv.commands()[len(before):]
+        assert len(srv.mailbox()) == 5 and len(w.delivered()) == 3
+
+    w2 = World(tmp_path / "days")
+    w2.dir.mkdir()
+    with FakePOP3(messages(2, "dd"), users={USER: PASSWORD}) as srv:
+        w2.write([w2.account("alice", srv, keep=True, keep_days=3)])
+        assert w2.run()[0] == EX_OK
+        rc, out, err = w2.run("-n")
+        assert "would be deleted" not in err and "removed" not in out, \
+            (out, err)
+        assert w2.age_store("alice", 4 * DAY) == 2
+        rc, out, err = w2.run("-n")
+        assert rc == EX_OK, (rc, out, err)
+        assert err.count("would be deleted from the server (keep_days = "
+                         "3, fetched 4 days ago)") == 2, err
+        assert "2 would be removed from the server" in out, out
+        assert len(srv.mailbox()) == 2
+
+
+# ---- SIGINT and SIGTERM: an honest partial run ---------------------------------
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_a_signal_finishes_the_message_in_hand_and_exits_75(sig, tmp_path):
+    """The signal is sent when the server reads RETR 4: message 3 has
+    arrived whole and is in hand (without pipelining, the request for the
+    next one goes out as soon as a reply ends), message 4 is asked for and
+    still taken; no RETR 5 is sent."""
+    import signal as signal_mod
+    w = World(tmp_path)
+    proc = {}
+
+    def on_command(conn, verb, args):
+        if verb == "RETR" and args == ["4"] and "p" in proc:
+            os.kill(proc["p"].pid, getattr(signal_mod, sig))
+
+    with FakePOP3(messages(10, "sig"), users={USER: PASSWORD},
+                  pipelining=False, on_command=on_command) as srv:
+        w.write([w.account("alice", srv, keep=False)])
+        p = subprocess.Popen([mailferry_path(), "-f", str(w.conf)],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True,
+                             start_new_session=True)
+        proc["p"] = p
+        try:
+            out, err = p.communicate(timeout=60)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+        assert p.returncode == EX_TEMPFAIL, (p.returncode, out, err)
+        assert out == ("alice: 10 new, 4 delivered, 0 deleted by rules, 0 "
+                       "failed, %s, 6 left for the next run, 4 removed from "
+                       "the server (stopped by a signal)\n"
+                       % re.search(r"\d\.\d KB in \d+\.\d s", out).group(0)
+                       ), (out, err)
+        # The four delivered are deleted (QUIT went), the rest is there.
+        assert len(w.delivered()) == 4
+        assert [m.uid for m in srv.mailbox()] == \
+            ["sig-%d" % i for i in range(5, 11)]
+        assert srv.commands()[-1] == "QUIT"
+        assert srv.commands().count("RETR") == 4
+
+        proc.clear()
+        rc, out, err = w.run()
+        assert rc == EX_OK and out.startswith("alice: 6 new, 6 delivered"), \
+            (rc, out, err)
+        assert len(set(w.delivered())) == 10 and srv.mailbox() == []
+
+
+def test_a_signal_reaches_accounts_fetched_in_parallel(tmp_path):
+    """SIGTERM sent to the parent alone, as alice's process logs in: the
+    parent passes it on to the processes of the accounts under way, which
+    stop as a one-shot run does (without that, alice's would fetch all)."""
+    w = World(tmp_path)
+    proc = {}
+
+    def on_command(conn, verb, args):
+        if verb in ("USER", "AUTH") and "p" in proc:
+            os.kill(proc.pop("p").pid, 15)
+
+    with FakePOP3(messages(30, "pa"), users={USER: PASSWORD},
+                  pipelining=False, on_command=on_command) as alice, \
+            FakePOP3(messages(2, "pb"), users={USER: PASSWORD}) as bob:
+        w.write([w.account("alice", alice, keep=False),
+                 w.account("bob", bob)], parallel=2)
+        p = subprocess.Popen([mailferry_path(), "-f", str(w.conf)],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True,
+                             start_new_session=True)
+        proc["p"] = p
+        try:
+            out, err = p.communicate(timeout=60)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+        assert p.returncode == EX_TEMPFAIL, (p.returncode, out, err)
+        (line,) = [l for l in out.splitlines() if l.startswith("alice: ")]
+        assert line.endswith(" (stopped by a signal)"), (out, err)
+        m = re.match(r"alice: 30 new, (\d+) delivered, .* (\d+) left for "
+                     r"the next run", line)
+        assert m and int(m.group(1)) + int(m.group(2)) == 30, line
+        assert len(alice.mailbox()) == int(m.group(2)), line
+        assert len(w.delivered()) >= int(m.group(1))

@@ -130,6 +130,29 @@ def error_lines(stderr):
 
 # ---- 1. the destination fills up --------------------------------------------
 
+SUMMARY = re.compile(r"^alice: (\d+) new, (\d+) delivered, 0 deleted by "
+                     r"rules, (\d+) failed, [^,]*(?:, (\d+) left for the "
+                     r"next run)?", re.M)
+
+
+def kept_what_fitted(res, count, size, delivered, on_server):
+    """The messages complete at the destination before the disk filled
+    are kept (not rolled back with the batch they were in), and the run
+    says how many wait for the next one: its summary adds up."""
+    # 2 MB of room: all but the last message or two of those that fit.
+    assert delivered >= 2_000_000 // size // 2, (
+        "only %d of %d messages kept when the disk filled: the batch "
+        "complete before it was rolled back?\n%s"
+        % (delivered, count, res.outcome()))
+    m = SUMMARY.search(res.stdout)
+    assert m, "no summary line: " + res.outcome()
+    new, done, failed, left = (int(g or 0) for g in m.groups())
+    assert (new, done, failed + left) == (count, delivered, on_server), (
+        "summary against what happened (%d delivered, %d on the "
+        "server): %s" % (delivered, on_server, m.group(0)))
+    assert ("alice: %d new messages wait on the server for the next run"
+            % on_server) in res.stderr, res.outcome()
+
 @pytest.mark.parametrize("kind,count,size", [
     ("maildir", 40, 100_000),
     # Small messages: whole batches are committed before the disk fills.
@@ -165,6 +188,7 @@ def test_destination_disk_fills_mid_run(kind, count, size, dovecot,
         "%d of %d messages at the destination, %d on the server"
         % (len(got), count, len(on_server)), "\n  ".join(problems),
         res.outcome())
+    kept_what_fitted(res, count, size, first, len(on_server))
 
     # Room again: the next run delivers the rest, each message once.
     fs.resize("64m")
@@ -185,6 +209,53 @@ def test_destination_disk_fills_mid_run(kind, count, size, dovecot,
           "with %d delivered (%s), second run delivered the rest, "
           "0 duplicates" % (kind, count, size, res.rc, first,
                             error_lines(res.stderr)[-1:]))
+
+
+def test_second_destination_fills_first_keeps_its_copy(dovecot, tmp_path,
+                                                      tmpfs):
+    """Each message goes to two Maildirs, the second on the small disk.
+    The message the disk fills on has reached the first: that copy is
+    kept and remembered, so the next run delivers it to the second only;
+    in the end each Maildir holds every message once."""
+    count, size = 40, 100_000
+    msgs = sized_messages(count, size, "diskfull-two")
+    fill_server(dovecot, msgs)
+    fs = tmpfs(tmp_path / "disk", "2m")
+    roomy, small = tmp_path / "Roomy", os.path.join(fs.dir, "Small")
+    state = tmp_path / "state"
+    acct = mfconf.account("alice", dovecot, keep=False,
+                          deliver=["roomy", "small"])
+    conf = tmp_path / "mailferry.conf"
+    write_config(conf, mfconf.config(
+        state, {"roomy": mfconf.maildir(roomy),
+                "small": mfconf.maildir(small)}, [acct], timeout=10))
+
+    res = run_clean(conf, log_dir=str(tmp_path), limit=RUN_LIMIT)
+    assert not res.hung and res.rc == EX_TEMPFAIL, res.outcome()
+    problems = []
+    on_server = server_messages(dovecot)
+    got_small = dest_messages("maildir", small, problems)
+    got_roomy = dest_messages("maildir", roomy, problems)
+    check(msgs, got_small, on_server, problems)
+    assert not problems, "\n".join(problems) + res.outcome()
+    # The first destination got one more: the message the disk filled on.
+    assert len(got_roomy) == len(got_small) + 1, (
+        len(got_roomy), len(got_small), res.outcome())
+    kept_what_fitted(res, count, size, len(got_small), len(on_server))
+
+    fs.resize("64m")
+    res2 = run_clean(conf, log_dir=str(tmp_path), limit=RUN_LIMIT)
+    assert not res2.hung and res2.rc == EX_OK, res2.outcome()
+    problems = []
+    for path in (roomy, small):
+        t = check(msgs, dest_messages("maildir", path, problems), [],
+                  problems)
+        if t.delivered != count:
+            problems.append("%s: %d of %d messages" % (path, t.delivered,
+                                                      count))
+    all_gone_from_server(dovecot, state, problems)
+    assert not problems, "after the second run:\n  %s\n%s\n%s" % (
+        "\n  ".join(problems), res.outcome(), res2.outcome())
 
 
 # ---- 2. the state_dir fills up ----------------------------------------------

@@ -190,6 +190,63 @@ test_dry_run_queues_no_deletion(void **state)
 	assert_string_equal(queued(fx, &fx->f.plan.remove), "");
 }
 
+/* -n counts the deletions keep would make, as removed. */
+static void
+test_dry_run_counts_the_deletions(void **state)
+{
+	struct fixture *fx = *state;
+
+	fx->a.keep_days = 2;
+	fx->opt.dry_run = true;
+	store(fx, "+ old 1699820000\n+ young 1699900000\nS gone 1699000000\n");
+	add(fx, 1, "old", 100);
+	add(fx, 2, "young", 100);
+	add(fx, 3, "gone", 100);
+	plan(fx);
+	assert_int_equal(count(fx, STAT_REMOVED), 1);
+	assert_string_equal(queued(fx, &fx->f.plan.remove), "");
+}
+
+/* --all: known and skipped messages are fetched as new; what is set
+ * aside or too large is still left. */
+static void
+test_all_fetches_the_known(void **state)
+{
+	struct fixture *fx = *state;
+
+	fx->a.keep = false;
+	fx->a.max_size = 1000;
+	fx->opt.all = true;
+	store(fx, "+ known 1699990000\nS skipped 1699990000\n"
+	    "+ big 1699990000\n");
+	add(fx, 1, "known", 100);
+	add(fx, 2, "skipped", 100);
+	add(fx, 3, "new", 100);
+	add(fx, 4, "big", 2000);
+	plan(fx);
+	assert_string_equal(queued(fx, &fx->f.plan.fetch), "known skipped new");
+	assert_string_equal(queued(fx, &fx->f.plan.remove), "");
+	assert_int_equal(count(fx, STAT_NEW), 3);
+	assert_int_equal(count(fx, STAT_TOO_BIG), 1);
+	assert_true(uidstore_known(fx->f.store, "known"));
+}
+
+/* -c counts every new message: fetch_limit does not apply. */
+static void
+test_check_ignores_fetch_limit(void **state)
+{
+	struct fixture *fx = *state;
+
+	fx->a.fetch_limit = 1;
+	fx->opt.check = true;
+	store(fx, "");
+	add(fx, 1, "a", 100);
+	add(fx, 2, "b", 100);
+	plan(fx);
+	assert_int_equal(count(fx, STAT_NEW), 2);
+	assert_int_equal(count(fx, STAT_HELD_BACK), 0);
+}
+
 /* The announced size decides; max_size itself is still fetched. */
 static void
 test_over_max_size(void **state)
@@ -623,6 +680,9 @@ main(void)
 		T(test_keep_false_deletes_the_known),
 		T(test_keep_days),
 		T(test_dry_run_queues_no_deletion),
+		T(test_dry_run_counts_the_deletions),
+		T(test_all_fetches_the_known),
+		T(test_check_ignores_fetch_limit),
 		T(test_over_max_size),
 		T(test_without_uid),
 		T(test_headers_first),

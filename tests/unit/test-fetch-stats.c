@@ -45,7 +45,8 @@ test_summary_extras_in_order(void **state)
 	stats_count(&st, STAT_SET_ASIDE);
 	assert_string_equal(stats_summary(&st, true, 0, buf, sizeof buf),
 	    "0 new, 0 delivered, 0 deleted by rules, 0 failed, 0.0 KB in "
-	    "0.0 s, 1 skipped, 2 removed from the server, 1 over max_size "
+	    "0.0 s, 1 skipped, 2 would be removed from the server, 1 over "
+	    "max_size "
 	    "left on the server, 1 without UID left on the server, 1 set "
 	    "aside (dry run: nothing delivered, deleted or recorded)");
 }
@@ -130,6 +131,35 @@ test_decided_and_limit(void **state)
 	assert_int_equal(stats_get(&st, STAT_NEW), 0);
 }
 
+/* Left for the next run: what fetch_limit held back, and what was
+ * counted new and neither decided nor set aside while it came. */
+static void
+test_left(void **state)
+{
+	struct stats st = { 0 };
+	char buf[512];
+
+	(void)state;
+	for (int i = 0; i < 10; i++)
+		stats_count(&st, STAT_NEW);
+	stats_uncount_new(&st, 3);
+	assert_int_equal(stats_left(&st), 3 + 7);
+	stats_count(&st, STAT_DELIVERED);
+	stats_message_failed(&st, ERR_TEMP);
+	stats_set_aside_late(&st);
+	assert_int_equal(stats_get(&st, STAT_SET_ASIDE), 1);
+	assert_int_equal(stats_left(&st), 3 + 4);
+	st.stopped = true;
+	assert_string_equal(stats_summary(&st, false, 0, buf, sizeof buf),
+	    "7 new, 1 delivered, 0 deleted by rules, 1 failed, 0.0 KB in "
+	    "0.0 s, 7 left for the next run, 1 set aside (stopped by a "
+	    "signal)");
+	/* Never below zero, whatever the order of the counts. */
+	for (int i = 0; i < 10; i++)
+		stats_count(&st, STAT_DELIVERED);
+	assert_int_equal(stats_left(&st), 3);
+}
+
 static void
 test_progress_per_session(void **state)
 {
@@ -157,6 +187,7 @@ main(void)
 		cmocka_unit_test(test_message_failed_counts_and_classes),
 		cmocka_unit_test(test_delivery_undone),
 		cmocka_unit_test(test_decided_and_limit),
+		cmocka_unit_test(test_left),
 		cmocka_unit_test(test_progress_per_session),
 	};
 
