@@ -1,8 +1,9 @@
 /*
- * The IDLE loop of one IMAP account in daemon mode. The waiting session
- * opens its folder (EXAMINE: it changes nothing) before each fetch, so
- * mail that arrives during the fetch is announced as soon as IDLE
- * starts: nothing slips between the fetch and the wait.
+ * The IDLE loop of one IMAP account in daemon mode, through the source
+ * interface (source.h): the waiting session selects the first folder
+ * again before each fetch, so mail that arrives during the fetch is
+ * announced as soon as the wait starts: nothing slips between the fetch
+ * and the wait.
  */
 #include <signal.h>
 #include <string.h>
@@ -10,9 +11,8 @@
 
 #include "clock.h"
 #include "daemon-idle.h"
-#include "imap-account.h"
-#include "imap-session.h"
 #include "log.h"
+#include "source.h"
 
 /* IDLE sessions that fail this soon after starting, this many times in a
  * row, end the process: the daemon then backs off as for any failure. */
@@ -52,54 +52,56 @@ daemon_idles(const struct account *a)
 	return a->protocol == PROTO_IMAP && a->idle;
 }
 
-/* The waiting session, logged in, its folder opened; NULL (and said
- * why) when the account is to be polled instead. */
-static struct imap *
-open_waiter(const struct config *cfg, const struct account *a)
-{
-	struct imap_folder f;
-	struct imap *im;
-	struct err e;
-
-	err_clear(&e);
-	if ((im = imap_account_open(cfg, a, &e)) == NULL) {
-		log_warn("%s: cannot wait for new mail: %s", a->name, e.msg);
-		return NULL;
-	}
-	if (!imap_has(im, IMAP_CAP_IDLE)) {
-		log_verbose("%s: the server does not offer IDLE: polling",
-		    a->name);
-		(void)imap_logout(im, &e);
-		return NULL;
-	}
-	if (imap_select(im, a->folders[0], true, &f, &e) == -1) {
-		log_warn("%s: cannot wait for new mail: %s", a->name, e.msg);
-		imap_abort(im);
-		return NULL;
-	}
-	return im;
-}
-
-/* Open the folder again, so that what arrives from now on is news. */
+/* Open the first mailbox again, so that what arrives from now on is
+ * news. */
 static int
-rearm(struct imap *im, const struct account *a)
+rearm(struct source_session *ss, const struct account *a)
 {
-	struct imap_folder f;
+	struct source_mailbox mb;
 	struct err e;
 
 	err_clear(&e);
-	if (imap_select(im, a->folders[0], true, &f, &e) == -1) {
-		log_warn("%s: waiting for new mail: %s", a->name, e.msg);
+	if (ss->backend->select(ss, 0, &mb, &e) != 0) {
+		log_warn("%s: cannot wait for new mail: %s", a->name, e.msg);
 		return -1;
 	}
 	return 0;
 }
 
+/* The waiting session, logged in, its first mailbox selected; NULL
+ * (and said why) when the account is to be polled instead. */
+static struct source_session *
+open_waiter(const struct config *cfg, const struct account *a)
+{
+	const struct source_backend *b = source_for(a);
+	struct source_session *ss;
+	struct err e;
+
+	if (b->idle == NULL)
+		return NULL;
+	err_clear(&e);
+	if ((ss = source_open(b, cfg, a, NULL, &e)) == NULL) {
+		log_warn("%s: cannot wait for new mail: %s", a->name, e.msg);
+		return NULL;
+	}
+	if (!ss->caps.idle) {
+		log_verbose("%s: the server does not offer IDLE: polling",
+		    a->name);
+		(void)b->close(ss, &e);
+		return NULL;
+	}
+	if (rearm(ss, a) == -1) {
+		b->abort(ss);
+		return NULL;
+	}
+	return ss;
+}
+
 /* Wait until new mail, a signal, or the next poll is due. 0 on any of
  * these, -1 when the session failed (closed, and *im NULL). */
 static int
-wait_for_mail(struct imap **im, const struct account *a, int64_t due,
-    unsigned *failures)
+wait_for_mail(struct source_session **ss, const struct account *a,
+    int64_t due, unsigned *failures)
 {
 	int64_t started = clock_ms();
 	int seconds = (int)((due - started + 999) / 1000);
@@ -110,13 +112,13 @@ wait_for_mail(struct imap **im, const struct account *a, int64_t due,
 	log_verbose("%s: waiting for new mail in \"%s\" (IDLE), at most %d s",
 	    a->name, a->folders[0], seconds);
 	err_clear(&e);
-	if (imap_idle(*im, seconds, &wake, &e) >= 0) {
+	if ((*ss)->backend->idle(*ss, seconds, &wake, &e) >= 0) {
 		*failures = 0;
 		return 0;
 	}
 	log_warn("%s: waiting for new mail: %s", a->name, e.msg);
-	imap_abort(*im);
-	*im = NULL;
+	(*ss)->backend->abort(*ss);
+	*ss = NULL;
 	if (clock_ms() - started < IDLE_SHORT_MS)
 		(*failures)++;
 	else
@@ -129,7 +131,7 @@ daemon_idle_account(struct config *cfg, struct account *a,
     const struct run_options *opt, int interval)
 {
 	enum err_class cls = ERR_NONE;
-	struct imap *im = NULL;
+	struct source_session *ss = NULL;
 	unsigned failures = 0;
 	struct err e;
 
@@ -138,23 +140,23 @@ daemon_idle_account(struct config *cfg, struct account *a,
 	while (!leave && failures < IDLE_FAILURES_MAX) {
 		int64_t due = clock_ms() + (int64_t)interval * 1000;
 
-		if (im == NULL)
-			im = open_waiter(cfg, a);
-		else if (rearm(im, a) == -1) {
-			imap_abort(im);
-			im = open_waiter(cfg, a);
+		if (ss == NULL)
+			ss = open_waiter(cfg, a);
+		else if (rearm(ss, a) == -1) {
+			ss->backend->abort(ss);
+			ss = open_waiter(cfg, a);
 		}
 		wake = 0;
 		cls = fetch_account(cfg, a, opt);
-		if (im == NULL || cls != ERR_NONE || leave)
+		if (ss == NULL || cls != ERR_NONE || leave)
 			break;
-		(void)wait_for_mail(&im, a, due, &failures);
+		(void)wait_for_mail(&ss, a, due, &failures);
 	}
 	if (failures >= IDLE_FAILURES_MAX && cls == ERR_NONE)
 		cls = ERR_TEMP;
-	if (im != NULL) {
+	if (ss != NULL) {
 		err_clear(&e);
-		(void)imap_logout(im, &e);
+		(void)ss->backend->close(ss, &e);
 	}
 	return cls;
 }

@@ -140,7 +140,8 @@ record_batch(struct fetch *f, struct err *e)
 /*
  * Make the staged messages delivered and recorded, in this order: sync
  * their files, journal their names, make them visible, record their
- * UIDs; and only then tell the plugins and queue their deletion.
+ * UIDs; and only then tell the plugins and queue their deletion (or
+ * move, or marking them read).
  */
 int
 batch_commit(struct fetch *f, struct err *e)
@@ -171,9 +172,14 @@ batch_commit(struct fetch *f, struct err *e)
 	for (size_t i = 0; i < f->batch.n; i++)
 		plugin_notes_delivered(f->batch.v[i].notes,
 		    f->batch.v[i].nnotes, f->a->name);
-	for (size_t i = 0; i < f->batch.n; i++)
-		if (f->batch.v[i].delete_after)
-			plan_delete(f, f->batch.v[i].idx);
+	for (size_t i = 0; i < f->batch.n; i++) {
+		const struct staged_msg *sm = &f->batch.v[i];
+
+		if (sm->delete_after)
+			plan_delete(f, sm->idx);
+		else if (f->a->mark_seen && sm->counted_delivered)
+			plan_seen(f, sm->idx);
+	}
 	clear_batch(&f->batch);
 	batch_adapt(&f->batch, by_count, clock_ms() - start);
 	return 0;

@@ -29,6 +29,9 @@ struct carried {
 
 struct carry {
 	unsigned	 sessions;	/* opened so far in this run */
+	/* Mailboxes (the first `counted`, in the account's order) whose
+	 * plan was counted and reported: a later session sees the same. */
+	size_t		 counted;
 	bool		 dest_failed;	/* fetch no more in this run */
 	struct carried	*v;		/* sorted by UID */
 	size_t		 n;

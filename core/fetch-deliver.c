@@ -292,7 +292,8 @@ fetch_deliver(struct fetch *f, size_t idx, const struct verdict *v,
 		return rc == -1 ? -1 : 0;
 	}
 	free(done);
-	batch_delivered(&f->batch, staged, msg_size(&f->m), !f->a->keep, pm);
+	batch_delivered(&f->batch, staged, msg_size(&f->m),
+	    !f->a->keep || f->a->move_to != NULL, pm);
 	stats_count(&f->st, STAT_DELIVERED);
 	/* Immediate deliveries are durable now: record them now too, so a
 	 * crash cannot turn them into duplicates. */

@@ -79,6 +79,7 @@ struct fetch {
 	bool			 broken;	/* the connection failed */
 	bool			 draining;	/* fetch no more; delete, close */
 	size_t			 mailboxes_listed;	/* in this session */
+	size_t			 mailbox;	/* the one selected */
 	struct refusals		 refusals;
 
 	struct stats		 st;

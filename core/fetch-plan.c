@@ -42,6 +42,7 @@ plan_free(struct plan *p)
 	queue_free(&p->fetch);
 	queue_free(&p->header);
 	queue_free(&p->remove);
+	queue_free(&p->seen);
 }
 
 /*
@@ -68,14 +69,16 @@ last_the_troublesome(struct fetch *f, struct queue *q)
 }
 
 static enum plan_kind
-plan_known(struct fetch *f, const struct server_msg *sm, time_t fetched,
-    bool skipped)
+plan_known(struct fetch *f, time_t fetched, bool skipped)
 {
 	const struct account *a = f->a;
 
-	if (skipped || sm->others_deleted)
+	/* Delivered by mailferry, so it is removed as the account says
+	 * even when flagged deleted: by another client too, or by mailferry
+	 * itself when a crash or a server without UIDPLUS left it so. */
+	if (skipped)
 		return PLAN_NONE;
-	if (!a->keep || (a->keep_days > 0 &&
+	if (!a->keep || a->move_to != NULL || (a->keep_days > 0 &&
 	    f->now - fetched >= (time_t)a->keep_days * 86400))
 		return PLAN_DELETE;
 	return PLAN_NONE;
@@ -95,12 +98,15 @@ decide(struct fetch *f, struct server_msg *sm, char *why, size_t whylen)
 	known = uid != NULL && uidstore_recall(f->store, uid, &fetched,
 	    &skipped);
 	if (known && !f->opt->all)
-		return plan_known(f, sm, fetched, skipped);
+		return plan_known(f, fetched, skipped);
 	if (uid != NULL && (c = carry_find(&f->carry, uid)) != NULL) {
 		sm->handled = true;
 		sm->rule_delete = c->rule_delete;
 		return c->rule_delete ? PLAN_RULE_DELETE : PLAN_NONE;
 	}
+	/* Another client deleted it (IMAP \Deleted): not ours to fetch. */
+	if (sm->others_deleted)
+		return PLAN_NONE;
 	/* After a reconnect, a message without a UID cannot be told from
 	 * one an earlier session delivered. */
 	if (uid == NULL && (a->keep || f->carry.sessions > 1))
@@ -207,7 +213,7 @@ apply_fetch_limit(struct fetch *f, struct queue *q)
 		return;
 	for (size_t i = limit; i < q->n; i++)
 		f->list.msgs[q->v[i]].plan = PLAN_NONE;
-	if (f->carry.sessions <= 1) {
+	if (f->plan.first) {
 		log_info("%s: fetch_limit %d: %zu more new messages wait for "
 		    "the next run", f->a->name, f->a->fetch_limit, q->n - limit);
 		stats_uncount_new(&f->st, (unsigned)(q->n - limit));
@@ -238,17 +244,27 @@ warn_no_uid(struct fetch *f)
 void
 plan_delete(struct fetch *f, size_t idx)
 {
-	/* It would go with ours when the source removes what is marked
-	 * (IMAP's EXPUNGE): leave it to whoever marked it. */
-	if (f->list.msgs[idx].others_deleted)
-		return;
 	queue_push(&f->plan.remove, idx);
+}
+
+void
+plan_seen(struct fetch *f, size_t idx)
+{
+	queue_push(&f->plan.seen, idx);
+}
+
+enum source_req
+plan_removal(const struct fetch *f, size_t idx)
+{
+	if (f->a->move_to != NULL && !f->list.msgs[idx].rule_delete)
+		return SOURCE_MOVE;
+	return SOURCE_DELETE;
 }
 
 void
 fetch_plan(struct fetch *f)
 {
-	bool first = f->carry.sessions <= 1;
+	bool first = f->mailbox >= f->carry.counted;
 	size_t nnew = 0, ndel = 0;
 	char why[512];
 
@@ -269,7 +285,11 @@ fetch_plan(struct fetch *f)
 	queue_alloc(&f->plan.fetch, nnew);
 	queue_alloc(&f->plan.header, f->plan.prefilter ? nnew : 0);
 	queue_alloc(&f->plan.remove, nnew + ndel);
+	queue_alloc(&f->plan.seen, f->a->mark_seen ? nnew : 0);
 	fill_queues(f);
+	f->plan.first = first;
+	if (first)
+		f->carry.counted = f->mailbox + 1;
 	if (first && stats_get(&f->st, STAT_NO_UID) > 0)
 		warn_no_uid(f);
 	last_the_troublesome(f, &f->plan.fetch);

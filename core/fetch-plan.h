@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "source.h"
+
 enum plan_kind {
 	PLAN_NONE,		/* known, nothing to do */
 	PLAN_FETCH,		/* new: fetch it */
@@ -34,8 +36,12 @@ struct queue {
 struct plan {
 	struct queue	 fetch;		/* to fetch whole */
 	struct queue	 header;	/* to fetch the header of first */
-	struct queue	 remove;	/* to delete from the server */
+	struct queue	 remove;	/* to delete from the server (or,
+					 * with move_to, to move) */
+	struct queue	 seen;		/* to mark read (mark_seen) */
 	bool		 prefilter;	/* the rules decide on headers */
+	bool		 first;		/* the run's first plan of this mailbox:
+					 * counted and reported */
 };
 
 /* Append index idx; overrunning a queue is a bug, stopped here. */
@@ -59,9 +65,13 @@ struct fetch;
  * and fill the queues (f->plan.prefilter says whether new messages go
  * to the header queue first). */
 void fetch_plan(struct fetch *f);
-/* Queue the deletion of listed message idx; not of one someone else
- * marked deleted, which the source would remove with ours. */
+/* Queue the deletion of listed message idx (with move_to, its move,
+ * unless a rule deleted it). */
 void plan_delete(struct fetch *f, size_t idx);
+/* Queue marking listed message idx read. */
+void plan_seen(struct fetch *f, size_t idx);
+/* The request that takes message idx off the server. */
+enum source_req plan_removal(const struct fetch *f, size_t idx);
 void plan_free(struct plan *p);
 
 #endif

@@ -1,10 +1,11 @@
 /*
  * The pipelined loop over one mailbox: keep a window of requests in
- * flight (deletions first, then whole messages within a byte budget,
- * then headers), read each reply in order, and hand what arrived to
- * fetch-message.c. Committed batches queue their deletions, so the loop
- * ends only when nothing is in flight, queued or staged; a batch due by
- * time is committed between replies, or while a slow reply is awaited.
+ * flight (deletions, moves and marking read first, then whole messages
+ * within a byte budget, then headers), read the replies, and hand what
+ * arrived to fetch-message.c. Committed batches queue their deletions,
+ * so the loop ends only when nothing is in flight, queued or staged; a
+ * batch due by time is committed between replies, or while a slow reply
+ * is awaited.
  *
  * When a destination failed, the loop is run again "draining": what is
  * in flight is read and dropped, and the deletions of what was recorded
@@ -45,8 +46,13 @@ next_request(struct fetch *f, enum source_req *req, size_t *idx)
 	struct plan *pl = &f->plan;
 
 	if (queue_waiting(&pl->remove)) {
-		*req = SOURCE_DELETE;
 		*idx = queue_pop(&pl->remove);
+		*req = plan_removal(f, *idx);
+		return true;
+	}
+	if (queue_waiting(&pl->seen)) {
+		*req = SOURCE_MARK_SEEN;
+		*idx = queue_pop(&pl->seen);
 		return true;
 	}
 	if (fetch_stopping(f) || f->draining)
@@ -114,6 +120,15 @@ delete_answered(struct fetch *f, const struct source_reply *r)
 	stats_failure(&f->st, ERR_TEMP);
 }
 
+/* Marking read is a courtesy: a refusal is said, and fails nothing. */
+static void
+seen_answered(struct fetch *f, const struct source_reply *r)
+{
+	if (!r->ok)
+		log_warn("%s: %s (UID %s) refused: %s", f->a->name, r->what,
+		    fetch_uid_shown(f, &f->list.msgs[r->idx]), r->text);
+}
+
 /* A header: the rules decide on it, or, refused, the message is fetched
  * whole. */
 static int
@@ -168,7 +183,8 @@ reply_failed(struct fetch *f, const struct source_reply *r, int rc,
 	struct server_msg *sm = &f->list.msgs[r->idx];
 
 	f->broken = true;
-	if (f->draining || r->req == SOURCE_DELETE)
+	if (f->draining || (r->req != SOURCE_FETCH &&
+	    r->req != SOURCE_FETCH_HEADER))
 		return -1;
 	if (rc == SOURCE_TOO_LARGE) {
 		message_too_large(f, sm, e);
@@ -186,8 +202,12 @@ answered(struct fetch *f, const struct source_reply *r, struct err *e)
 		f->win.fetches--;
 		f->win.bytes -= window_cost(&f->list.msgs[r->idx]);
 	}
-	if (r->req == SOURCE_DELETE) {
+	if (r->req == SOURCE_DELETE || r->req == SOURCE_MOVE) {
 		delete_answered(f, r);
+		return 0;
+	}
+	if (r->req == SOURCE_MARK_SEEN) {
+		seen_answered(f, r);
 		return 0;
 	}
 	if (f->draining)

@@ -15,6 +15,7 @@
  * session is still good: the replies due are read and dropped, the
  * deletions sent, and the session closed so that they happen.
  */
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,7 +99,8 @@ settle_deletions(struct fetch *f)
 
 		if (!sm->deleted)
 			continue;
-		if (sm->plan == PLAN_DELETE || !f->a->keep)
+		if (sm->plan == PLAN_DELETE || !f->a->keep ||
+		    (f->a->move_to != NULL && !sm->rule_delete))
 			stats_count(&f->st, STAT_REMOVED);
 		if (sm->uid != STRTAB_NONE)
 			uidstore_forget(f->store, fetch_uid(f, sm));
@@ -128,6 +130,30 @@ expunge(struct fetch *f, struct err *e)
 	return 0;
 }
 
+/*
+ * A mailbox whose UIDVALIDITY changed (recreated, or rebuilt by the
+ * server): its old UIDs mean nothing now. Said once per run; the old
+ * records are not recalled, so the compaction forgets them.
+ */
+static void
+report_new_validity(struct fetch *f, const struct source_mailbox *mb,
+    const char *prefix)
+{
+	const char *colon = strchr(prefix, ':'), *old;
+	char name[UID_MAX_LEN + 2];
+
+	if (mb->key == NULL || colon == NULL || f->mailbox < f->carry.counted)
+		return;
+	snprintf(name, sizeof name, "%.*s", (int)(colon - prefix + 1), prefix);
+	if ((old = uidstore_find_prefix(f->store, name, prefix)) == NULL)
+		return;
+	log_warn("%s: folder \"%s\": UIDVALIDITY changed from %.*s to %" PRIu32
+	    " (the folder was recreated or rebuilt): its messages are all "
+	    "new again", f->a->name, mb->name,
+	    (int)strcspn(old + strlen(name), ":"), old + strlen(name),
+	    mb->validity);
+}
+
 /* Select mailbox i, key its UIDs, list and plan it. */
 static int
 list_mailbox(struct fetch *f, size_t i, struct err *e)
@@ -135,16 +161,25 @@ list_mailbox(struct fetch *f, size_t i, struct err *e)
 	struct source_session *ss = f->ss;
 	struct source_mailbox mb;
 	char prefix[UID_MAX_LEN + 1];
+	int rc;
 
 	if (i > 0) {
 		carry_save(&f->carry, &f->list, f->store);
 		listing_clear(&f->list);
 		plan_free(&f->plan);
 	}
-	if (ss->backend->select(ss, i, &mb, e) == -1)
-		return -1;
-	/* A mailbox whose keys cannot be made is listed without UIDs. */
-	(void)listing_prefix(mb.name, mb.validity, prefix, sizeof prefix);
+	f->mailbox = i;
+	if ((rc = ss->backend->select(ss, i, &mb, e)) != 0)
+		return rc;
+	/* Keys that cannot be made would be bare UIDs, shared with other
+	 * mailboxes: such a mailbox is left alone, as one not there. */
+	if (listing_prefix(mb.key, mb.validity, prefix, sizeof prefix) == -1) {
+		err_set(e, ERR_CONFIG, "folder \"%.60s...\": its name is too "
+		    "long for the UID store's keys (%d bytes at most, "
+		    "escaped)", mb.name, UID_MAX_LEN - 22);
+		return SOURCE_NO_MAILBOX;
+	}
+	report_new_validity(f, &mb, prefix);
 	listing_set_prefix(&f->list, prefix);
 	if (ss->backend->list(ss, &f->list, f->store, e) == -1)
 		return -1;
@@ -170,8 +205,10 @@ list_mailbox(struct fetch *f, size_t i, struct err *e)
 static int
 run_mailbox(struct fetch *f, size_t i, struct err *e)
 {
-	if (list_mailbox(f, i, e) == -1)
-		return -1;
+	int rc;
+
+	if ((rc = list_mailbox(f, i, e)) != 0)
+		return rc;
 	if (f->opt->check)
 		return 0;
 	start_progress(f);
@@ -257,7 +294,22 @@ run_session(struct fetch *f, struct err *e)
 	uidstore_unkeep_all(f->store);
 	n = f->backend->mailboxes(f->a);
 	for (size_t i = 0; i < n; i++) {
-		if (run_mailbox(f, i, e) == -1) {
+		int rc = run_mailbox(f, i, e);
+
+		/* A mailbox the server refuses: the others all the same,
+		 * and what is recorded of it stays (it is not listed). */
+		if (rc == SOURCE_NO_MAILBOX && i >= f->carry.counted) {
+			log_error("%s: %s", f->a->name, e->msg);
+			stats_failure(&f->st, e->cls);
+			f->carry.counted = i + 1;
+			err_clear(e);
+			continue;
+		}
+		if (rc == SOURCE_NO_MAILBOX) {
+			err_clear(e);
+			continue;
+		}
+		if (rc == -1) {
 			end_failed_session(f);
 			return -1;
 		}

@@ -123,9 +123,9 @@ imap_status_code(struct imap *im, const struct imap_resp *r, struct err *e)
 	char shown[600];
 
 	if (strcmp(code, "ALERT") == 0) {
-		/* RFC 3501 7.1: the user must see it. */
+		/* RFC 3501 7.1: the user must see it, even under -q. */
 		log_escape(shown, sizeof shown, r->text, strlen(r->text));
-		log_warn("%s: alert from the server: %s", im->conn->label,
+		log_warn_always("%s: alert from the server: %s", im->conn->label,
 		    shown);
 	} else if (strcmp(code, "CAPABILITY") == 0)
 		caps_from_text(im, r->code_args);

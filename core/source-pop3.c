@@ -104,7 +104,8 @@ pop3_select(struct source_session *ss, size_t i, struct source_mailbox *mb,
 	(void)ss;
 	(void)i;
 	(void)e;
-	*mb = (struct source_mailbox){ .name = NULL, .validity = 0 };
+	*mb = (struct source_mailbox){ .name = NULL, .key = NULL,
+	    .validity = 0 };
 	return 0;
 }
 

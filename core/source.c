@@ -8,6 +8,7 @@
 
 static const struct source_backend *const backends[] = {
 	&source_pop3,
+	&source_imap,
 };
 
 const struct source_backend *

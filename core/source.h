@@ -11,8 +11,9 @@
  * the account's mailboxes, each the unit of its work: select() one, and
  * learn its identity for the UID store; list() it into the listing
  * (fetch-list.h); send requests (fetch a message or its header, mark it
- * deleted), any number in flight up to caps.depth, and read the replies,
- * which come in the order the requests went; expunge() makes the
+ * deleted), any number in flight up to caps.depth, and read the replies
+ * (in the order the requests went for POP3; IMAP answers a fetch as soon
+ * as its data is complete); expunge() makes the
  * mailbox's deletions happen. close() ends the session; abort() drops
  * it after a failure.
  *
@@ -59,6 +60,8 @@ struct source_reply {
 /* reply() when a fetched message went over its limit: the session is
  * unusable, as after -1. */
 #define SOURCE_TOO_LARGE	(-2)
+/* select() when the mailbox cannot be opened but the session is good. */
+#define SOURCE_NO_MAILBOX	(-3)
 
 struct source_caps {
 	size_t		 depth;		/* requests in flight at most: 1
@@ -67,11 +70,14 @@ struct source_caps {
 					 * server can take */
 	bool		 deletes_at_close;	/* deleted messages go only
 						 * when close() succeeds */
+	bool		 idle;		/* idle() can wait for new mail */
 };
 
 /* A mailbox, as the UID store tells it from the others. */
 struct source_mailbox {
 	const char	*name;		/* NULL: the account's only one */
+	const char	*key;		/* its name in UID store keys, the
+					 * same however the user spells it */
 	uint32_t	 validity;	/* UIDs hold while this does; 0: no
 					 * such thing */
 };
@@ -126,6 +132,9 @@ struct source_backend {
 	 * folder's UIDs are new ones.
 	 */
 	size_t (*mailboxes)(const struct account *a);
+	/* 0; -1 (e set) when the session is unusable; SOURCE_NO_MAILBOX
+	 * (e set) when the server refused this mailbox (one that does
+	 * not exist, say) and the session is still good for the others. */
 	int (*select)(struct source_session *ss, size_t i,
 	    struct source_mailbox *mb, struct err *e);
 
@@ -162,14 +171,17 @@ struct source_backend {
 	 * IMAP: imap_flush() (imap-internal.h). */
 	void (*push)(struct source_session *ss);
 	/*
-	 * Read the reply to the oldest request in flight into r (r->req and
-	 * r->idx are set even when reading fails). Returns 0 (r->ok says
-	 * whether the server did it; a fetch's data is then in its m), -1
-	 * (e set; the session is unusable) or SOURCE_TOO_LARGE. Replies
-	 * have deadlines (conn.h), so a trickling server cannot stretch one
-	 * forever. IMAP: imap_read() until the tagged completion of the
-	 * oldest; a fetch is ok only when its data arrived (ev.fetched);
-	 * untagged EXISTS, EXPUNGE, FETCH and [ALERT] are handled there.
+	 * Read the next reply to a request in flight into r (r->req and
+	 * r->idx are set even when reading fails, naming the request the
+	 * failure hit). Returns 0 (r->ok says whether the server did it; a
+	 * fetch's data is then in its m), -1 (e set; the session is
+	 * unusable) or SOURCE_TOO_LARGE. Replies have deadlines (conn.h),
+	 * so a trickling server cannot stretch one forever. POP3: the
+	 * oldest request's. IMAP: imap_read() until a fetch's data is
+	 * complete (its tagged completion, which may come after the next
+	 * message, is read later and passed over) or another command is
+	 * done; a fetch answered OK without data is refused; untagged
+	 * EXISTS, EXPUNGE, FETCH and [ALERT] are handled there.
 	 */
 	int (*reply)(struct source_session *ss, struct source_reply *r,
 	    struct err *e);
@@ -198,8 +210,9 @@ struct source_backend {
 	 * Optional: wait, at most `seconds`, until the selected mailbox has
 	 * new mail (1), or the time ran out or *stop was set (0), -1 on
 	 * error. NULL when the protocol cannot (POP3: the daemon polls).
-	 * IMAP: imap_idle() on the first folder, when the server offers
-	 * IDLE and the account's idle is true.
+	 * Call it only when caps.idle says the server can. IMAP: imap_idle()
+	 * on the selected folder (the daemon selects the first), when the
+	 * server offers IDLE.
 	 */
 	int (*idle)(struct source_session *ss, int seconds,
 	    volatile sig_atomic_t *stop, struct err *e);
@@ -224,5 +237,6 @@ source_can(const struct source_session *ss, enum source_req req)
 }
 
 extern const struct source_backend source_pop3;
+extern const struct source_backend source_imap;
 
 #endif

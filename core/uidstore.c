@@ -171,6 +171,25 @@ uidstore_known(const struct uidstore *s, const char *uid)
 	return find(s, uid) != NULL;
 }
 
+const char *
+uidstore_find_prefix(const struct uidstore *s, const char *prefix,
+    const char *but_not)
+{
+	size_t plen = strlen(prefix), blen = strlen(but_not);
+
+	for (size_t i = 0; i < s->nslots; i++) {
+		const char *uid;
+
+		if (s->slots[i].ref == 0)
+			continue;
+		uid = slot_uid(s, &s->slots[i]);
+		if (strncmp(uid, prefix, plen) == 0 &&
+		    strncmp(uid, but_not, blen) != 0)
+			return uid;
+	}
+	return NULL;
+}
+
 void
 uidstore_forget(struct uidstore *s, const char *uid)
 {

@@ -35,7 +35,9 @@
  * crash interrupted; the caller asks the destination whether NAME made it.
  * A + or S line ends every D, F, C and L line of its UID before it.
  * UIDs are checked to be 1 to 255 characters of 0x21-0x7e, so they never
- * break a line; they are never used as file names.
+ * break a line; they are never used as file names. A POP3 UID is the
+ * server's; an IMAP one is FOLDER:UIDVALIDITY:UID (listing_prefix() in
+ * fetch-list.h), so both protocols share one format.
  */
 #ifndef MF_UIDSTORE_H
 #define MF_UIDSTORE_H
@@ -71,6 +73,10 @@ void uidstore_close(struct uidstore *s);
 bool uidstore_recall(struct uidstore *s, const char *uid, time_t *fetched,
     bool *skipped);
 bool uidstore_known(const struct uidstore *s, const char *uid);
+/* A recorded UID that begins with `prefix` but not with `but_not`
+ * (an IMAP folder's keys under another UIDVALIDITY), or NULL. */
+const char *uidstore_find_prefix(const struct uidstore *s,
+    const char *prefix, const char *but_not);
 /* Drop the UID at the next compaction (its message left the server). */
 void uidstore_forget(struct uidstore *s, const char *uid);
 

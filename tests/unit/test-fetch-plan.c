@@ -401,6 +401,8 @@ test_reconnect_carries_over(void **state)
 	listing_clear(&fx->f.list);
 	fx->f.list.complete = true;
 	fx->f.carry.sessions = 2;
+	/* The first session planned (and counted) this mailbox. */
+	fx->f.carry.counted = 1;
 	add(fx, 1, "done", 100);
 	add(fx, 2, "failed", 100);
 	add(fx, 3, "ruled", 100);
@@ -412,6 +414,25 @@ test_reconnect_carries_over(void **state)
 	assert_true(fx->f.list.msgs[1].handled);
 	assert_true(fx->f.list.msgs[2].rule_delete);
 	assert_int_equal(count(fx, STAT_NEW), 0);
+}
+
+/* A mailbox a broken session never reached is counted by the session
+ * that lists it first. */
+static void
+test_later_mailbox_counted_after_a_reconnect(void **state)
+{
+	struct fixture *fx = *state;
+
+	fx->f.carry.sessions = 2;
+	fx->f.carry.counted = 1;
+	fx->f.mailbox = 1;
+	store(fx, "");
+	add(fx, 1, "a", 100);
+	add(fx, 2, "b", 100);
+	plan(fx);
+	assert_int_equal(count(fx, STAT_NEW), 2);
+	assert_int_equal(fx->f.carry.counted, 2);
+	fx->f.mailbox = 0;
 }
 
 /* An incomplete listing says less than the last complete one. */
@@ -464,8 +485,10 @@ test_carry_by_mailbox(void **state)
 	assert_non_null(carry_find(&fx->f.carry, "Lists/dev:9:1"));
 }
 
-/* A message someone else marked deleted is never deleted by us: the
- * source would remove it along with ours. */
+/* A new message someone else marked deleted (IMAP \\Deleted) is theirs:
+ * neither fetched nor counted. One mailferry delivered is removed as
+ * the account says, flagged or not (a crash may have left our own flag
+ * on it). */
 static void
 test_others_deleted_left_alone(void **state)
 {
@@ -476,10 +499,45 @@ test_others_deleted_left_alone(void **state)
 	add(fx, 1, "known", 100)->others_deleted = true;
 	add(fx, 2, "new", 100)->others_deleted = true;
 	plan(fx);
+	assert_int_equal(fx->f.list.msgs[0].plan, PLAN_DELETE);
+	assert_int_equal(fx->f.list.msgs[1].plan, PLAN_NONE);
+	assert_int_equal(stats_get(&fx->f.st, STAT_NEW), 0);
+	assert_string_equal(queued(fx, &fx->f.plan.remove), "known");
+	assert_string_equal(queued(fx, &fx->f.plan.fetch), "");
+}
+
+static void
+test_others_deleted_kept_with_keep(void **state)
+{
+	struct fixture *fx = *state;
+
+	store(fx, "+ known 1699990000\n");
+	add(fx, 1, "known", 100)->others_deleted = true;
+	plan(fx);
 	assert_int_equal(fx->f.list.msgs[0].plan, PLAN_NONE);
-	assert_int_equal(fx->f.list.msgs[1].plan, PLAN_FETCH);
-	plan_delete(&fx->f, 1);
 	assert_string_equal(queued(fx, &fx->f.plan.remove), "");
+}
+
+/* With move_to, a delivered message still in the folder is moved; one a
+ * rule deleted is deleted. */
+static void
+test_move_to_moves_what_was_delivered(void **state)
+{
+	struct fixture *fx = *state;
+	char archive[] = "Archive";
+
+	fx->a.move_to = archive;
+	store(fx, "+ known 1699990000\nS skipped 1699990000\n");
+	add(fx, 1, "known", 100);
+	add(fx, 2, "skipped", 100);
+	add(fx, 3, "new", 100);
+	plan(fx);
+	assert_int_equal(fx->f.list.msgs[0].plan, PLAN_DELETE);
+	assert_int_equal(fx->f.list.msgs[1].plan, PLAN_NONE);
+	assert_int_equal(plan_removal(&fx->f, 0), SOURCE_MOVE);
+	fx->f.list.msgs[2].rule_delete = true;
+	assert_int_equal(plan_removal(&fx->f, 2), SOURCE_DELETE);
+	fx->a.move_to = NULL;
 }
 
 /* ---- the listing ------------------------------------------------------- */
@@ -633,9 +691,12 @@ main(void)
 		T(test_set_aside),
 		T(test_after_a_destination_failed),
 		T(test_reconnect_carries_over),
+		T(test_later_mailbox_counted_after_a_reconnect),
 		T(test_carry_needs_a_complete_listing),
 		T(test_carry_by_mailbox),
 		T(test_others_deleted_left_alone),
+		T(test_others_deleted_kept_with_keep),
+		T(test_move_to_moves_what_was_delivered),
 		cmocka_unit_test(test_prefix_of_a_mailbox),
 		T(test_keys_with_a_prefix),
 		T(test_sort_and_find),

@@ -120,6 +120,35 @@ test_new_store_round_trip(void **state)
 	free(text);
 }
 
+/* IMAP keys, FOLDER:UIDVALIDITY:UID, next to POP3 UIDs in a store of
+ * the same format; a folder's keys under another UIDVALIDITY are
+ * found by prefix (and those of a folder whose name only begins the
+ * same are not). */
+static void
+test_imap_keys_found_by_prefix(void **state)
+{
+	struct fixture *f = *state;
+	struct uidstore *s;
+	const char *old;
+	struct err e;
+
+	write_file(f->path, "mailferry-uids 1\n+ popuid-1 10\n"
+	    "+ INBOX:7:1 20\n+ INBOX:7:2 20\n+ INBOXES:9:1 20\n"
+	    "+ Lists/dev:3:5 30\n", 0600);
+	s = open_store(f, &e);
+	assert_non_null(s);
+	assert_true(uidstore_known(s, "popuid-1"));
+	assert_true(uidstore_known(s, "Lists/dev:3:5"));
+	assert_null(uidstore_find_prefix(s, "INBOX:", "INBOX:7:"));
+	old = uidstore_find_prefix(s, "INBOX:", "INBOX:8:");
+	assert_non_null(old);
+	assert_int_equal(strncmp(old, "INBOX:7:", 8), 0);
+	assert_string_equal(uidstore_find_prefix(s, "Lists/dev:",
+	    "Lists/dev:4:"), "Lists/dev:3:5");
+	assert_null(uidstore_find_prefix(s, "Archive:", "Archive:1:"));
+	uidstore_close(s);
+}
+
 static void
 test_torn_tail_is_cut(void **state)
 {
@@ -350,6 +379,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_new_store_round_trip,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_imap_keys_found_by_prefix,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_tail_is_cut, setup,
 		    teardown),
