@@ -67,6 +67,11 @@ struct dedup {
 
 static const struct mf_host *host;
 
+/*
+ * A table of its own rather than the UID store's (core/uidstore.c): a
+ * plugin sees only the plugin interface, never the program's internals,
+ * and its keys are digests already, so this one needs no hash function.
+ */
 static uint64_t
 slot_hash(const char *key)
 {
