@@ -583,6 +583,10 @@ def core_files(d):
 def unlimited_cores():
     resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY,
                                               resource.RLIM_INFINITY))
+    # SIGQUIT as a user's shell leaves it, whatever the test runner's
+    # process did with it (an ignored or blocked signal survives exec).
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGQUIT})
 
 
 def start_as_victim(case, cmd, cwd):
@@ -634,7 +638,11 @@ def test_no_core_dump_while_holding_the_password(case):
             # SIGQUIT dumps core by default (and, unlike SIGSEGV, is
             # not caught by the sanitizers' handlers).
             os.kill(proc.pid, signal.SIGQUIT)
-            proc.communicate(timeout=120)
+            try:
+                proc.communicate(timeout=120)
+            except subprocess.TimeoutExpired:
+                status = Path("/proc/%d/status" % proc.pid).read_text()
+                pytest.fail("SIGQUIT did not end the run:\n" + status)
         finally:
             if proc.poll() is None:
                 proc.kill()
