@@ -183,11 +183,31 @@ handshake(struct tls *t, SSL *server)
 	assert_int_equal(done, 1);
 }
 
+/* A client (*t) and a server connected over non-blocking sockets sv,
+ * the client pinned to the server's certificate, the handshake done. */
+static SSL *
+connected_pair(int sv[2], struct tls **t)
+{
+	struct tls_options opt = { .host = "pop.example.org" };
+	char pin[8 + 64 + 1];
+	struct err e;
+	SSL *server;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	fcntl(sv[0], F_SETFL, O_NONBLOCK);
+	fcntl(sv[1], F_SETFL, O_NONBLOCK);
+	server = test_server(sv[1], pin);
+	opt.fingerprint = pin;
+	*t = tls_new(sv[0], &opt, &e);
+	assert_non_null(*t);
+	handshake(*t, server);
+	return server;
+}
+
 static void
 test_records_read_ahead(void **state)
 {
-	struct tls_options opt = { .host = "pop.example.org" };
-	char pin[8 + 64 + 1], buf[64 * 1024], *got;
+	char buf[64 * 1024], *got;
 	size_t n, total = 0, reads = 0;
 	struct tls *t;
 	struct err e;
@@ -196,14 +216,7 @@ test_records_read_ahead(void **state)
 	int sv[2];
 
 	(void)state;
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	fcntl(sv[0], F_SETFL, O_NONBLOCK);
-	fcntl(sv[1], F_SETFL, O_NONBLOCK);
-	server = test_server(sv[1], pin);
-	opt.fingerprint = pin;
-	t = tls_new(sv[0], &opt, &e);
-	assert_non_null(t);
-	handshake(t, server);
+	server = connected_pair(sv, &t);
 	/* Our preference, never OpenSSL's AES-256 first: AES-128-GCM, or
 	 * ChaCha20 on a CPU without AES instructions. */
 	tls_describe(t, buf, sizeof buf);
@@ -246,8 +259,7 @@ test_records_read_ahead(void **state)
 static void
 test_bad_record_after_good_ones(void **state)
 {
-	struct tls_options opt = { .host = "pop.example.org" };
-	char pin[8 + 64 + 1], buf[64 * 1024];
+	char buf[64 * 1024];
 	/* A record header for 32 bytes of application data, and 32 bytes
 	 * that do not decrypt. */
 	static const unsigned char bad[5 + 32] = { 23, 3, 3, 0, 32 };
@@ -259,14 +271,7 @@ test_bad_record_after_good_ones(void **state)
 	int sv[2];
 
 	(void)state;
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	fcntl(sv[0], F_SETFL, O_NONBLOCK);
-	fcntl(sv[1], F_SETFL, O_NONBLOCK);
-	server = test_server(sv[1], pin);
-	opt.fingerprint = pin;
-	t = tls_new(sv[0], &opt, &e);
-	assert_non_null(t);
-	handshake(t, server);
+	server = connected_pair(sv, &t);
 	for (int i = 0; i < 10; i++)
 		assert_int_equal(SSL_write(server, "0123456789", 10), 10);
 	assert_int_equal(write(sv[1], bad, sizeof bad), (ssize_t)sizeof bad);
