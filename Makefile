@@ -151,10 +151,15 @@ fuzz:
 	        tests/fuzz/fuzz-$$f.c build-fuzz/libmailferry.a $(LDLIBS); \
 	    mkdir -p build-fuzz/corpus/$$f tests/fuzz/regress/$$f; \
 	    echo "fuzzing $$f for $(FUZZ_SECONDS) s"; \
-	    build-fuzz/fuzz-$$f -max_total_time=$(FUZZ_SECONDS) \
+	    rc=0; build-fuzz/fuzz-$$f -max_total_time=$(FUZZ_SECONDS) \
 	        -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	        -artifact_prefix=build-fuzz/crash-$$f- \
 	        build-fuzz/corpus/$$f tests/fuzz/corpus/$$f \
-	        tests/fuzz/regress/$$f 2>&1 | grep -E "^(#|stat::|==|SUMMARY|Done)" | tail -8; \
+	        tests/fuzz/regress/$$f >build-fuzz/fuzz-$$f.log 2>&1 || rc=$$?; \
+	    grep -E "^(#|stat::|==|SUMMARY|Done)" build-fuzz/fuzz-$$f.log | tail -8; \
+	    if [ $$rc -ne 0 ]; then tail -60 build-fuzz/fuzz-$$f.log; \
+	        echo "fuzz-$$f found a crash (exit $$rc): build-fuzz/crash-$$f-*"; \
+	        exit 1; fi; \
 	done
 
 # Installs what is missing (as root, with apt-get), then checks it is there.

@@ -377,7 +377,7 @@ describe(const struct imap_source *is, const struct imap_request *q,
 		[SOURCE_FETCH_HEADER] = "UID FETCH %" PRIu32 " BODY.PEEK[HEADER]",
 		[SOURCE_DELETE] = "UID STORE %" PRIu32 " +FLAGS (\\Deleted)",
 		[SOURCE_MARK_SEEN] = "UID STORE %" PRIu32 " +FLAGS (\\Seen)",
-		[SOURCE_MOVE] = "UID MOVE %" PRIu32,
+		[SOURCE_MOVE] = ("UID MOVE %" PRIu32),
 	};
 
 	if (q->cmd == IMAP_CMD_COPY)
