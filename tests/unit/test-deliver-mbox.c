@@ -235,8 +235,8 @@ test_recover_by_digest(void **state)
 	assert_false(delivered);
 	/* Names that do not parse, or point past the end. */
 	static const char *const odd[] = { "", "x", "1:2:3:4", "1:2:3:4:zz",
-	    "../../etc/passwd", "1:2:-3:4:"
-	    "0000000000000000000000000000000000000000000000000000000000000000" };
+	    "../../etc/passwd", ("1:2:-3:4:"
+	    "0000000000000000000000000000000000000000000000000000000000000000") };
 	for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++) {
 		delivered = true;
 		assert_int_equal(f->be->recover(&f->d, odd[i], &delivered,
