@@ -84,6 +84,8 @@ open_waiter(const struct config *cfg, const struct account *a)
 		log_warn("%s: cannot wait for new mail: %s", a->name, e.msg);
 		return NULL;
 	}
+	/* It only waits: the fetch runs in a session of its own. */
+	ss->read_only = true;
 	if (!ss->caps.idle) {
 		log_verbose("%s: the server does not offer IDLE: polling",
 		    a->name);

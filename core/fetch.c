@@ -290,6 +290,7 @@ run_session(struct fetch *f, struct err *e)
 	f->ss = source_open(f->backend, f->cfg, f->a, f->opt->login_delay, e);
 	if (f->ss == NULL)
 		return -1;
+	f->ss->read_only = f->opt->dry_run || f->opt->check;
 	/* Every mailbox listed in this session keeps its UIDs again. */
 	uidstore_unkeep_all(f->store);
 	n = f->backend->mailboxes(f->a);

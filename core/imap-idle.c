@@ -118,7 +118,7 @@ imap_idle(struct imap *im, int seconds, volatile sig_atomic_t *stop,
 		return err_set(e, ERR_INTERNAL, "%s: IDLE not possible now",
 		    im->conn->label);
 	while (!im->new_mail && !stopped(stop) && clock_ms() < end) {
-		int64_t slice = clock_ms() + (int64_t)IMAP_IDLE_RENEW * 1000;
+		int64_t slice = clock_ms() + im->idle_renew_ms;
 		int rc;
 
 		if (idle_start(im, e) == -1)

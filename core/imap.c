@@ -49,6 +49,7 @@ imap_new(struct conn *c)
 	im->decoded = xmalloc(CONN_READ_BUFFER + 2);
 	im->next_tag = 1;
 	im->new_deadline = true;
+	im->idle_renew_ms = (int64_t)IMAP_IDLE_RENEW * 1000;
 	return im;
 }
 

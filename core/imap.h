@@ -173,6 +173,8 @@ struct imap {
 	bool		 exists_seen;	/* an EXISTS came since SELECT */
 	bool		 new_mail;	/* EXISTS grew since SELECT or the
 					 * last listing */
+	int64_t		 idle_renew_ms;	/* IMAP_IDLE_RENEW; the unit
+					 * tests shorten it */
 
 	/* The message being received. */
 	struct imap_pending *target;
@@ -259,7 +261,7 @@ int imap_expunge(struct imap *im, const uint32_t *uids, size_t n,
     enum imap_expunged *res, size_t *others, struct err *e);
 
 /* Wait in IDLE (RFC 2177) until the selected folder grows, at most
- * `seconds`, renewing it every IMAP_IDLE_RENEW; *stop (may be NULL) set
+ * `seconds`, renewing it every im->idle_renew_ms; *stop (may be NULL) set
  * by a signal ends the wait within a second. Returns 1 when new mail
  * arrived (also when it had already: EXISTS grew since the folder was
  * selected or last listed), 0 when the time ran out or stop was set, -1

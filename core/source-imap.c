@@ -172,8 +172,8 @@ imap_src_select(struct source_session *ss, size_t i,
 	is->folder = folder;
 	if (drain(is, e) == -1)
 		return -1;
-	if (imap_select(is->im, folder, !changes_folders(is->a), &f, e) ==
-	    -1)
+	if (imap_select(is->im, folder,
+	    ss->read_only || !changes_folders(is->a), &f, e) == -1)
 		return imap_in_flight(is->im) == 0 && !is->im->bye ?
 		    SOURCE_NO_MAILBOX : -1;
 	/* "Entwürfe" and "Entw&APw-rfe" are one folder, with one key. */

@@ -93,6 +93,10 @@ struct source_session {
 	const struct source_backend *backend;
 	const char	*label;		/* the server, for messages */
 	struct source_caps caps;
+	/* Set by the caller after open(): this session changes nothing
+	 * on the server (-n, -c, the daemon's waiting session), so its
+	 * mailboxes may be opened read-only. */
+	bool		 read_only;
 };
 
 struct source_backend {
@@ -126,8 +130,9 @@ struct source_backend {
 	 * How many mailboxes the account has, and select the i-th (from
 	 * 0), saying which it is. A source whose deletions happen at close
 	 * has only one. POP3: one, the maildrop, nameless, no validity.
-	 * IMAP: the account's folders (default INBOX), each SELECTed (or
-	 * EXAMINEd when nothing will be changed); name: the folder, validity:
+	 * IMAP: the account's folders (default INBOX), each SELECTed, or
+	 * EXAMINEd when the session is read_only or the account's settings
+	 * change nothing; name: the folder, validity:
 	 * its UIDVALIDITY (imap_folder.uidvalidity), so that a recreated
 	 * folder's UIDs are new ones.
 	 */

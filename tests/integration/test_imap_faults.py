@@ -197,6 +197,26 @@ def test_uidplus_missing_and_another_clients_deleted(tmp_path):
         assert len(w.delivered()) == N - 1
 
 
+@pytest.mark.parametrize("flag", ["-c", "-n"])
+def test_check_and_dry_run_open_folders_read_only(tmp_path, flag):
+    """-c and -n change nothing, so even an account that deletes and
+    marks read opens its folders with EXAMINE, and sends no STORE."""
+    with server() as srv:
+        w = World(tmp_path, srv, keep=False, mark_seen=True)
+        code, out, err = w.run(flag)
+        assert code == EX_OK, err
+        cmds = srv.commands()
+        assert "EXAMINE" in cmds and "SELECT" not in cmds, cmds
+        assert not {"UID STORE", "EXPUNGE", "UID EXPUNGE"} & set(cmds), cmds
+        assert len(srv.folder("INBOX").messages) == N
+        assert w.delivered() == []
+        # The same account, run for real, selects and deletes.
+        code, out, err = w.run()
+        assert code == EX_OK, err
+        assert "SELECT" in srv.commands()
+        assert srv.folder("INBOX").messages == []
+
+
 def test_move_without_move_copies_then_deletes(tmp_path):
     caps = tuple(c for c in fakeimap.DEFAULT_CAPS if c != "MOVE")
     with server(caps=caps) as srv:

@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "clock.h"
 #include "imap-internal.h"
 #include "imap-session.h"
 #include "imap.h"
@@ -1220,6 +1221,37 @@ test_idle_timeout_and_stop(void **state)
 	done(s, im);
 }
 
+/* A long wait is cut into IDLE commands, each ended by DONE before the
+ * server's 30-minute limit (shortened here to a second) and followed by
+ * a new one, until the wait is over. */
+static void
+test_idle_renewed(void **state)
+{
+	struct server *s = new_server();
+	struct imap *im;
+	struct err e;
+	int64_t start;
+
+	(void)state;
+	select_inbox(s, 3);
+	add(s, "CA2 IDLE");
+	add(s, "S+ idling");
+	add(s, "CDONE");
+	add(s, "SA2 OK renewing");
+	add(s, "CA3 IDLE");
+	add(s, "S+ idling again");
+	add(s, "CDONE");
+	add(s, "SA3 OK done");
+	im = open_inbox(s);
+	assert_int_equal(im->idle_renew_ms, IMAP_IDLE_RENEW * 1000);
+	assert_true(IMAP_IDLE_RENEW < 29 * 60);
+	im->idle_renew_ms = 1000;
+	start = clock_ms();
+	assert_int_equal(imap_idle(im, 2, NULL, &e), 0);
+	assert_true(clock_ms() - start >= 2000);
+	done(s, im);
+}
+
 /* ---- LOGOUT ---------------------------------------------------------------------------- */
 
 static void
@@ -1464,6 +1496,7 @@ main(void)
 		cmocka_unit_test(test_expunge_without_uidplus),
 		cmocka_unit_test(test_idle_new_mail),
 		cmocka_unit_test(test_idle_timeout_and_stop),
+		cmocka_unit_test(test_idle_renewed),
 		cmocka_unit_test(test_logout),
 		cmocka_unit_test(test_untagged_everywhere),
 		cmocka_unit_test(test_crlf_to_lf),
