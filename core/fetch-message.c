@@ -98,9 +98,10 @@ act(struct fetch *f, size_t idx, const struct verdict *v,
 		if (!f->opt->dry_run)
 			return fetch_deliver(f, idx, v, pm, e);
 		stats_count(&f->st, STAT_DELIVERED);
-		/* Counted as a run would once the server removed it. */
-		if (!f->a->keep)
-			stats_count(&f->st, STAT_REMOVED);
+		/* Counted as a run would once the server removed (or
+		 * moved) it. */
+		if (!f->a->keep || f->a->move_to != NULL)
+			plan_count_removal(f, idx);
 		break;
 	case VERDICT_DELETE:
 		stats_count(&f->st, STAT_DELETED_BY_RULES);

@@ -118,16 +118,23 @@ decide(struct fetch *f, struct server_msg *sm, char *why, size_t whylen)
 	return f->carry.dest_failed ? PLAN_NONE : PLAN_FETCH;
 }
 
-/* -n: the deletion a run would make of a known message, shown and
- * counted as removed. */
+/* -n: the deletion (or move) a run would make of a known message, shown
+ * and counted. */
 static void
 would_delete(struct fetch *f, const struct server_msg *sm)
 {
 	time_t fetched = f->now;
 	bool skipped;
 	char why[96];
+	size_t idx = (size_t)(sm - f->list.msgs);
 
-	stats_count(&f->st, STAT_REMOVED);
+	plan_count_removal(f, idx);
+	if (plan_removal(f, idx) == SOURCE_MOVE) {
+		log_info("%s: message %u (UID %s, %jd bytes) would be moved to "
+		    "\"%s\"", f->a->name, sm->num, fetch_uid_shown(f, sm),
+		    (intmax_t)sm->size, f->a->move_to);
+		return;
+	}
 	if (!f->a->keep)
 		snprintf(why, sizeof why, "keep = false");
 	else {
@@ -259,6 +266,13 @@ plan_removal(const struct fetch *f, size_t idx)
 	if (f->a->move_to != NULL && !f->list.msgs[idx].rule_delete)
 		return SOURCE_MOVE;
 	return SOURCE_DELETE;
+}
+
+void
+plan_count_removal(struct fetch *f, size_t idx)
+{
+	stats_count(&f->st, plan_removal(f, idx) == SOURCE_MOVE ? STAT_MOVED :
+	    STAT_REMOVED);
 }
 
 void

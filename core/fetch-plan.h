@@ -72,6 +72,9 @@ void plan_delete(struct fetch *f, size_t idx);
 void plan_seen(struct fetch *f, size_t idx);
 /* The request that takes message idx off the server. */
 enum source_req plan_removal(const struct fetch *f, size_t idx);
+/* Count message idx as removed from the server, or as moved when that is
+ * how it goes. */
+void plan_count_removal(struct fetch *f, size_t idx);
 void plan_free(struct plan *p);
 
 #endif

@@ -107,6 +107,8 @@ stats_summary(const struct stats *st, bool dry_run, double seconds,
 	EXTRA(stats_left(st), ", %u left for the next run", stats_left(st));
 	EXTRA(st->n[STAT_REMOVED], ", %u %s from the server",
 	    st->n[STAT_REMOVED], dry_run ? "would be removed" : "removed");
+	EXTRA(st->n[STAT_MOVED], ", %u %s to the move_to folder",
+	    st->n[STAT_MOVED], dry_run ? "would be moved" : "moved");
 	EXTRA(st->n[STAT_TOO_BIG], ", %u over max_size left on the server",
 	    st->n[STAT_TOO_BIG]);
 	EXTRA(st->n[STAT_NO_UID], ", %u without UID left on the server",

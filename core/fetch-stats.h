@@ -22,6 +22,7 @@ enum stat_counter {
 	STAT_SKIPPED,		/* a rule said: leave it, and record it */
 	STAT_FAILED,		/* left on the server for the next run */
 	STAT_REMOVED,		/* the server confirmed its deletion */
+	STAT_MOVED,		/* ... or its move to move_to */
 	STAT_TOO_BIG,		/* announced over max_size: not fetched */
 	STAT_NO_UID,		/* no usable UID, keep = true: not fetched */
 	STAT_SET_ASIDE,		/* set aside: not fetched */

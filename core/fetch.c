@@ -99,8 +99,9 @@ settle_deletions(struct fetch *f)
 
 		if (!sm->deleted)
 			continue;
-		if (sm->plan == PLAN_DELETE || !f->a->keep ||
-		    (f->a->move_to != NULL && !sm->rule_delete))
+		if (plan_removal(f, i) == SOURCE_MOVE)
+			stats_count(&f->st, STAT_MOVED);
+		else if (sm->plan == PLAN_DELETE || !f->a->keep)
 			stats_count(&f->st, STAT_REMOVED);
 		if (sm->uid != STRTAB_NONE)
 			uidstore_forget(f->store, fetch_uid(f, sm));

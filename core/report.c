@@ -91,7 +91,9 @@ report_json(const struct report *r)
 	    r->seconds, r->status));
 	ADD(json_field(line + o, sizeof line - o, "error", r->error,
 	    JSON_ERROR));
-	ADD((size_t)snprintf(line + o, sizeof line - o, "}\n"));
+	/* Fields added later come last. */
+	ADD((size_t)snprintf(line + o, sizeof line - o, ",\"moved\":%u}\n",
+	    stats_get(st, STAT_MOVED)));
 #undef ADD
 	write_line(line, o);
 }

@@ -591,14 +591,15 @@ JSON_FIELDS = {"account": str, "protocol": str, "server": str,
                "deleted_by_rules": int, "skipped": int, "failed": int,
                "set_aside": int, "left": int, "removed": int,
                "messages": int, "bytes": int, "seconds": (int, float),
-               "status": int, "error": (str, type(None))}
+               "status": int, "error": (str, type(None)), "moved": int}
 
 
 def json_lines(out):
     import json
     objs = [json.loads(line) for line in out.splitlines()]
     for o in objs:
-        assert set(o) == set(JSON_FIELDS), sorted(o)
+        # In the documented order: fields added later come last.
+        assert list(o) == list(JSON_FIELDS), list(o)
         for k, t in JSON_FIELDS.items():
             assert isinstance(o[k], t), (k, o[k])
             if t is int:

@@ -288,6 +288,8 @@ def test_move_to(dovecot, ca, tmp_path):
     out, _ = w.run()
     counts, rest = summary(out)
     assert counts == (12, 12, 0, 0)
+    assert "12 moved to the move_to folder" in rest, rest
+    assert "removed" not in rest, rest
     assert dovecot.folder_flags() == {}, "the INBOX is not empty"
     assert_same_messages(dovecot.folder_bytes("Archive"), msgs,
                          "the Archive folder")

@@ -8,6 +8,7 @@ delivered exactly once (at most the one message in flight twice),
 byte for byte, and, with keep = false, the folders empty.
 """
 
+import json
 import os
 import re
 
@@ -223,8 +224,13 @@ def test_move_without_move_copies_then_deletes(tmp_path):
         srv.folders["Archive"] = fakeimap.Folder()
         msgs = [m.data for m in srv.folder("INBOX").messages]
         w = World(tmp_path, srv, move_to="Archive", folders=["INBOX"])
-        code, out, err = w.run()
+        code, out, err = w.run("-n")
         assert code == EX_OK, err
+        assert "%d would be moved to the move_to folder" % N in out, out
+        code, out, err = w.run("--json")
+        assert code == EX_OK, err
+        result = json.loads(out)
+        assert (result["moved"], result["removed"]) == (N, 0), result
         assert srv.folder("INBOX").messages == []
         assert_same_messages([m.data for m in srv.folder("Archive").messages],
                              msgs, "Archive")

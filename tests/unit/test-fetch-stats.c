@@ -40,13 +40,14 @@ test_summary_extras_in_order(void **state)
 	stats_count(&st, STAT_SKIPPED);
 	stats_count(&st, STAT_REMOVED);
 	stats_count(&st, STAT_REMOVED);
+	stats_count(&st, STAT_MOVED);
 	stats_count(&st, STAT_TOO_BIG);
 	stats_count(&st, STAT_NO_UID);
 	stats_count(&st, STAT_SET_ASIDE);
 	assert_string_equal(stats_summary(&st, true, 0, buf, sizeof buf),
 	    "0 new, 0 delivered, 0 deleted by rules, 0 failed, 0.0 KB in "
-	    "0.0 s, 1 skipped, 2 would be removed from the server, 1 over "
-	    "max_size "
+	    "0.0 s, 1 skipped, 2 would be removed from the server, 1 would "
+	    "be moved to the move_to folder, 1 over max_size "
 	    "left on the server, 1 without UID left on the server, 1 set "
 	    "aside (dry run: nothing delivered, deleted or recorded)");
 }
