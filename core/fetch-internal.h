@@ -80,6 +80,8 @@ struct fetch {
 	bool			 draining;	/* fetch no more; delete, close */
 	size_t			 mailboxes_listed;	/* in this session */
 	size_t			 mailbox;	/* the one selected */
+	const char		*mailbox_name;	/* its name; NULL: the
+						 * account's only one */
 	struct refusals		 refusals;
 
 	struct stats		 st;

@@ -77,16 +77,24 @@ finish_destinations(struct fetch *f)
 
 /* ---- a mailbox --------------------------------------------------------- */
 
+/* Each mailbox has its own progress line: its total is known only once
+ * it is listed. The line names the folder when there are several. */
 static void
 start_progress(struct fetch *f)
 {
 	uint64_t bytes = 0;
+	char label[160];
 
 	for (size_t i = 0; i < f->plan.fetch.n; i++)
 		bytes += (uint64_t)f->list.msgs[f->plan.fetch.v[i]].size;
 	for (size_t i = 0; i < f->plan.header.n; i++)
 		bytes += (uint64_t)f->list.msgs[f->plan.header.v[i]].size;
-	progress_start(f->a->name, f->plan.fetch.n + f->plan.header.n, bytes);
+	if (f->mailbox_name != NULL && f->backend->mailboxes(f->a) > 1)
+		snprintf(label, sizeof label, "%s \"%s\"", f->a->name,
+		    f->mailbox_name);
+	else
+		snprintf(label, sizeof label, "%s", f->a->name);
+	progress_start(label, f->plan.fetch.n + f->plan.header.n, bytes);
 }
 
 /* The server removed what it accepted to delete: count it, and have the
@@ -172,6 +180,7 @@ list_mailbox(struct fetch *f, size_t i, struct err *e)
 	f->mailbox = i;
 	if ((rc = ss->backend->select(ss, i, &mb, e)) != 0)
 		return rc;
+	f->mailbox_name = mb.name;
 	/* Keys that cannot be made would be bare UIDs, shared with other
 	 * mailboxes: such a mailbox is left alone, as one not there. */
 	if (listing_prefix(mb.key, mb.validity, prefix, sizeof prefix) == -1) {

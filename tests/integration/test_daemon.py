@@ -30,6 +30,7 @@ import time
 
 import pytest
 
+import imapkit
 import mailgen
 import mfconf
 from daemonkit import (DelayProxy, MailferryDaemon, Tmux, summary_lines,
@@ -42,7 +43,8 @@ STORE_MAGIC = "mailferry-uids 1"
 # What the progress line looks like (mailferry(1), OUTPUT: Progress):
 # "NAME: D/T messages, X MB of Y MB, R MB/s, M:SS left".
 SIZE = r"[\d.]+ [KMG]B"
-PROGRESS_RE = (r"(?P<account>[\w.-]+): (?P<done>\d+)/(?P<total>\d+) "
+PROGRESS_RE = (r"(?P<account>[\w.-]+)(?: \"(?P<folder>[^\"]+)\")?: "
+               r"(?P<done>\d+)/(?P<total>\d+) "
                r"messages, %s of %s, %s/s(?:, (?P<left>\d+:\d\d) left)?"
                % (SIZE, SIZE, SIZE))
 
@@ -619,7 +621,8 @@ def assert_progress_alone(line):
     progress line's.)"""
     if "messages, " in line or "/s, " in line:
         # The progress line holds ": " once, after the account name.
-        assert re.match(r"[\w.-]+: \d+/\d+ messages, ", line) \
+        assert re.match(r"[\w.-]+(?: \"[^\"]+\")?: \d+/\d+ messages, ",
+                        line) \
             and line.count(": ") == 1, \
             "progress mixed with other text: %r" % line
 
@@ -659,6 +662,37 @@ def test_progress_line_on_a_terminal(dovecot, slow_mailbox, tmp_path):
                                           str(PROGRESS_MSGS)), final
     assert lines == [s.group(0)], \
         "only the summary line should remain on the screen:\n" + final
+
+
+def test_progress_line_of_each_imap_folder(dovecot, ca, tmp_path):
+    """An IMAP account of two folders: each folder's line names it and
+    counts its own messages (its total is known once it is listed)."""
+    per_folder = {"INBOX": 120, "Lists/dev": 80}
+    dovecot.create_folder("Lists/dev")
+    for folder, n in per_folder.items():
+        dovecot.append(big_messages(n, "imap-" + folder, 10_000, 20_000),
+                       folder=folder)
+    w = World(tmp_path)
+    with DelayProxy(dovecot.imap_port, delay=0.02, chunk=16384) as proxy:
+        w.write([imapkit.account("alice", dovecot, tls="starttls",
+                                 port=proxy.port, tls_ca_file=ca.ca_file,
+                                 folders=list(per_folder))])
+        rc, screens, final = run_in_terminal([mailferry_path(), "-f",
+                                              w.conf])
+    assert rc == EX_OK, final
+    seen = [m for s in screens for m in progress_matches(s, "alice")]
+    folders = [m["folder"] for m in seen]
+    assert set(folders) == set(per_folder), \
+        "progress lines seen: %s" % [m.group(0) for m in seen]
+    # INBOX first, then Lists/dev, each counting its own messages.
+    assert folders == sorted(folders, key=list(per_folder).index), folders
+    for m in seen:
+        assert int(m["total"]) == per_folder[m["folder"]], m.group(0)
+    for s in screens:
+        assert len(progress_matches(s)) <= 1, s
+    assert not progress_matches(final), final
+    s = summary_lines(final, "alice")
+    assert len(s) == 1 and s[0]["new"] == "200", final
 
 
 def test_no_progress_when_stderr_is_not_a_terminal(dovecot, slow_mailbox,
