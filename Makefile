@@ -192,7 +192,8 @@ valgrind: all
 # a build instrumented for gcov in build-coverage/ (not part of `make
 # check`). The table is also written to build-coverage/coverage.txt.
 COVERAGE_MAKE = $(MAKE) --no-print-directory BUILD=build-coverage \
-	CFLAGS="-O0 -g --coverage" CPPFLAGS= LDFLAGS="--coverage"
+	CFLAGS="-O0 -g --coverage -DMF_COVERAGE" CPPFLAGS= \
+	LDFLAGS="--coverage"
 coverage: deps
 	@mkdir -p build-coverage
 	@find build-coverage -name '*.gcda' -delete

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "array.h"
+#include "child-exit.h"
 #include "clock.h"
 #include "daemon-idle.h"
 #include "daemon.h"
@@ -152,7 +153,7 @@ run_fetch(struct daemon *d, struct account *a, bool idling, int report_fd)
 	/* The parent reads no delay when this fails: it polls as usual. */
 	if (write(report_fd, &login_delay, sizeof login_delay) == -1)
 		code = code != 0 ? code : err_exitcode(ERR_TEMP);
-	_exit(code);
+	child_exit(code);
 }
 
 static void

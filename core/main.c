@@ -13,6 +13,7 @@
 #include <openssl/ssl.h>
 
 #include "check-runtime.h"
+#include "child-exit.h"
 #include "config.h"
 #include "config-rules.h"
 #include "convert.h"
@@ -227,7 +228,7 @@ start_child(struct config *cfg, struct account *a,
 	}
 	if (pid == 0) {
 		nchildren = 0;
-		_exit(fetch_one(cfg, a, ropt));
+		child_exit(fetch_one(cfg, a, ropt));
 	}
 	children[slot] = pid;
 	if ((sig_atomic_t)slot >= nchildren)
