@@ -1,4 +1,5 @@
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -61,6 +62,8 @@ struct uidstore {
 
 	struct mark	*marks;		/* few: only after failures */
 	size_t		 nmarks, capmarks;
+	uint64_t	 probes;	/* slots passed by insertions */
+	uint64_t	 seed;		/* of the hash, new each time */
 	bool		 readonly;
 
 	char		*queued;	/* records not yet written */
@@ -73,13 +76,27 @@ uid_valid(const char *uid, size_t len)
 	return len > 0 && len <= UID_MAX_LEN && ascii_visible(uid, len);
 }
 
+#define PRESIZE_MAX	(1u << 20)
+
+/*
+ * FNV-1a from a seed drawn for each store, then a final mix (xor-shift,
+ * multiply, xor-shift) that brings FNV's well-mixed high bits down to
+ * the low ones the table uses. The seed matters: compaction writes the
+ * UIDs in the order of their slots, and inserting keys in the slot order
+ * of the same hash makes linear probing cluster. A 10,000-UID store took
+ * 1.6 million probes and 6 ms to load that way; with a new seed its
+ * order means nothing, and a server cannot choose UIDs that collide.
+ */
 static uint64_t
-hash_uid(const char *uid)
+hash_uid(const struct uidstore *s, const char *uid)
 {
-	uint64_t h = 1469598103934665603ULL;	/* FNV-1a */
+	uint64_t h = 1469598103934665603ULL ^ s->seed;
 
 	for (; *uid != '\0'; uid++)
 		h = (h ^ (unsigned char)*uid) * 1099511628211ULL;
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
 	return h;
 }
 
@@ -89,14 +106,19 @@ slot_uid(const struct uidstore *s, const struct slot *sl)
 	return s->names.buf + SLOT_OFFSET(sl->ref);
 }
 
+/* The slot of uid, or the free one where it goes; *probes (may be NULL)
+ * counts the slots passed on the way. */
 static struct slot *
 slot_for(const struct uidstore *s, struct slot *slots, size_t nslots,
-    const char *uid)
+    const char *uid, uint64_t *probes)
 {
-	size_t i = (size_t)hash_uid(uid) & (nslots - 1);
+	size_t i = (size_t)hash_uid(s, uid) & (nslots - 1);
 
-	while (slots[i].ref != 0 && strcmp(slot_uid(s, &slots[i]), uid) != 0)
+	while (slots[i].ref != 0 && strcmp(slot_uid(s, &slots[i]), uid) != 0) {
 		i = (i + 1) & (nslots - 1);
+		if (probes != NULL)
+			(*probes)++;
+	}
 	return &slots[i];
 }
 
@@ -109,10 +131,16 @@ grow_table(struct uidstore *s)
 	for (size_t i = 0; i < s->nslots; i++)
 		if (s->slots[i].ref != 0)
 			*slot_for(s, slots, nslots, slot_uid(s,
-			    &s->slots[i])) = s->slots[i];
+			    &s->slots[i]), &s->probes) = s->slots[i];
 	free(s->slots);
 	s->slots = slots;
 	s->nslots = nslots;
+}
+
+uint64_t
+uidstore_probes(const struct uidstore *s)
+{
+	return s->probes;
 }
 
 static struct slot *
@@ -122,7 +150,7 @@ find(const struct uidstore *s, const char *uid)
 
 	if (s->nslots == 0)
 		return NULL;
-	sl = slot_for(s, s->slots, s->nslots, uid);
+	sl = slot_for(s, s->slots, s->nslots, uid, NULL);
 	return sl->ref != 0 ? sl : NULL;
 }
 
@@ -134,7 +162,7 @@ insert(struct uidstore *s, const char *uid, time_t when, bool skipped)
 	/* Linear probing stays short up to 80 % full. */
 	if ((s->count + 1) * 10 >= s->nslots * 8)
 		grow_table(s);
-	sl = slot_for(s, s->slots, s->nslots, uid);
+	sl = slot_for(s, s->slots, s->nslots, uid, &s->probes);
 	if (sl->ref == 0) {
 		uint32_t off = strtab_add(&s->names, uid, strlen(uid));
 
@@ -471,6 +499,9 @@ uidstore_open(const char *dir, const char *account, bool readonly,
 
 	s->fd = -1;
 	s->readonly = readonly;
+	if (getrandom(&s->seed, sizeof s->seed, GRND_NONBLOCK) !=
+	    (ssize_t)sizeof s->seed)
+		s->seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 	s->dir = xstrdup(dir);
 	s->path = xasprintf("%s/%s.uids", dir, base);
 	free(base);
@@ -508,6 +539,12 @@ uidstore_open(const char *dir, const char *account, bool readonly,
 		s->changed = true;
 		return s;
 	}
+	/* Room for about as many UIDs as the file has lines (a record is
+	 * seldom shorter than 32 bytes), so that loading does not rehash;
+	 * past PRESIZE_MAX slots, the table grows as it fills. */
+	while ((size_t)(st.st_size / 32) * 10 >= s->nslots * 8 &&
+	    s->nslots < PRESIZE_MAX)
+		grow_table(s);
 	fp = fdopen(dup(s->fd), "r");
 	if (fp == NULL) {
 		err_sys(e, ERR_TEMP, "%s", s->path);

@@ -44,6 +44,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "err.h"
@@ -67,6 +68,9 @@ bool uid_valid(const char *uid, size_t len);
 struct uidstore *uidstore_open(const char *dir, const char *account,
     bool readonly, struct err *e);
 void uidstore_close(struct uidstore *s);
+/* The slots insertions had to pass over so far (for the tests: the UIDs
+ * servers make must spread over the table). */
+uint64_t uidstore_probes(const struct uidstore *s);
 
 /* Is the UID recorded? If so, when it was fetched and whether a rule
  * skipped it; and it is kept at the next compaction. */

@@ -120,6 +120,46 @@ test_new_store_round_trip(void **state)
 	free(text);
 }
 
+/*
+ * UIDs as servers number them, differing only in their last characters
+ * (Dovecot's POP3 UIDL, IMAP keys of consecutive UIDs): spread over the
+ * table, so that insertions pass few other slots, whether the UIDs are
+ * added or loaded from a compacted file, which lists them in the order
+ * of their slots.
+ */
+static void
+test_sequential_uids_spread(void **state)
+{
+	struct fixture *f = *state;
+	struct uidstore *s;
+	struct err e;
+	char uid[64];
+
+	s = open_store(f, &e);
+	assert_non_null(s);
+	/* In a scrambled order, as a mailbox's messages come. */
+	for (unsigned i = 0; i < 20000; i++) {
+		unsigned n = (i * 7919u) % 20000;
+
+		snprintf(uid, sizeof uid, "6b10b74c%08x", n);
+		uidstore_add(s, uid, 100, false);
+		snprintf(uid, sizeof uid, "INBOX:1796257671:%u", n + 1);
+		uidstore_add(s, uid, 100, false);
+	}
+	assert_true(uidstore_probes(s) < 4 * 40000);
+	/* Written in the order of the slots. */
+	assert_int_equal(uidstore_compact(s, &e), 0);
+	uidstore_close(s);
+
+	s = open_store(f, &e);
+	assert_non_null(s);
+	assert_true(uidstore_probes(s) < 2 * 40000);
+	assert_true(recalled(s, "6b10b74c00004e1f", NULL));
+	assert_true(recalled(s, "INBOX:1796257671:20000", NULL));
+	assert_false(recalled(s, "INBOX:1796257671:20001", NULL));
+	uidstore_close(s);
+}
+
 /* IMAP keys, FOLDER:UIDVALIDITY:UID, next to POP3 UIDs in a store of
  * the same format; a folder's keys under another UIDVALIDITY are
  * found by prefix (and those of a folder whose name only begins the
@@ -381,6 +421,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_new_store_round_trip,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_imap_keys_found_by_prefix,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sequential_uids_spread,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_tail_is_cut, setup,
 		    teardown),
