@@ -21,6 +21,8 @@
 #include "xmalloc.h"
 
 #define STORE_MAGIC	"mailferry-uids 1"
+/* The stdio buffer for reading and compacting a store. */
+#define STORE_IO_BUF	(64 * 1024)
 
 /* One recorded UID, eight bytes: its name in the string table, two
  * flags, and when it was fetched (seconds since 1970, to 2106). */
@@ -550,6 +552,9 @@ uidstore_open(const char *dir, const char *account, bool readonly,
 		err_sys(e, ERR_TEMP, "%s", s->path);
 		goto fail;
 	}
+	/* A store of 10,000 UIDs is some 300 KB: read it in a few calls,
+	 * not stdio's default 4 KB each. */
+	setvbuf(fp, NULL, _IOFBF, STORE_IO_BUF);
 	if (load(s, fp, e) == -1) {
 		fclose(fp);
 		goto fail;
@@ -778,6 +783,7 @@ write_kept(const struct uidstore *s, int fd)
 			close(dupfd);
 		return -1;
 	}
+	setvbuf(fp, NULL, _IOFBF, STORE_IO_BUF);
 	fprintf(fp, "%s\n", STORE_MAGIC);
 	for (size_t i = 0; i < s->nslots; i++)
 		if (s->slots[i].ref & SLOT_KEEP)
