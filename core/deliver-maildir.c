@@ -9,7 +9,19 @@
  * system (syncer.c), with passes started in the background as the batch
  * grows; a batch of a few files, or a file system syncfs cannot be
  * trusted on, gets an fdatasync per file instead.
+ *
+ * Each file stays open until a pass has made it durable; its pages are
+ * then dropped from the page cache (POSIX_FADV_DONTNEED) and it is
+ * closed. A bulk fetch thus keeps a few MB of page cache instead of the
+ * whole download: it pushes no other program's data out of memory, and
+ * the kernel hands the same pages back for the next files instead of
+ * taking new ones (on a virtual machine, the first touch of a page is
+ * expensive: fetching 10,000 messages, 286 MB, cost 0.66 s of system
+ * time with the pages kept and 0.31 s with them dropped). Batches of a
+ * few files (a daemon's poll) keep theirs, for the reader that comes
+ * next.
  */
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <dirent.h>
@@ -38,10 +50,22 @@
 #define SYNC_EACH_MAX	4
 /* Staged bytes that start a background pass of the syncer. */
 #define KICK_BYTES	(4 * 1024 * 1024)
+/*
+ * Files kept open, waiting for a pass, at most, by all the Maildirs of
+ * the process together: this many, and a quarter of the descriptor
+ * limit, so that the rest of the program fits under the usual 1,024.
+ * Past it, a file is closed once written and its pages are left to the
+ * kernel.
+ */
+#define KEEP_OPEN_MAX	256
+#define KEEP_OPEN_MIN	(SYNC_EACH_MAX + 4)
+
+static size_t kept_open;	/* by every Maildir */
 
 struct staged {
-	char	name[NAME_MAX_LEN];
-	int	fd;		/* open until synced (the first few only) */
+	char		name[NAME_MAX_LEN];
+	int		fd;	/* open until known durable, or -1 */
+	uint64_t	ticket;	/* the syncer pass that covers it */
 };
 
 struct maildir {
@@ -49,6 +73,9 @@ struct maildir {
 	int		 tmpfd, newfd;
 	struct staged	*staged;
 	size_t		 nstaged, capstaged;
+	size_t		 first_open;	/* staged before it: all closed */
+	size_t		 nopen;		/* of kept_open */
+	size_t		 open_max;	/* of kept_open */
 	struct syncer	*syncer;	/* NULL: fdatasync each file */
 	off_t		 unkicked;	/* staged since the last pass began */
 	unsigned	 seq;
@@ -160,6 +187,18 @@ maildir_check(struct destination *d, struct err *e)
 	return 0;
 }
 
+static size_t
+keep_open_max(void)
+{
+	struct rlimit rl;
+	size_t n = KEEP_OPEN_MAX;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur / 4 < n)
+		n = (size_t)(rl.rlim_cur / 4);
+	return n < KEEP_OPEN_MIN ? KEEP_OPEN_MIN : n;
+}
+
 static int
 maildir_prepare(struct destination *d, struct err *e)
 {
@@ -186,6 +225,7 @@ maildir_prepare(struct destination *d, struct err *e)
 	md->syncer = syncer_new(md->tmp, &usable, e);
 	if (md->syncer == NULL && usable)
 		goto fail;
+	md->open_max = keep_open_max();
 	safe_hostname(md->host, sizeof md->host);
 	md->pid = (long)getpid();
 	sweep_tmp(md);
@@ -205,56 +245,87 @@ write_to_fd(void *arg, const char *data, size_t len, struct err *e)
 	return 0;
 }
 
-/* Sync (optionally) and close a staged file that is still open; its
- * name stays staged. */
+/* How a staged file is closed. */
+enum finish {
+	FINISH_CLOSE,	/* its pages left to the kernel */
+	FINISH_SYNC,	/* made durable first, by an fdatasync */
+	FINISH_DROP,	/* known durable: its pages dropped first */
+};
+
+/* Close a staged file that is still open; its name stays staged. */
 static int
-finish_staged(struct destination *d, struct staged *st, bool sync,
-    struct err *e)
+finish_staged(struct destination *d, struct maildir *md, struct staged *st,
+    enum finish how, struct err *e)
 {
 	int rc;
 
 	if (st->fd == -1)
 		return 0;
-	if (sync && fdatasync(st->fd) == -1) {
+	if (how == FINISH_SYNC && fdatasync(st->fd) == -1) {
 		err_sys(e, ERR_TEMP, "Maildir %s: cannot sync tmp/%s", d->path,
 		    st->name);
 		close(st->fd);
 		st->fd = -1;
+		md->nopen--;
+		kept_open--;
 		return -1;
 	}
+	/* Clean pages only: a hint, whose failure loses nothing. */
+	if (how == FINISH_DROP)
+		(void)posix_fadvise(st->fd, 0, 0, POSIX_FADV_DONTNEED);
 	rc = close(st->fd);
 	st->fd = -1;
+	md->nopen--;
+	kept_open--;
 	if (rc == -1)
 		return err_sys(e, ERR_TEMP, "Maildir %s: cannot write tmp/%s",
 		    d->path, st->name);
 	return 0;
 }
 
+/* Close, pages dropped, the staged files a finished pass made durable:
+ * tickets grow along the batch, so they are the oldest open ones. */
+static int
+release_durable(struct destination *d, struct maildir *md, struct err *e)
+{
+	uint64_t durable = syncer_durable_through(md->syncer);
+
+	for (; md->first_open < md->nstaged; md->first_open++) {
+		struct staged *st = &md->staged[md->first_open];
+
+		if (st->fd == -1)
+			continue;
+		if (st->ticket > durable)
+			break;
+		if (finish_staged(d, md, st, FINISH_DROP, e) == -1)
+			return -1;
+	}
+	return 0;
+}
+
 /*
  * A file written: on a file system without a syncer, it is made durable
- * now. Else the first few stay open, to be synced one by one if the
- * batch stays that small; past that, every file is closed (the syncer
- * covers them), and a background pass starts each time enough has been
- * staged.
+ * now. Else it stays open for the pass that will cover it (a pass starts
+ * in the background each time enough has been staged), unless too many
+ * are open already; and those that earlier passes covered are closed.
  */
 static int
 after_write(struct destination *d, struct maildir *md, struct staged *st,
     off_t bytes, struct err *e)
 {
 	if (md->syncer == NULL)
-		return finish_staged(d, st, true, e);
-	if (md->nstaged == SYNC_EACH_MAX + 1) {
-		for (size_t i = 0; i < md->nstaged; i++)
-			if (finish_staged(d, &md->staged[i], false, e) == -1)
-				return -1;
-	} else if (md->nstaged > SYNC_EACH_MAX &&
-	    finish_staged(d, st, false, e) == -1)
-		return -1;
+		return finish_staged(d, md, st, FINISH_SYNC, e);
+	st->ticket = syncer_ticket(md->syncer);
 	md->unkicked += bytes;
 	if (md->unkicked >= KICK_BYTES) {
 		syncer_kick(md->syncer);
 		md->unkicked = 0;
 	}
+	if (release_durable(d, md, e) == -1)
+		return -1;
+	/* Never one of a batch's first few: they may get an fdatasync. */
+	if (md->nstaged > SYNC_EACH_MAX && kept_open > md->open_max)
+		return finish_staged(d, md, st, FINISH_CLOSE, e);
 	return 0;
 }
 
@@ -292,6 +363,8 @@ maildir_deliver(struct destination *d, struct msg *m,
 		return DELIVER_DOWN;
 	}
 	st->fd = fd;
+	md->nopen++;
+	kept_open++;
 	md->nstaged++;
 	*name = st->name;
 	/* A file that could not be synced or closed may be any of the
@@ -301,10 +374,12 @@ maildir_deliver(struct destination *d, struct msg *m,
 	return 0;
 }
 
+/* Every staged file durable, and closed. */
 static int
 maildir_sync(struct destination *d, struct err *e)
 {
 	struct maildir *md = d->state;
+	enum finish how = FINISH_DROP;
 
 	md->unkicked = 0;
 	if (md->syncer != NULL && md->nstaged > SYNC_EACH_MAX) {
@@ -312,11 +387,15 @@ maildir_sync(struct destination *d, struct err *e)
 			err_prefix(e, "Maildir %s", d->path);
 			return -1;
 		}
-		return 0;
+	} else {
+		/* A few files: all still open (after_write never closes
+		 * them early), unless a pass already covered them. */
+		how = FINISH_SYNC;
 	}
-	for (size_t i = 0; i < md->nstaged; i++)
-		if (finish_staged(d, &md->staged[i], true, e) == -1)
+	for (size_t i = md->first_open; i < md->nstaged; i++)
+		if (finish_staged(d, md, &md->staged[i], how, e) == -1)
 			return -1;
+	md->first_open = md->nstaged;
 	return 0;
 }
 
@@ -351,10 +430,11 @@ maildir_commit(struct destination *d, struct err *e)
 			memmove(md->staged, md->staged + i,
 			    (md->nstaged - i) * sizeof *md->staged);
 			md->nstaged -= i;
+			md->first_open = 0;
 			return -1;
 		}
 	}
-	md->nstaged = 0;
+	md->nstaged = md->first_open = 0;
 	if (fsync(md->newfd) == -1)
 		return err_sys(e, ERR_TEMP, "Maildir %s: cannot sync new/",
 		    d->path);
@@ -373,7 +453,8 @@ maildir_rollback(struct destination *d)
 			close(md->staged[i].fd);
 		unlinkat(md->tmpfd, md->staged[i].name, 0);
 	}
-	md->nstaged = 0;
+	kept_open -= md->nopen;
+	md->nstaged = md->first_open = md->nopen = 0;
 	md->unkicked = 0;
 }
 

@@ -34,6 +34,10 @@
  * end, the repair then declines (with a warning), and the batch may be
  * duplicated, never lost.
  *
+ * A batch of at least KICK_BYTES, once synced, leaves the page cache
+ * (POSIX_FADV_DONTNEED), as a Maildir's files do (deliver-maildir.c says
+ * why); a daemon's few messages stay cached for the reader.
+ *
  * Where the directory allows no dotlock (a spool directory), nothing
  * would survive a crash to say what to cut: there each message is synced
  * and unlocked before the next, a batch of one.
@@ -428,13 +432,31 @@ mbox_unbatched(const struct destination *d)
 	return mb != NULL && mb->fd == -1;
 }
 
+/* The whole pages a large synced batch appended, out of the page cache;
+ * the page the next append goes on stays. A hint: it cannot fail. */
+static void
+drop_synced(struct mbox *mb)
+{
+	off_t page = (off_t)sysconf(_SC_PAGESIZE);
+	off_t from = mb->st.st_size, to = mb->end;
+
+	if (to - from < KICK_BYTES || page <= 0)
+		return;
+	from = (from + page - 1) / page * page;
+	to = to / page * page;
+	(void)posix_fadvise(mb->fd, from, to - from, POSIX_FADV_DONTNEED);
+}
+
 static int
 mbox_sync(struct destination *d, struct err *e)
 {
 	struct mbox *mb = d->state;
 
-	if (mb->fd != -1 && fsync(mb->fd) == -1)
+	if (mb->fd == -1)
+		return 0;
+	if (fsync(mb->fd) == -1)
 		return err_sys(e, ERR_TEMP, "mbox %s: cannot sync", d->path);
+	drop_synced(mb);
 	return 0;
 }
 

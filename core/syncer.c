@@ -162,6 +162,36 @@ start(struct syncer *s)
 	return s->started;
 }
 
+/* Writes finished now are covered by the pass asked for and not yet
+ * begun, or else by the next one to be asked for. */
+static uint64_t
+next_pass(const struct syncer *s)
+{
+	return s->asked == s->begun ? s->asked + 1 : s->asked;
+}
+
+uint64_t
+syncer_ticket(struct syncer *s)
+{
+	uint64_t ticket;
+
+	pthread_mutex_lock(&s->mu);
+	ticket = next_pass(s);
+	pthread_mutex_unlock(&s->mu);
+	return ticket;
+}
+
+uint64_t
+syncer_durable_through(struct syncer *s)
+{
+	uint64_t done;
+
+	pthread_mutex_lock(&s->mu);
+	done = s->error == 0 ? s->done : 0;
+	pthread_mutex_unlock(&s->mu);
+	return done;
+}
+
 void
 syncer_kick(struct syncer *s)
 {
@@ -169,8 +199,7 @@ syncer_kick(struct syncer *s)
 		return;		/* syncer_wait() syncs by itself */
 	pthread_mutex_lock(&s->mu);
 	/* A pass asked for and not yet begun covers this request too. */
-	if (s->asked == s->begun)
-		s->asked++;
+	s->asked = next_pass(s);
 	pthread_cond_broadcast(&s->cv);
 	pthread_mutex_unlock(&s->mu);
 }
@@ -183,9 +212,7 @@ wait_for_pass(struct syncer *s)
 	int error;
 
 	pthread_mutex_lock(&s->mu);
-	if (s->asked == s->begun)
-		s->asked++;
-	target = s->asked;
+	target = s->asked = next_pass(s);
 	pthread_cond_broadcast(&s->cv);
 	while (s->done < target)
 		pthread_cond_wait(&s->cv, &s->mu);
@@ -202,10 +229,14 @@ syncer_wait(struct syncer *s, struct err *e)
 	if (start(s))
 		error = wait_for_pass(s);
 	else {
+		/* No thread: the pass is run here, under the same numbers. */
+		uint64_t target = next_pass(s);
+
 		error = pass(s);
 		if (s->error == 0)
 			s->error = error;
 		error = s->error;
+		s->asked = s->begun = s->done = target;
 	}
 	if (error == 0)
 		return 0;

@@ -17,6 +17,7 @@
 #define MF_SYNCER_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "err.h"
 
@@ -29,6 +30,14 @@ struct syncer;
  * opened (e set).
  */
 struct syncer *syncer_new(const char *dir, bool *usable, struct err *e);
+/*
+ * The pass that will cover what was written before this call: once
+ * syncer_durable_through() reaches it, those writes are durable.
+ */
+uint64_t syncer_ticket(struct syncer *s);
+/* The latest pass ended with every pass so far successful; 0 after a
+ * failure (nothing more is known durable through the syncer). */
+uint64_t syncer_durable_through(struct syncer *s);
 /* Start a pass in the background, unless one not yet begun is pending. */
 void syncer_kick(struct syncer *s);
 /* Make everything written before this call durable. -1 (e set) when a

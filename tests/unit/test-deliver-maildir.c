@@ -1,5 +1,6 @@
 /* Maildir delivery in a temporary directory: stage, sync, commit,
  * rollback and recover, as the fetch loop drives them. */
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -19,6 +20,7 @@
 
 struct fixture {
 	char			*dir;
+	char			*disk;	/* not on tmpfs, when a test needs one */
 	struct destination	 d;
 	const struct dest_backend *be;
 	struct msg		 m;
@@ -52,6 +54,7 @@ teardown(void **state)
 	msg_free(&f->m);
 	free(f->d.path);
 	unit_rmtree(f->dir);
+	unit_rmtree(f->disk);
 	free(f);
 	return 0;
 }
@@ -221,6 +224,17 @@ test_small_batch_synced_file_by_file(void **state)
 	free(b);
 }
 
+/* The soft limit on descriptors, as a Maildir is prepared under it. */
+static void
+set_fd_limit(rlim_t soft)
+{
+	struct rlimit rl;
+
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	rl.rlim_cur = soft;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+}
+
 static void
 test_large_batch_synced_together(void **state)
 {
@@ -228,15 +242,17 @@ test_large_batch_synced_together(void **state)
 	char *names[40], body[64], *text;
 	struct err e;
 
+	/* A limit of 1,024 descriptors lets 256 files wait for the pass. */
+	set_fd_limit(1024);
 	assert_int_equal(f->be->prepare(&f->d, &e), 0);
 	for (int i = 0; i < 40; i++) {
 		snprintf(body, sizeof body, "Subject: %d\n\n%d\n", i, i);
 		names[i] = stage(f, body);
-		/* Past a few files, none stays open: one syncfs covers
-		 * them, and a batch never runs out of descriptors. */
-		assert_int_equal(open_in_tmp(f), i < 4 ? i + 1 : 0);
+		/* Each file stays open until a pass covers it. */
+		assert_int_equal(open_in_tmp(f), i + 1);
 	}
 	assert_int_equal(f->be->sync(&f->d, &e), 0);
+	assert_int_equal(open_in_tmp(f), 0);
 	assert_int_equal(f->be->commit(&f->d, &e), 0);
 	assert_int_equal(count(f, "tmp"), 0);
 	assert_int_equal(count(f, "new"), 40);
@@ -255,6 +271,122 @@ test_large_batch_synced_together(void **state)
 	assert_int_equal(count(f, "new"), 40);
 	for (int i = 0; i < 10; i++)
 		free(names[i]);
+}
+
+/* However large the batch, the files open at once stay under a quarter
+ * of the descriptor limit. */
+static void
+test_open_files_bounded(void **state)
+{
+	struct fixture *f = *state;
+	char *names[60], body[64], *text;
+	struct err e;
+
+	set_fd_limit(160);
+	assert_int_equal(f->be->prepare(&f->d, &e), 0);
+	set_fd_limit(1024);
+	for (int i = 0; i < 60; i++) {
+		snprintf(body, sizeof body, "Subject: %d\n\n%d\n", i, i);
+		names[i] = stage(f, body);
+		assert_int_equal(open_in_tmp(f), i < 40 ? i + 1 : 40);
+	}
+	assert_int_equal(f->be->sync(&f->d, &e), 0);
+	assert_int_equal(open_in_tmp(f), 0);
+	assert_int_equal(f->be->commit(&f->d, &e), 0);
+	assert_int_equal(count(f, "new"), 60);
+	for (int i = 0; i < 60; i++) {
+		snprintf(body, sizeof body, "Subject: %d\n\n%d\n", i, i);
+		text = content(f, "new", names[i]);
+		assert_string_equal(text, body);
+		free(text);
+		free(names[i]);
+	}
+}
+
+/* With every Maildir's budget of open files spent, a small batch still
+ * keeps its files open: they are synced one by one. */
+static void
+test_small_batch_open_when_the_budget_is_spent(void **state)
+{
+	struct fixture *f = *state;
+	struct destination first;
+	char *names[45], *a, *b;
+	struct err e;
+
+	set_fd_limit(160);	/* 40 files open in all */
+	assert_int_equal(f->be->prepare(&f->d, &e), 0);
+	for (int i = 0; i < 45; i++)
+		names[i] = stage(f, "X: y\n\n");
+	assert_int_equal(open_in_tmp(f), 40);
+	first = f->d;
+	f->d.state = NULL;
+	assert_true(asprintf(&f->d.path, "%s/Second", f->dir) > 0);
+	assert_int_equal(f->be->prepare(&f->d, &e), 0);
+	a = stage(f, "Subject: a\n\nA\n");
+	b = stage(f, "Subject: b\n\nB\n");
+	assert_int_equal(open_in_tmp(f), 2);
+	assert_int_equal(f->be->sync(&f->d, &e), 0);
+	assert_int_equal(f->be->commit(&f->d, &e), 0);
+	assert_int_equal(count(f, "new"), 2);
+	f->be->finish(&f->d);
+	free(f->d.path);
+	f->d = first;
+	set_fd_limit(1024);
+	assert_int_equal(f->be->sync(&f->d, &e), 0);
+	assert_int_equal(f->be->commit(&f->d, &e), 0);
+	assert_int_equal(count(f, "new"), 45);
+	for (int i = 0; i < 45; i++)
+		free(names[i]);
+	free(a);
+	free(b);
+}
+
+/* Pages of new/NAME in the page cache. */
+static size_t
+resident_pages(struct fixture *f, const char *name)
+{
+	char path[512];
+	struct stat st;
+
+	snprintf(path, sizeof path, "%s/new/%s", f->d.path, name);
+	assert_int_equal(stat(path, &st), 0);
+	return unit_resident_pages(path, 0, (size_t)st.st_size);
+}
+
+/* Once synced, the files of a large batch leave the page cache; a small
+ * batch's stay, for the reader that comes next. */
+static void
+test_synced_pages_dropped(void **state)
+{
+	struct fixture *f = *state;
+	char *text = malloc(64 * 1024 + 1), *names[8];
+	struct err e;
+
+	f->disk = unit_disk_tmpdir();
+	free(f->d.path);
+	assert_true(asprintf(&f->d.path, "%s/Maildir", f->disk) > 0);
+	memcpy(text, "Subject: big\n\n", 14);
+	memset(text + 14, 'x', 64 * 1024 - 14);
+	text[64 * 1024 - 1] = '\n';
+	text[64 * 1024] = '\0';
+	assert_int_equal(f->be->prepare(&f->d, &e), 0);
+	for (int i = 0; i < 8; i++)
+		names[i] = stage(f, text);
+	assert_int_equal(f->be->sync(&f->d, &e), 0);
+	assert_int_equal(f->be->commit(&f->d, &e), 0);
+	for (int i = 0; i < 8; i++) {
+		assert_int_equal(resident_pages(f, names[i]), 0);
+		free(names[i]);
+	}
+	for (int i = 0; i < 2; i++)
+		names[i] = stage(f, text);
+	assert_int_equal(f->be->sync(&f->d, &e), 0);
+	assert_int_equal(f->be->commit(&f->d, &e), 0);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(resident_pages(f, names[i]), 16);
+		free(names[i]);
+	}
+	free(text);
 }
 
 static void
@@ -465,6 +597,9 @@ main(void)
 		T(test_stage_sync_commit),
 		T(test_small_batch_synced_file_by_file),
 		T(test_large_batch_synced_together),
+		T(test_open_files_bounded),
+		T(test_small_batch_open_when_the_budget_is_spent),
+		T(test_synced_pages_dropped),
 		T(test_names_unique),
 		T(test_rollback_leaves_nothing),
 		T(test_commit_never_replaces),

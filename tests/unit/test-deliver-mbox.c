@@ -25,6 +25,7 @@
 
 struct fixture {
 	char			*dir;
+	char			*disk;	/* not on tmpfs, when a test needs one */
 	char			*lock;
 	struct destination	 d;
 	const struct dest_backend *be;
@@ -65,6 +66,7 @@ teardown(void **state)
 	free(f->d.path);
 	free(f->lock);
 	unit_rmtree(f->dir);
+	unit_rmtree(f->disk);
 	free(f);
 	return 0;
 }
@@ -330,6 +332,51 @@ test_recover_after_a_crash_before_commit(void **state)
 	assert_int_equal(access(f->lock, F_OK), -1);
 }
 
+/* Once synced, a large batch leaves the page cache, but for the page
+ * the next append goes on; a small batch stays. */
+static void
+test_synced_pages_dropped(void **state)
+{
+	struct fixture *f = *state;
+	size_t size = 64 * 1024, n = 80;	/* 5 MB: past KICK_BYTES */
+	char *text = malloc(size + 1), *name;
+	size_t first_pages;
+	struct stat st;
+	struct err e;
+
+	f->disk = unit_disk_tmpdir();
+	free(f->d.path);
+	free(f->lock);
+	assert_true(asprintf(&f->d.path, "%s/box", f->disk) > 0);
+	assert_true(asprintf(&f->lock, "%s.lock", f->d.path) > 0);
+	memcpy(text, "Subject: big\n\n", 14);
+	memset(text + 14, 'x', size - 14);
+	text[size - 1] = '\n';
+	text[size] = '\0';
+	err_clear(&e);
+	assert_int_equal(f->be->prepare(&f->d, &e), 0);
+	for (size_t i = 0; i < 2; i++)
+		free(stage(f, text));
+	assert_int_equal(f->be->sync(&f->d, &e), 0);
+	assert_int_equal(f->be->commit(&f->d, &e), 0);
+	assert_int_equal(stat(f->d.path, &st), 0);
+	first_pages = ((size_t)st.st_size + 4095) / 4096;
+	assert_int_equal(unit_resident_pages(f->d.path, 0, (size_t)st.st_size),
+	    first_pages);
+	for (size_t i = 0; i < n; i++)
+		free(stage(f, text));
+	name = stage(f, "Subject: last\n\nshort\n");
+	free(name);
+	assert_int_equal(f->be->sync(&f->d, &e), 0);
+	assert_int_equal(f->be->commit(&f->d, &e), 0);
+	assert_int_equal(stat(f->d.path, &st), 0);
+	/* The first batch's pages were kept (its last one holds the second
+	 * batch's start); the second batch's all went but its last one. */
+	assert_int_equal(unit_resident_pages(f->d.path, 0, (size_t)st.st_size),
+	    first_pages + 1);
+	free(text);
+}
+
 int
 main(void)
 {
@@ -339,6 +386,7 @@ main(void)
 		T(test_rollback_cuts_the_batch),
 		T(test_recover_by_digest),
 		T(test_recover_after_a_crash_before_commit),
+		T(test_synced_pages_dropped),
 	};
 #undef T
 

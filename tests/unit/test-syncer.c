@@ -220,6 +220,36 @@ test_errors_are_kept(void **state)
 	err_clear(&e);
 	assert_int_equal(syncer_wait(s, &e), -1);
 	assert_non_null(strstr(e.msg, strerror(EBADF)));
+	/* Nor is anything durable through it any more. */
+	assert_int_equal(syncer_durable_through(s), 0);
+	syncer_free(s);
+}
+
+/* A ticket is reached by the pass that covers the writes before it,
+ * not by an earlier one. */
+static void
+test_tickets(void **state)
+{
+	struct syncer *s;
+	uint64_t t1, t2;
+	bool usable;
+	struct err e;
+
+	err_clear(&e);
+	s = syncer_new(*state, &usable, &e);
+	assert_non_null(s);
+	assert_int_equal(syncer_durable_through(s), 0);
+	t1 = syncer_ticket(s);
+	assert_true(t1 > 0);
+	/* Until a pass is asked for, later writes share the ticket. */
+	assert_int_equal(syncer_ticket(s), t1);
+	assert_int_equal(syncer_wait(s, &e), 0);
+	assert_true(syncer_durable_through(s) >= t1);
+	t2 = syncer_ticket(s);
+	assert_true(t2 > syncer_durable_through(s));
+	syncer_kick(s);
+	assert_int_equal(syncer_wait(s, &e), 0);
+	assert_true(syncer_durable_through(s) >= t2);
 	syncer_free(s);
 }
 
@@ -232,6 +262,7 @@ main(void)
 		T(test_kick_and_wait),
 		T(test_thread_takes_no_signal),
 		T(test_errors_are_kept),
+		T(test_tickets),
 	};
 #undef T
 

@@ -7,11 +7,14 @@
 #ifndef MF_UNIT_H
 #define MF_UNIT_H
 
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 
 #include <fcntl.h>
 #include <ftw.h>
+#include <linux/magic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +59,51 @@ unit_rmtree(char *dir)
 	chmod(dir, 0700);
 	nftw(dir, unit_rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	free(dir);
+}
+
+/*
+ * unit_tmpdir() on a file system with a page cache of its own: on tmpfs
+ * the pages are the files and cannot be dropped, so there the new
+ * directory is made in the current one.
+ */
+static inline char *
+unit_disk_tmpdir(void)
+{
+	char *dir = unit_tmpdir(), rel[] = "mf-unit-XXXXXX";
+	struct statfs sfs;
+
+	if (statfs(dir, &sfs) == -1 || sfs.f_type != TMPFS_MAGIC)
+		return dir;
+	unit_rmtree(dir);
+	if (mkdtemp(rel) == NULL || (dir = realpath(rel, NULL)) == NULL) {
+		perror(rel);
+		abort();
+	}
+	return dir;
+}
+
+/* How many pages of path's bytes from off (page-aligned), len long, are
+ * in the page cache. */
+static inline size_t
+unit_resident_pages(const char *path, off_t off, size_t len)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	size_t pages = (len + (size_t)page - 1) / (size_t)page, n = 0;
+	unsigned char *vec = calloc(pages ? pages : 1, 1);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	void *map;
+
+	if (vec == NULL || fd == -1)
+		abort();
+	map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, off);
+	if (map == MAP_FAILED || mincore(map, len, vec) == -1)
+		abort();
+	for (size_t i = 0; i < pages; i++)
+		n += vec[i] & 1;
+	munmap(map, len);
+	close(fd);
+	free(vec);
+	return n;
 }
 
 /* Write text to dir/name (mode 0600); returns the path (free it). */
