@@ -62,6 +62,31 @@ too_slow(struct conn *c, struct err *e)
 	    (intmax_t)((clock_ms() - c->reply_t0) / 1000));
 }
 
+/*
+ * Acknowledge what arrived at once. A server that writes its status line
+ * and the data after it separately, with Nagle's algorithm on, holds the
+ * second write until the first is acknowledged, and Linux delays an ACK
+ * by up to 40 ms: one stall per message on a server without PIPELINING.
+ * Asked each time we are about to wait for the server, which also sends
+ * an ACK the kernel was holding back; the kernel leaves quick-ACK mode by
+ * itself. Not after every read: while data keeps coming (a pipelined
+ * download) nothing waits on our ACKs, and it was one system call per
+ * read.
+ */
+static void
+ack_at_once(struct conn *c)
+{
+#ifdef TCP_QUICKACK
+	int one = 1;
+
+	if (c->tcp)
+		(void)setsockopt(c->fd, IPPROTO_TCP, TCP_QUICKACK, &one,
+		    sizeof one);
+#else
+	(void)c;
+#endif
+}
+
 bool
 conn_readable(struct conn *c, int wait_ms)
 {
@@ -70,7 +95,11 @@ conn_readable(struct conn *c, int wait_ms)
 
 	if (conn_buffered(c) > 0 || (c->tls != NULL && tls_pending(c->tls)))
 		return true;
-	rc = poll(&pfd, 1, wait_ms);
+	rc = poll(&pfd, 1, 0);
+	if (rc == 0 && wait_ms > 0) {
+		ack_at_once(c);
+		rc = poll(&pfd, 1, wait_ms);
+	}
 	/* Interrupted (by a signal to stop, say): as if nothing came. */
 	if (rc == -1 && errno == EINTR)
 		return false;
@@ -119,28 +148,6 @@ set_socket_options(int fd)
 	 * delayed-ACK stalls to pipelined dialogues. */
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	return 0;
-}
-
-/*
- * Acknowledge what arrived at once. A server that writes its status line
- * and the data after it separately, with Nagle's algorithm on, holds the
- * second write until the first is acknowledged, and Linux delays an ACK
- * by up to 40 ms: one stall per message on a server without PIPELINING.
- * The kernel leaves quick-ACK mode by itself, so this is asked again
- * after every read.
- */
-static void
-ack_at_once(struct conn *c)
-{
-#ifdef TCP_QUICKACK
-	int one = 1;
-
-	if (c->tcp)
-		(void)setsockopt(c->fd, IPPROTO_TCP, TCP_QUICKACK, &one,
-		    sizeof one);
-#else
-	(void)c;
-#endif
 }
 
 /* Non-blocking connect to one address, bounded by timeout_ms. */
@@ -413,12 +420,12 @@ conn_fill(struct conn *c, struct err *e)
 				return err_sys(e, ERR_TEMP, "%s: receive",
 				    c->label);
 		}
+		ack_at_once(c);
 		if (wait_ready(c, want, e) == -1)
 			return -1;
 	}
 	c->rend += got;
 	c->bytes_in += got;
-	ack_at_once(c);
 	return 0;
 }
 
