@@ -518,12 +518,14 @@ def test_kill_at_chosen_point(point, dovecot, tmp_path, request):
 # ---- kills anywhere in the commit path --------------------------------------
 
 # The system calls of a batch's commit, by kind: (syscall, traced path).
-# Durability (syncfs, the mbox's fsync), the journal and the records (the
-# UID store's writes and fsyncs), making the batch visible (renames into
-# new/ and its fsync; the dotlock's removal and its directory's fsync).
+# Durability (syncfs, the mbox's fsync; a Maildir file's pages dropped
+# once synced, which only Maildir files get), the journal and the records
+# (the UID store's writes and fsyncs), making the batch visible (renames
+# into new/ and its fsync; the dotlock's removal and its directory's
+# fsync).
 COMMIT_CALLS = {
-    "maildir": [("syncfs", None), ("write", "store"), ("fsync", "store"),
-                ("renameat2", "new"), ("fsync", "new")],
+    "maildir": [("syncfs", None), ("fadvise64", None), ("write", "store"),
+                ("fsync", "store"), ("renameat2", "new"), ("fsync", "new")],
     "mbox": [("write", "mbox"), ("fsync", "mbox"), ("write", "store"),
              ("fsync", "store"), ("unlink", "lock"), ("fsync", "mboxdir")],
 }
