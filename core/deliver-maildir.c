@@ -16,10 +16,10 @@
  * whole download: it pushes no other program's data out of memory, and
  * the kernel hands the same pages back for the next files instead of
  * taking new ones (on a virtual machine, the first touch of a page is
- * expensive: fetching 10,000 messages, 286 MB, cost 0.66 s of system
- * time with the pages kept and 0.31 s with them dropped). Batches of a
- * few files (a daemon's poll) keep theirs, for the reader that comes
- * next.
+ * expensive: writing 10,000 files of 28 KB the way a fetch does, syncfs
+ * and renames included, cost 0.66 s of system time with the pages kept
+ * and 0.31 s with them dropped). Batches of a few files (a daemon's
+ * poll) keep theirs, for the reader that comes next.
  */
 #include <sys/resource.h>
 #include <sys/stat.h>
