@@ -34,9 +34,11 @@ struct regex;
 struct regex_budget {
 	int64_t	limit_ns;
 	int64_t	spent_ns;
+	int64_t	wall_mark;	/* monotonic ns at the last reading; 0: none */
+	int64_t	cpu_mark;	/* the thread's CPU time then */
 };
 
-#define REGEX_BUDGET(seconds)	{ (int64_t)(seconds) * 1000000000, 0 }
+#define REGEX_BUDGET(seconds)	{ (int64_t)(seconds) * 1000000000, 0, 0, 0 }
 
 /* Compile pattern; on failure e says why and where in the pattern. */
 struct regex *regex_compile(const char *pattern, struct err *e);
