@@ -235,19 +235,43 @@ set_fd_limit(rlim_t soft)
 	assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
 }
 
+/* Stage message i of a numbered series; returns its name. */
+static char *
+stage_numbered(struct fixture *f, int i)
+{
+	char body[64];
+
+	snprintf(body, sizeof body, "Subject: %d\n\n%d\n", i, i);
+	return stage(f, body);
+}
+
+/* new/ holds numbered messages 0 to n-1 under names[]; frees the names. */
+static void
+check_numbered(struct fixture *f, char **names, int n)
+{
+	char body[64], *text;
+
+	for (int i = 0; i < n; i++) {
+		snprintf(body, sizeof body, "Subject: %d\n\n%d\n", i, i);
+		text = content(f, "new", names[i]);
+		assert_string_equal(text, body);
+		free(text);
+		free(names[i]);
+	}
+}
+
 static void
 test_large_batch_synced_together(void **state)
 {
 	struct fixture *f = *state;
-	char *names[40], body[64], *text;
+	char *names[40];
 	struct err e;
 
 	/* A limit of 1,024 descriptors lets 256 files wait for the pass. */
 	set_fd_limit(1024);
 	assert_int_equal(f->be->prepare(&f->d, &e), 0);
 	for (int i = 0; i < 40; i++) {
-		snprintf(body, sizeof body, "Subject: %d\n\n%d\n", i, i);
-		names[i] = stage(f, body);
+		names[i] = stage_numbered(f, i);
 		/* Each file stays open until a pass covers it. */
 		assert_int_equal(open_in_tmp(f), i + 1);
 	}
@@ -256,13 +280,7 @@ test_large_batch_synced_together(void **state)
 	assert_int_equal(f->be->commit(&f->d, &e), 0);
 	assert_int_equal(count(f, "tmp"), 0);
 	assert_int_equal(count(f, "new"), 40);
-	for (int i = 0; i < 40; i++) {
-		snprintf(body, sizeof body, "Subject: %d\n\n%d\n", i, i);
-		text = content(f, "new", names[i]);
-		assert_string_equal(text, body);
-		free(text);
-		free(names[i]);
-	}
+	check_numbered(f, names, 40);
 	/* A rollback of a large batch leaves nothing either. */
 	for (int i = 0; i < 10; i++)
 		names[i] = stage(f, "X: y\n\n");
@@ -279,28 +297,21 @@ static void
 test_open_files_bounded(void **state)
 {
 	struct fixture *f = *state;
-	char *names[60], body[64], *text;
+	char *names[60];
 	struct err e;
 
 	set_fd_limit(160);
 	assert_int_equal(f->be->prepare(&f->d, &e), 0);
 	set_fd_limit(1024);
 	for (int i = 0; i < 60; i++) {
-		snprintf(body, sizeof body, "Subject: %d\n\n%d\n", i, i);
-		names[i] = stage(f, body);
+		names[i] = stage_numbered(f, i);
 		assert_int_equal(open_in_tmp(f), i < 40 ? i + 1 : 40);
 	}
 	assert_int_equal(f->be->sync(&f->d, &e), 0);
 	assert_int_equal(open_in_tmp(f), 0);
 	assert_int_equal(f->be->commit(&f->d, &e), 0);
 	assert_int_equal(count(f, "new"), 60);
-	for (int i = 0; i < 60; i++) {
-		snprintf(body, sizeof body, "Subject: %d\n\n%d\n", i, i);
-		text = content(f, "new", names[i]);
-		assert_string_equal(text, body);
-		free(text);
-		free(names[i]);
-	}
+	check_numbered(f, names, 60);
 }
 
 /* With every Maildir's budget of open files spent, a small batch still

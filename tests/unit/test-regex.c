@@ -98,6 +98,27 @@ test_budget_used_up_is_an_error(void **state)
 	regex_free(re);
 }
 
+/* Match re against subject again and again for 20 ms of monotonic
+ * time; returns the nanoseconds that passed. */
+static int64_t
+match_for_20ms(const struct regex *re, const char *subject, size_t len,
+    struct regex_budget *b)
+{
+	struct timespec t0, t;
+	int64_t elapsed;
+	struct err e;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		assert_int_equal(regex_match(re, subject, len, b, &e),
+		    REGEX_NO_MATCH);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		elapsed = (int64_t)(t.tv_sec - t0.tv_sec) * 1000000000 +
+		    (t.tv_nsec - t0.tv_nsec);
+	} while (elapsed < 20000000);
+	return elapsed;
+}
+
 /* Matches are charged, to within a millisecond; the budget is shared by
  * whoever holds it. */
 static void
@@ -107,33 +128,17 @@ test_budget_is_charged(void **state)
 	struct regex *re = compile("\\w{1,100}\\d");
 	size_t len = 256 * 1024;
 	char *subject = malloc(len);
-	struct timespec t0, t;
 	int64_t before, elapsed;
-	struct err e;
 
 	(void)state;
 	memset(subject, 'a', len);
-	/* 20 ms of matching: charged at least once a millisecond. */
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	do {
-		assert_int_equal(regex_match(re, subject, len, &b, &e),
-		    REGEX_NO_MATCH);
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		elapsed = (int64_t)(t.tv_sec - t0.tv_sec) * 1000000000 +
-		    (t.tv_nsec - t0.tv_nsec);
-	} while (elapsed < 20000000);
+	/* Charged at least once a millisecond, CPU time not more than the
+	 * time that passed. */
+	elapsed = match_for_20ms(re, subject, len, &b);
 	assert_true(b.spent_ns > 0);
-	/* CPU time, not more than the time that passed. */
 	assert_true(b.spent_ns <= elapsed + 1000000);
 	before = b.spent_ns;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	do {
-		assert_int_equal(regex_match(re, subject, len, &b, &e),
-		    REGEX_NO_MATCH);
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		elapsed = (int64_t)(t.tv_sec - t0.tv_sec) * 1000000000 +
-		    (t.tv_nsec - t0.tv_nsec);
-	} while (elapsed < 20000000);
+	match_for_20ms(re, subject, len, &b);
 	assert_true(b.spent_ns > before);
 	free(subject);
 	regex_free(re);
