@@ -36,6 +36,13 @@ struct conn {
 	size_t		 wlen, wcap;
 
 	uint64_t	 bytes_in;
+
+	/* The wake mark (conn.c): what the server still owes ends at
+	 * bytes_in == owed_until, at least. */
+	uint64_t	 owed_until;
+	int		 wake_mark;	/* SO_RCVLOWAT as last set */
+	bool		 wake_distrusted; /* a raised mark was not met in
+					 * time: never raised again */
 };
 
 /* Connect over TCP to host:port within timeout seconds. Failure to reach
@@ -63,6 +70,14 @@ void conn_send_line(struct conn *c, const char *line, size_t secret_from);
 /* The trace alone, for a line queued some other way. */
 void conn_trace_sent(const struct conn *c, const char *line,
     size_t secret_from);
+
+/*
+ * The server owes `bytes` more than already owed: the size of a message
+ * just requested, as the server announced it. Negative: that much less
+ * (the request was refused). While much is owed, waits for data sleep
+ * until a large amount has come rather than waking for every packet.
+ */
+void conn_owe(struct conn *c, int64_t bytes);
 
 /* Read at least one more byte into the buffer. End of stream is an
  * error (ERR_TEMP, "connection closed"). */

@@ -4,15 +4,13 @@
  * server's 30-minute inactivity limit, and ends within a second of a
  * stop request.
  */
-#include <errno.h>
-#include <poll.h>
 #include <string.h>
 
 #include "clock.h"
 #include "imap-internal.h"
 #include "log.h"
 
-/* How long one poll may sleep before looking at the stop flag again
+/* How long one wait may sleep before looking at the stop flag again
  * (a signal usually wakes it at once). */
 #define IDLE_SLICE_MS	1000
 
@@ -20,25 +18,6 @@ static bool
 stopped(volatile sig_atomic_t *stop)
 {
 	return stop != NULL && *stop;
-}
-
-/* Is there input within ms? 1 yes, 0 not yet, -1 error. The socket is
- * all there is to watch: conn_fill takes whole TLS records (OpenSSL reads
- * no further ahead), so no decrypted data waits unseen. */
-static int
-readable(struct imap *im, int64_t ms, struct err *e)
-{
-	struct pollfd pfd = { .fd = im->conn->fd, .events = POLLIN };
-	int rc;
-
-	if (conn_buffered(im->conn) > 0)
-		return 1;
-	rc = poll(&pfd, 1, (int)ms);
-	if (rc >= 0)
-		return rc > 0;
-	if (errno == EINTR)
-		return 0;
-	return err_sys(e, ERR_TEMP, "%s: poll", im->conn->label);
 }
 
 /* IDLE, wait for its "+". */
@@ -72,10 +51,11 @@ idle_wait(struct imap *im, int64_t until, volatile sig_atomic_t *stop,
 	while (!im->new_mail && !stopped(stop) && (now = clock_ms()) < until) {
 		int64_t ms = until - now;
 
-		rc = readable(im, ms < IDLE_SLICE_MS ? ms : IDLE_SLICE_MS, e);
-		if (rc == -1)
-			return -1;
-		if (rc == 0)
+		/* Through the connection, which knows what OpenSSL holds
+		 * and lowers a wake mark left raised by a download. A failed
+		 * poll counts as input: the read says what went wrong. */
+		if (!conn_readable(im->conn, (int)(ms < IDLE_SLICE_MS ? ms :
+		    IDLE_SLICE_MS)))
 			continue;
 		/* Each pushed response has the usual deadline. */
 		im->new_deadline = true;

@@ -261,6 +261,21 @@ ring_pop(struct imap_source *is)
 	is->qlen--;
 }
 
+/*
+ * What the data of a whole-message fetch brings at least: the literal of
+ * its announced size. An announced size too large is caught by the
+ * connection (conn_owe).
+ */
+static int64_t
+fetch_owed(const struct imap_source *is, const struct imap_request *r)
+{
+	off_t size = is->l->msgs[r->idx].size;
+
+	if (r->req != SOURCE_FETCH || size <= 0)
+		return 0;
+	return size < ((off_t)1 << 40) ? (int64_t)size : (int64_t)1 << 40;
+}
+
 /* Send the command that answers request r (its first, for a move by
  * COPY). */
 static void
@@ -277,6 +292,7 @@ send_command(struct imap_source *is, struct imap_request *r, struct msg *m,
 		imap_fetch(im, r->uid, r->req == SOURCE_FETCH ?
 		    IMAP_SECTION_WHOLE : IMAP_SECTION_HEADER, limit > 0 ?
 		    limit : (off_t)INT64_MAX, m, r->cookie);
+		conn_owe(im->conn, fetch_owed(is, r));
 		break;
 	case SOURCE_DELETE:
 	case SOURCE_MARK_SEEN:
@@ -449,8 +465,11 @@ answer(struct imap_source *is, struct imap_request *q, bool ok,
 
 	*r = (struct source_reply){ .req = q->req, .idx = q->idx, .ok = ok };
 	describe(is, q, r->what, sizeof r->what);
-	if (!ok)
+	if (!ok) {
 		log_escape(r->text, sizeof r->text, text, strlen(text));
+		if (q->cmd == IMAP_CMD_FETCH)
+			conn_owe(is->im->conn, -fetch_owed(is, q));
+	}
 	if (ok && q->cmd == IMAP_CMD_MOVE)
 		is->moved[q->idx] = true;
 	ring_remove(is, q);
