@@ -44,6 +44,8 @@
 /* A TLS record can be partly read ahead already (plaintext 16 kB,
  * header and expansion 256 bytes at most). */
 #define TLS_RECORD_MAX		(16384 + 256 + 5)
+/* The most one announced size counts for. */
+#define CONN_OWED_MAX		((uint64_t)1 << 40)
 
 static struct conn *
 conn_new(int fd, const char *label, int timeout)
@@ -105,17 +107,34 @@ ack_at_once(struct conn *c)
 #endif
 }
 
-void
-conn_owe(struct conn *c, int64_t bytes)
+/* An announced size as bytes owed: nothing for a size that is not
+ * positive, and at most 2^40, so that no sum of them wraps. */
+static uint64_t
+owed_bytes(int64_t announced)
 {
-	if (bytes >= 0) {
-		/* Bytes read past what was owed were owed to replies not
-		 * counted: the new reply comes after them. */
-		if (c->owed_until < c->bytes_in)
-			c->owed_until = c->bytes_in;
-		c->owed_until += (uint64_t)bytes;
-	} else if (c->owed_until > c->bytes_in + (uint64_t)-bytes)
-		c->owed_until -= (uint64_t)-bytes;
+	if (announced <= 0)
+		return 0;
+	return (uint64_t)announced < CONN_OWED_MAX ? (uint64_t)announced :
+	    CONN_OWED_MAX;
+}
+
+void
+conn_owe(struct conn *c, int64_t announced)
+{
+	/* Bytes read past what was owed were owed to replies not counted:
+	 * the new reply comes after them. */
+	if (c->owed_until < c->bytes_in)
+		c->owed_until = c->bytes_in;
+	c->owed_until += owed_bytes(announced);
+}
+
+void
+conn_owe_less(struct conn *c, int64_t announced)
+{
+	uint64_t n = owed_bytes(announced);
+
+	if (c->owed_until > c->bytes_in + n)
+		c->owed_until -= n;
 	else
 		c->owed_until = c->bytes_in;
 }

@@ -72,12 +72,14 @@ void conn_trace_sent(const struct conn *c, const char *line,
     size_t secret_from);
 
 /*
- * The server owes `bytes` more than already owed: the size of a message
- * just requested, as the server announced it. Negative: that much less
- * (the request was refused). While much is owed, waits for data sleep
- * until a large amount has come rather than waking for every packet.
+ * The server owes at least `announced` bytes more than already owed: the
+ * size it announced for a message just requested. While much is owed,
+ * waits for data sleep until a large amount has come rather than waking
+ * for every packet. A size that is not positive counts for nothing.
  */
-void conn_owe(struct conn *c, int64_t bytes);
+void conn_owe(struct conn *c, int64_t announced);
+/* That request was refused: its size is owed no more. */
+void conn_owe_less(struct conn *c, int64_t announced);
 
 /* Read at least one more byte into the buffer. End of stream is an
  * error (ERR_TEMP, "connection closed"). */

@@ -261,21 +261,6 @@ ring_pop(struct imap_source *is)
 	is->qlen--;
 }
 
-/*
- * What the data of a whole-message fetch brings at least: the literal of
- * its announced size. An announced size too large is caught by the
- * connection (conn_owe).
- */
-static int64_t
-fetch_owed(const struct imap_source *is, const struct imap_request *r)
-{
-	off_t size = is->l->msgs[r->idx].size;
-
-	if (r->req != SOURCE_FETCH || size <= 0)
-		return 0;
-	return size < ((off_t)1 << 40) ? (int64_t)size : (int64_t)1 << 40;
-}
-
 /* Send the command that answers request r (its first, for a move by
  * COPY). */
 static void
@@ -292,7 +277,8 @@ send_command(struct imap_source *is, struct imap_request *r, struct msg *m,
 		imap_fetch(im, r->uid, r->req == SOURCE_FETCH ?
 		    IMAP_SECTION_WHOLE : IMAP_SECTION_HEADER, limit > 0 ?
 		    limit : (off_t)INT64_MAX, m, r->cookie);
-		conn_owe(im->conn, fetch_owed(is, r));
+		if (r->req == SOURCE_FETCH)
+			conn_owe(im->conn, is->l->msgs[r->idx].size);
 		break;
 	case SOURCE_DELETE:
 	case SOURCE_MARK_SEEN:
@@ -467,8 +453,8 @@ answer(struct imap_source *is, struct imap_request *q, bool ok,
 	describe(is, q, r->what, sizeof r->what);
 	if (!ok) {
 		log_escape(r->text, sizeof r->text, text, strlen(text));
-		if (q->cmd == IMAP_CMD_FETCH)
-			conn_owe(is->im->conn, -fetch_owed(is, q));
+		if (q->req == SOURCE_FETCH)
+			conn_owe_less(is->im->conn, is->l->msgs[q->idx].size);
 	}
 	if (ok && q->cmd == IMAP_CMD_MOVE)
 		is->moved[q->idx] = true;

@@ -335,22 +335,6 @@ ring_push(struct pop3_source *ps, const struct pop3_request *r)
 	ps->qlen++;
 }
 
-/*
- * What the reply to RETR brings at least, by the announced size: the
- * status line and the final dot line add more than 8 bytes; a size
- * announced too large is caught by the connection (conn_owe).
- */
-static int64_t
-retr_owed(const struct pop3_source *ps, const struct pop3_request *r)
-{
-	off_t size = ps->l->msgs[r->idx].size;
-
-	if (r->req != SOURCE_FETCH || size <= 0)
-		return 0;
-	return (size < ((off_t)1 << 40) ? (int64_t)size : (int64_t)1 << 40) +
-	    8;
-}
-
 static void
 pop3_request(struct source_session *ss, enum source_req req, size_t idx,
     struct msg *m, off_t limit)
@@ -368,8 +352,8 @@ pop3_request(struct source_session *ss, enum source_req req, size_t idx,
 	pop3_send(ps->p, commands[req].cmd, num, line, SIZE_MAX);
 	ring_push(ps, &(struct pop3_request){ .req = req, .idx = idx,
 	    .m = m, .limit = limit });
-	conn_owe(ps->p->conn, retr_owed(ps, &ps->q[(ps->qhead + ps->qlen -
-	    1) % ps->qcap]));
+	if (req == SOURCE_FETCH)
+		conn_owe(ps->p->conn, ps->l->msgs[idx].size);
 }
 
 static size_t
@@ -416,7 +400,8 @@ pop3_reply_to(struct source_session *ss, struct source_reply *r,
 	r->ok = pr.ok;
 	if (!pr.ok) {
 		snprintf(r->text, sizeof r->text, "-ERR %s", pr.text);
-		conn_owe(ps->p->conn, -retr_owed(ps, &q));
+		if (q.req == SOURCE_FETCH)
+			conn_owe_less(ps->p->conn, ps->l->msgs[q.idx].size);
 	}
 	if (!pr.ok || q.req == SOURCE_DELETE)
 		return 0;

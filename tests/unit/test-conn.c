@@ -190,6 +190,19 @@ discard(struct pair *p)
 	p->c->rpos = p->c->rend;
 }
 
+/* The server sends n bytes once we wait; read them all. Returns the
+ * client socket's mark while it waited. */
+static int
+receive(struct pair *p, size_t n)
+{
+	struct peer pe;
+
+	peer_start(&pe, p, n);
+	fill_to(p, n);
+	peer_join(&pe);
+	return pe.mark_seen;
+}
+
 /* A megabyte through first, as in a download under way: the receive
  * window has grown, so the kernel wakes no one early for lack of it. */
 static void
@@ -233,25 +246,18 @@ static void
 test_a_mark_not_met_is_lowered_for_good(void **state)
 {
 	struct pair p;
-	struct peer pe;
 
 	(void)state;
 	pair_tcp(&p);
 	/* Announced 1 MB, sent 10 bytes. */
 	conn_owe(p.c, 1024 * 1024);
-	peer_start(&pe, &p, 10);
-	fill_to(&p, 10);
-	peer_join(&pe);
-	assert_int_equal(pe.mark_seen, WAKE_BYTES);
+	assert_int_equal(receive(&p, 10), WAKE_BYTES);
 	assert_true(p.c->wake_distrusted);
 	assert_int_equal(mark_now(&p), 1);
 	discard(&p);
 	/* Much more owed: not raised again on this connection. */
 	conn_owe(p.c, 1024 * 1024);
-	peer_start(&pe, &p, 10);
-	fill_to(&p, 10);
-	peer_join(&pe);
-	assert_int_equal(pe.mark_seen, 1);
+	assert_int_equal(receive(&p, 10), 1);
 	pair_close(&p);
 }
 
@@ -259,16 +265,12 @@ static void
 test_little_owed_is_not_waited_for(void **state)
 {
 	struct pair p;
-	struct peer pe;
 
 	(void)state;
 	pair_tcp(&p);
 	/* The TLS allowance aside, less than the mark is owed. */
 	conn_owe(p.c, WAKE_BYTES - 1);
-	peer_start(&pe, &p, 10);
-	fill_to(&p, 10);
-	peer_join(&pe);
-	assert_int_equal(pe.mark_seen, 1);
+	assert_int_equal(receive(&p, 10), 1);
 	assert_false(p.c->wake_distrusted);
 	pair_close(&p);
 }
@@ -277,20 +279,16 @@ static void
 test_refused_requests_are_owed_no_more(void **state)
 {
 	struct pair p;
-	struct peer pe;
 
 	(void)state;
 	pair_tcp(&p);
 	conn_owe(p.c, 1024 * 1024);
-	conn_owe(p.c, -1024 * 1024);
+	conn_owe_less(p.c, 1024 * 1024);
 	assert_int_equal(p.c->owed_until, p.c->bytes_in);
 	/* Refusing more than is owed owes nothing, not a wrap-around. */
-	conn_owe(p.c, -5);
+	conn_owe_less(p.c, 5);
 	assert_int_equal(p.c->owed_until, p.c->bytes_in);
-	peer_start(&pe, &p, 10);
-	fill_to(&p, 10);
-	peer_join(&pe);
-	assert_int_equal(pe.mark_seen, 1);
+	assert_int_equal(receive(&p, 10), 1);
 	pair_close(&p);
 }
 
@@ -298,15 +296,12 @@ static void
 test_bytes_past_what_is_owed_count_for_nothing(void **state)
 {
 	struct pair p;
-	struct peer pe;
 
 	(void)state;
 	pair_tcp(&p);
 	/* 10 bytes owed, 100 came (the rest of another reply). */
 	conn_owe(p.c, 10);
-	peer_start(&pe, &p, 100);
-	fill_to(&p, 100);
-	peer_join(&pe);
+	(void)receive(&p, 100);
 	/* What is owed next comes after those. */
 	conn_owe(p.c, 1000);
 	assert_int_equal(p.c->owed_until, p.c->bytes_in + 1000);
@@ -325,14 +320,11 @@ test_readable_sees_a_short_reply_after_a_download(void **state)
 	pair_tcp(&p);
 	warm_up(&p);
 	conn_owe(p.c, 1024 * 1024);
-	peer_start(&pe, &p, WAKE_BYTES);
-	fill_to(&p, WAKE_BYTES);
-	peer_join(&pe);
-	assert_int_equal(pe.mark_seen, WAKE_BYTES);
+	assert_int_equal(receive(&p, WAKE_BYTES), WAKE_BYTES);
 	assert_int_equal(mark_now(&p), WAKE_BYTES);
 	discard(&p);
 	/* The rest was refused; then a short reply is awaited. */
-	conn_owe(p.c, -1024 * 1024);
+	conn_owe_less(p.c, 1024 * 1024);
 	peer_start(&pe, &p, 10);
 	assert_true(conn_readable(p.c, 10000));
 	peer_join(&pe);
@@ -345,15 +337,11 @@ static void
 test_never_raised_on_a_unix_socket(void **state)
 {
 	struct pair p;
-	struct peer pe;
 
 	(void)state;
 	pair_unix(&p);
 	conn_owe(p.c, 1024 * 1024);
-	peer_start(&pe, &p, 10);
-	fill_to(&p, 10);
-	peer_join(&pe);
-	assert_int_equal(pe.mark_seen, 1);
+	assert_int_equal(receive(&p, 10), 1);
 	assert_false(p.c->wake_distrusted);
 	pair_close(&p);
 }
